@@ -1,0 +1,42 @@
+package llmc.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Path;
+import llmc.formats.Json;
+
+/** Runs llmc in-process and keeps what it printed. */
+record Cli(int exitCode, String out, String err) {
+  static Cli run(String... args) {
+    StringWriter out = new StringWriter();
+    StringWriter err = new StringWriter();
+    int code = Llmc.run(new PrintWriter(out, true), new PrintWriter(err, true), args);
+    return new Cli(code, out.toString(), err.toString());
+  }
+
+  JsonNode json() {
+    try {
+      return Json.mapper().readTree(out);
+    } catch (IOException e) {
+      throw new AssertionError("stdout is not one JSON object: " + out, e);
+    }
+  }
+
+  static Path root() {
+    return Path.of(System.getProperty("llmc.root", "..")).toAbsolutePath().normalize();
+  }
+
+  static String stories() {
+    return root().resolve("samples/models/stories260K").toString();
+  }
+
+  static String valid() {
+    return root().resolve("samples/data/tinystories/valid.jsonl").toString();
+  }
+
+  static Path shared() {
+    return Path.of(System.getProperty("llmc.shared", "../../shared")).toAbsolutePath().normalize();
+  }
+}

@@ -1,0 +1,53 @@
+package llmc.model;
+
+import llmc.formats.Checkpoint;
+
+/**
+ * Where a runtime gets its parameters from, by Hugging Face name, as float32. A checkpoint is one
+ * source; a compression pipeline layers its replaced matrices over it.
+ */
+public interface Weights {
+  boolean contains(String name);
+
+  /** Shape as stored, e.g. {@code [out, in]} for a linear weight. */
+  long[] shape(String name);
+
+  /** The values converted to float32, row-major. */
+  float[] floats(String name);
+
+  /** The rows {@code [fromRow, fromRow + rows)} of a 2-D tensor, row-major (embedding lookups). */
+  default float[] rows(String name, long fromRow, int rows) {
+    float[] all = floats(name);
+    int width = (int) shape(name)[1];
+    float[] out = new float[rows * width];
+    System.arraycopy(all, (int) (fromRow * width), out, 0, out.length);
+    return out;
+  }
+
+  static Weights of(Checkpoint checkpoint) {
+    return new Weights() {
+      @Override
+      public boolean contains(String name) {
+        return checkpoint.contains(name);
+      }
+
+      @Override
+      public long[] shape(String name) {
+        return checkpoint.info(name).shape();
+      }
+
+      @Override
+      public float[] floats(String name) {
+        return checkpoint.floats(name);
+      }
+
+      @Override
+      public float[] rows(String name, long fromRow, int rows) {
+        int width = (int) shape(name)[1];
+        float[] out = new float[rows * width];
+        checkpoint.fileOf(name).readFloats(name, fromRow * width, out, 0, out.length);
+        return out;
+      }
+    };
+  }
+}

@@ -1,0 +1,2 @@
+/** llmc quantize module: see docs/architecture.md. Filled in by its own issue. */
+package llmc.quantize;
