@@ -19,8 +19,38 @@ import struct
 import sys
 import time
 
-import torch
-import torch.nn.functional as F
+
+def _pin_blas_threads():
+    """Debian's torch calls the system libblas.so.3 (BLAS_INFO=generic). OpenBLAS and BLIS size
+    their own thread pools from the environment when they are loaded, not from
+    torch.set_num_threads, so --threads T is exported to them before torch is imported."""
+    for i, a in enumerate(sys.argv):
+        t = None
+        if a == "--threads" and i + 1 < len(sys.argv):
+            t = sys.argv[i + 1]
+        elif a.startswith("--threads="):
+            t = a.split("=", 1)[1]
+        if t is not None:
+            for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS", "MKL_NUM_THREADS"):
+                os.environ[var] = t
+
+
+_pin_blas_threads()
+
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+
+
+def loaded_blas():
+    """Path of the BLAS shared library this process has mapped (which one libblas.so.3 resolved to)."""
+    try:
+        with open("/proc/self/maps") as f:
+            libs = {line.split()[-1] for line in f if ".so" in line}
+    except OSError:
+        return None
+    hits = sorted(os.path.realpath(l) for l in libs
+                  if any(k in os.path.basename(l) for k in ("blas", "blis", "mkl_rt", "mkl_core")))
+    return sorted(set(hits)) or None
 
 
 # ----------------------------------------------------------------------------------------------
@@ -277,6 +307,15 @@ def main():
         torch.set_num_threads(args.threads)
     L = args.seq_len
 
+    blas = loaded_blas() or []
+    if any("/blas/" in b for b in blas) and not any("openblas" in b or "blis" in b for b in blas):
+        print("warning: reference (netlib) BLAS in use; matmuls will be ~20x slower. "
+              "See bench/README.md (libopenblas0-openmp).", file=sys.stderr)
+    elif any("openblas-pthread" in b for b in blas) and torch.get_num_threads() > 1 \
+            and os.environ.get("OMP_WAIT_POLICY", "").upper() != "PASSIVE":
+        print("warning: pthread OpenBLAS + torch OpenMP threads oversubscribe the cores; use "
+              "libopenblas0-openmp or OMP_WAIT_POLICY=PASSIVE. See bench/README.md.", file=sys.stderr)
+
     t0 = time.perf_counter()
     with torch.inference_mode():
         model = Llama(args.model_dir)
@@ -323,6 +362,7 @@ def main():
         "model_dir": os.path.abspath(args.model_dir),
         "params": model.n_params,
         "threads": torch.get_num_threads(),
+        "blas": blas,
         "seq_len": L,
         "windows": W,
         "batch": args.batch,

@@ -42,6 +42,10 @@ final class EvalCommand implements Callable<Integer> {
   @Option(names = "--batch", paramLabel = "B", defaultValue = "1", description = "Windows per forward pass (default: ${DEFAULT-VALUE}).")
   int batch;
 
+  @Option(names = "--warmup", paramLabel = "N", defaultValue = "0",
+      description = "Run the first N windows once untimed before measuring (for benchmarks; default: ${DEFAULT-VALUE}).")
+  int warmup;
+
   @Option(names = "--base", paramLabel = "MODEL", description = "Base model for KL divergence and top-1 agreement (same tokenizer).")
   Path base;
 
@@ -76,6 +80,10 @@ final class EvalCommand implements Callable<Integer> {
             + "; use a smaller --seq-len or more text");
       }
       int total = windows.size();
+      if (warmup > 0) {
+        Evaluator.evaluate(loaded.runtime, baseModel == null ? null : baseModel.runtime,
+            windows.subList(0, Math.min(warmup, total)), batch, done -> CommonOptions.progress("warm-up: window " + done));
+      }
       Evaluator.Result r = Evaluator.evaluate(loaded.runtime, baseModel == null ? null : baseModel.runtime,
           windows, batch, done -> CommonOptions.progress("eval: window " + done + "/" + total));
       CommonOptions.endProgress();

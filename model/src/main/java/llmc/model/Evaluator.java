@@ -37,6 +37,10 @@ public final class Evaluator {
     double klSum = 0;
     long agree = 0;
     long scored = 0;
+    model.preload();
+    if (base != null) {
+      base.preload();
+    }
     long t0 = System.nanoTime();
     for (int from = 0; from < windows.size(); from += batch) {
       int[][] tokens = windows.subList(from, Math.min(windows.size(), from + batch)).toArray(int[][]::new);

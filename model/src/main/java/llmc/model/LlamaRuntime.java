@@ -128,8 +128,18 @@ public final class LlamaRuntime implements AutoCloseable {
     }
   }
 
-  /** Final RMSNorm and lm_head: {@code [B, T, H] -> [B, T, V]}, in x's manager. */
-  public NDArray logits(NDArray x) {
+  /** Loads every layer and the head now (evaluation and generation keep them all). */
+  public void preload() {
+    if (!keepLayers) {
+      throw new IllegalStateException("preload() needs a runtime that keeps its layers");
+    }
+    for (int i = 0; i < family.layers(); i++) {
+      layer(i);
+    }
+    loadHead();
+  }
+
+  private void loadHead() {
     if (lmHeadT == null) {
       finalNorm = manager.create(LayerWeights.read(weights, TensorNames.FINAL_NORM, family.hidden()));
       boolean tied = family.tiedEmbeddings() || !weights.contains(TensorNames.LM_HEAD);
@@ -138,6 +148,11 @@ public final class LlamaRuntime implements AutoCloseable {
       lmHeadT = manager.create(DecoderLayer.transpose(w, family.vocab(), family.hidden()),
           new Shape(family.hidden(), family.vocab()));
     }
+  }
+
+  /** Final RMSNorm and lm_head: {@code [B, T, H] -> [B, T, V]}, in x's manager. */
+  public NDArray logits(NDArray x) {
+    loadHead();
     NDManager owner = x.getManager();
     try (NDManager scope = owner.newSubManager()) {
       x.tempAttach(scope);
@@ -172,10 +187,30 @@ public final class LlamaRuntime implements AutoCloseable {
 
   /** cos and sin for positions {@code [start, start + count)}: each {@code [count, d]}. */
   private NDArray[] ropeTables(NDManager scope, int start, int count) {
-    float[][] t = Rope.tables(family.rope(), family.headDim(), start, count);
+    float[][] t = ropeCache.get(start, count);
     Shape shape = new Shape(count, family.headDim());
     return new NDArray[] {scope.create(t[0], shape), scope.create(t[1], shape)};
   }
+
+  /** The last rope tables and mask asked for: every layer of a forward asks for the same ones. */
+  private final class TableCache {
+    private int start = -1;
+    private int count = -1;
+    private float[][] tables;
+
+    float[][] get(int start, int count) {
+      if (tables == null || start != this.start || count != this.count) {
+        tables = Rope.tables(family.rope(), family.headDim(), start, count);
+        this.start = start;
+        this.count = count;
+      }
+      return tables;
+    }
+  }
+
+  private final TableCache ropeCache = new TableCache();
+  private float[] maskCache;
+  private java.util.List<Integer> maskKey;
 
   /** {@code x [B, n, T, d] -> x * cos + rotate_half(x) * sin} with {@code rotate_half(x) = [-x2, x1]}. */
   private NDArray rope(NDArray x, NDArray[] cosSin) {
@@ -215,6 +250,10 @@ public final class LlamaRuntime implements AutoCloseable {
     if (!needed) {
       return null;
     }
+    java.util.List<Integer> key = java.util.List.of(start, count, keys);
+    if (key.equals(maskKey)) {
+      return scope.create(maskCache, new Shape(count, keys));
+    }
     float[] mask = new float[count * keys];
     for (int i = 0; i < count; i++) {
       int position = start + i;
@@ -223,6 +262,8 @@ public final class LlamaRuntime implements AutoCloseable {
         mask[i * keys + j] = visible ? 0f : Float.NEGATIVE_INFINITY;
       }
     }
+    maskCache = mask;
+    maskKey = key;
     return scope.create(mask, new Shape(count, keys));
   }
 
