@@ -3,10 +3,10 @@
 # Model: a random-weight model of the SmolLM2-135M shape (made once by `llmc random-model`).
 # Protocol P1 windows of L = 512; each round runs llmc, then PyTorch, with the same thread count,
 # each after one untimed warm-up window; prints every round and the median ratio.
-#   bench/eval-vs-pytorch.sh [--threads 2] [--windows 4] [--rounds 5]
+#   bench/eval-vs-pytorch.sh [--threads 2] [--windows 8] [--rounds 5]
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-threads=2 windows=4 rounds=5
+threads=2 windows=8 rounds=5
 while [ $# -gt 0 ]; do
   case "$1" in
     --threads) threads=$2; shift 2 ;;

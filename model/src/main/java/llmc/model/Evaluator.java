@@ -73,8 +73,9 @@ public final class Evaluator {
 
   /** Log-probabilities of the next token at positions {@code 0 .. L-2}: {@code [B, L-1, V]}. */
   private static NDArray predictions(LlamaRuntime runtime, NDManager scope, int[][] tokens) {
-    NDArray logits = runtime.forward(scope, tokens);
-    return logits.get(":, :-1, :").logSoftmax(-1);
+    NDArray hidden = runtime.hiddenStates(scope, tokens);
+    // The last position predicts nothing that is scored: leave it out before the vocabulary projection.
+    return runtime.logits(hidden.get(":, :-1, :")).logSoftmax(-1);
   }
 
   private static long[] nextTokens(int[][] tokens) {

@@ -2,9 +2,11 @@ package llmc.model;
 
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import ai.djl.nn.Activation;
+import java.util.List;
 import llmc.formats.BadInputException;
 
 /**
@@ -164,6 +166,14 @@ public final class LlamaRuntime implements AutoCloseable {
 
   /** The whole forward from empty cache: tokens {@code [B][T]} to logits {@code [B, T, V]} in target. */
   public NDArray forward(NDManager target, int[][] tokens) {
+    NDArray x = hiddenStates(target, tokens);
+    NDArray logits = logits(x);
+    x.close();
+    return logits;
+  }
+
+  /** Tokens {@code [B][T]} to the last layer's output {@code [B, T, H]} (before the final norm), in target. */
+  public NDArray hiddenStates(NDManager target, int[][] tokens) {
     NDArray x = embed(target, tokens);
     for (int i = 0; i < family.layers(); i++) {
       DecoderLayer layer = layer(i);
@@ -174,9 +184,7 @@ public final class LlamaRuntime implements AutoCloseable {
         layer.close();
       }
     }
-    NDArray logits = logits(x);
-    x.close();
-    return logits;
+    return x;
   }
 
   /** RMSNorm over the last axis: {@code x / sqrt(mean(x^2) + eps) * w}. */
@@ -209,38 +217,51 @@ public final class LlamaRuntime implements AutoCloseable {
   }
 
   private final TableCache ropeCache = new TableCache();
-  private float[] maskCache;
-  private java.util.List<Integer> maskKey;
 
   /** {@code x [B, n, T, d] -> x * cos + rotate_half(x) * sin} with {@code rotate_half(x) = [-x2, x1]}. */
   private NDArray rope(NDArray x, NDArray[] cosSin) {
     int half = family.headDim() / 2;
     NDArray x1 = x.get("..., :" + half);
     NDArray x2 = x.get("..., " + half + ":");
-    NDArray rotated = NDArrays.concat(new ai.djl.ndarray.NDList(x2.neg(), x1), -1);
+    NDArray rotated = NDArrays.concat(new NDList(x2.neg(), x1), -1);
     return x.mul(cosSin[0]).addi(rotated.muli(cosSin[1]));
   }
+
+  /** Queries per block in causal attention: blocks skip the keys they cannot see. */
+  private static final int QUERY_BLOCK = 128;
 
   /**
    * Causal scaled dot-product attention with GQA: query head h reads key/value head h / groupSize.
    * q {@code [B, nh, T, d]}, k and v {@code [B, nkv, S, d]} with S = start + T keys. Query heads are
    * viewed as {@code [B, nkv, group, T, d]} so that the key/value heads broadcast without copies.
+   * Queries go in blocks of {@link #QUERY_BLOCK}; block c reads only the keys up to its last
+   * position, which skips almost half of the work of a full window.
    */
   private NDArray attention(NDManager scope, NDArray q, NDArray k, NDArray v, int start) {
     long batch = q.getShape().get(0);
-    long count = q.getShape().get(2);
-    long keys = k.getShape().get(2);
+    int count = (int) q.getShape().get(2);
+    int keys = (int) k.getShape().get(2);
     int d = family.headDim();
-    NDArray q5 = q.reshape(batch, family.kvHeads(), family.groupSize(), count, d);
+    NDArray q5 = q.mul(1.0 / Math.sqrt(d)).reshape(batch, family.kvHeads(), family.groupSize(), count, d);
     NDArray k5 = k.reshape(batch, family.kvHeads(), 1, keys, d);
     NDArray v5 = v.reshape(batch, family.kvHeads(), 1, keys, d);
-    NDArray scores = q5.matMul(k5.transpose(0, 1, 2, 4, 3)).muli(1.0 / Math.sqrt(d));  // [B,nkv,g,T,S]
-    NDArray mask = causalMask(scope, (int) count, (int) keys, start);
-    if (mask != null) {
-      scores = scores.addi(mask);
+    NDArray mask = causalMask(scope, count, keys, start);   // [T, S] or null
+    NDList blocks = new NDList();
+    for (int from = 0; from < count; from += QUERY_BLOCK) {
+      int to = Math.min(count, from + QUERY_BLOCK);
+      int visible = Math.min(keys, start + to);              // keys at positions < start + to
+      boolean whole = from == 0 && to == count;
+      NDArray qBlock = whole ? q5 : q5.get(":, :, :, " + from + ":" + to + ", :");
+      NDArray kBlock = visible == keys ? k5 : k5.get(":, :, :, :" + visible + ", :");
+      NDArray vBlock = visible == keys ? v5 : v5.get(":, :, :, :" + visible + ", :");
+      NDArray scores = qBlock.matMul(kBlock.transpose(0, 1, 2, 4, 3));       // [B,nkv,g,Tb,Sb]
+      if (mask != null) {
+        scores = scores.addi(whole && visible == keys ? mask : mask.get(from + ":" + to + ", :" + visible));
+      }
+      blocks.add(scores.softmax(-1).matMul(vBlock));                          // [B,nkv,g,Tb,d]
     }
-    NDArray probs = scores.softmax(-1);
-    return probs.matMul(v5).reshape(batch, family.heads(), count, d);
+    NDArray attended = blocks.size() == 1 ? blocks.get(0) : NDArrays.concat(blocks, 3);
+    return attended.reshape(batch, family.heads(), count, d);
   }
 
   /** Additive mask {@code [T, S]}: 0 where query i (position start + i) may see key j, else -inf. */
@@ -250,22 +271,28 @@ public final class LlamaRuntime implements AutoCloseable {
     if (!needed) {
       return null;
     }
-    java.util.List<Integer> key = java.util.List.of(start, count, keys);
-    if (key.equals(maskKey)) {
-      return scope.create(maskCache, new Shape(count, keys));
-    }
-    float[] mask = new float[count * keys];
-    for (int i = 0; i < count; i++) {
-      int position = start + i;
-      for (int j = 0; j < keys; j++) {
-        boolean visible = j <= position && (window <= 0 || position - j < window);
-        mask[i * keys + j] = visible ? 0f : Float.NEGATIVE_INFINITY;
+    List<Integer> key = List.of(start, count, keys);
+    if (!key.equals(maskKey)) {
+      float[] values = new float[count * keys];
+      for (int i = 0; i < count; i++) {
+        int position = start + i;
+        for (int j = 0; j < keys; j++) {
+          boolean visible = j <= position && (window <= 0 || position - j < window);
+          values[i * keys + j] = visible ? 0f : Float.NEGATIVE_INFINITY;
+        }
       }
+      if (mask != null) {
+        mask.close();
+      }
+      mask = manager.create(values, new Shape(count, keys));
+      maskKey = key;
     }
-    maskCache = mask;
-    maskKey = key;
-    return scope.create(mask, new Shape(count, keys));
+    mask.tempAttach(scope);   // views of it made now die with the scope; it returns to the runtime
+    return mask;
   }
+
+  private NDArray mask;           // the last causal mask, [T, S]
+  private List<Integer> maskKey;  // its (start, T, S)
 
   @Override
   public void close() {

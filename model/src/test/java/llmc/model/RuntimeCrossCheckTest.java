@@ -47,8 +47,23 @@ class RuntimeCrossCheckTest {
   @ParameterizedTest(name = "{0}")
   @MethodSource("architectures")
   void djlLogitsMatchPlainJavaWithin1e4(String name, ModelConfig config) {
-    Path model = TestModels.randomModel(dir, config, name.hashCode());
-    int[][] tokens = new int[2][12];
+    assertAgreement(name, config, 2, 12);
+  }
+
+  @Test
+  void blockedCausalAttentionOver300TokensMatchesPlainJava() {
+    // 300 tokens span three query blocks of 128, the last one partial.
+    assertAgreement("long window", TestModels.config("MistralForCausalLM", "mistral",
+        """
+        {"max_position_embeddings": 512, "sliding_window": 200}"""), 1, 300);
+    assertAgreement("long window", TestModels.config("LlamaForCausalLM", "llama",
+        """
+        {"max_position_embeddings": 512}"""), 1, 300);
+  }
+
+  private static void assertAgreement(String name, ModelConfig config, int batch, int length) {
+    Path model = TestModels.randomModel(dir, config, (name + config.architecture()).hashCode());
+    int[][] tokens = new int[batch][length];
     SplittableRandom random = new SplittableRandom(7);
     for (int[] row : tokens) {
       for (int t = 0; t < row.length; t++) {
