@@ -100,6 +100,7 @@ final class EvalCommand implements Callable<Integer> {
       out.put("perplexity", r.perplexity());
       if (baseModel != null) {
         out.put("base", base.toString());
+        out.put("base_perplexity", r.basePerplexity());
         out.put("mean_kl", r.meanKl());
         out.put("top1_agreement", r.top1Agreement());
       }
@@ -112,7 +113,8 @@ final class EvalCommand implements Callable<Integer> {
         stdout.printf("perplexity %.4f (mean NLL %.5f over %,d scored tokens; %d windows of L = %d; protocol P1)%n",
             r.perplexity(), r.meanNll(), r.scoredTokens(), r.windows(), r.seqLen());
         if (baseModel != null) {
-          stdout.printf("vs base     mean KL %.6f nats, top-1 agreement %.2f%%%n", r.meanKl(), 100 * r.top1Agreement());
+          stdout.printf("vs base     mean KL %.6f nats, top-1 agreement %.2f%% (base perplexity %.4f)%n",
+              r.meanKl(), 100 * r.top1Agreement(), r.basePerplexity());
         }
         stdout.printf("speed       %.0f tokens/s (%.1f s)%n", r.tokensPerSecond(), r.seconds());
         stdout.flush();

@@ -16,7 +16,12 @@ public final class Evaluator {
 
   /** P1 result; with a base model also mean KL(p_base || p) and the top-1 agreement. */
   public record Result(int seqLen, int windows, long scoredTokens, double meanNll, double perplexity,
-      Double meanKl, Double top1Agreement, double seconds) {
+      Double meanKl, Double top1Agreement, Double baseMeanNll, double seconds) {
+    /** The base model's perplexity on the same windows (null without a base). */
+    public Double basePerplexity() {
+      return baseMeanNll == null ? null : Math.exp(baseMeanNll);
+    }
+
     public double tokensPerSecond() {
       return (double) windows * seqLen / seconds;
     }
@@ -35,6 +40,7 @@ public final class Evaluator {
     int seqLen = windows.get(0).length;
     double nllSum = 0;
     double klSum = 0;
+    double baseNllSum = 0;
     long agree = 0;
     long scored = 0;
     model.preload();
@@ -52,6 +58,9 @@ public final class Evaluator {
         }
         if (base != null) {
           NDArray baseLogProbs = predictions(base, scope, tokens);
+          for (float logProb : baseLogProbs.gather(targets, -1).toFloatArray()) {
+            baseNllSum -= logProb;
+          }
           NDArray kl = baseLogProbs.exp().muli(baseLogProbs.sub(logProbs)).sum(new int[] {-1});
           for (float value : kl.toFloatArray()) {
             klSum += value;
@@ -68,7 +77,8 @@ public final class Evaluator {
     double seconds = (System.nanoTime() - t0) / 1e9;
     double meanNll = nllSum / scored;
     return new Result(seqLen, windows.size(), scored, meanNll, Math.exp(meanNll),
-        base == null ? null : klSum / scored, base == null ? null : (double) agree / scored, seconds);
+        base == null ? null : klSum / scored, base == null ? null : (double) agree / scored,
+        base == null ? null : baseNllSum / scored, seconds);
   }
 
   /** Log-probabilities of the next token at positions {@code 0 .. L-2}: {@code [B, L-1, V]}. */

@@ -18,6 +18,11 @@ public enum Linear {
   public enum Input {
     ATTN_IN, ATTN_OUT, MLP_IN, MLP_OUT;
 
+    /** The linear layers that read this activation, in order. */
+    public java.util.List<Linear> readers() {
+      return java.util.Arrays.stream(Linear.values()).filter(l -> l.input == this).toList();
+    }
+
     public int width(LlamaFamily f) {
       return switch (this) {
         case ATTN_IN, MLP_IN -> f.hidden();

@@ -41,6 +41,11 @@ public final class LlamaRuntime implements AutoCloseable {
     return family;
   }
 
+  /** Where the parameters come from (a compression pipeline reads the original matrices here). */
+  public Weights weights() {
+    return weights;
+  }
+
   public NDManager manager() {
     return manager;
   }
@@ -85,49 +90,103 @@ public final class LlamaRuntime implements AutoCloseable {
     NDManager owner = x.getManager();
     try (NDManager scope = owner.newSubManager()) {
       x.tempAttach(scope);
-      Shape shape = x.getShape();
-      long batch = shape.get(0);
-      long count = shape.get(1);
-      int d = family.headDim();
-
       // Attention block: x + o(attention(rope(q), rope(k), v)) on RMSNorm(x).
       NDArray h = rmsNorm(x, layer.inputNorm);
       hook.beforeLinear(layer, Linear.Input.ATTN_IN, h);
-      NDArray q = layer.apply(Linear.Q, h).reshape(batch, count, family.heads(), d);     // [B,T,nh,d]
-      NDArray k = layer.apply(Linear.K, h).reshape(batch, count, family.kvHeads(), d);   // [B,T,nkv,d]
-      NDArray v = layer.apply(Linear.V, h).reshape(batch, count, family.kvHeads(), d);
-      if (layer.qNorm != null) {
-        q = rmsNorm(q, layer.qNorm);
-        k = rmsNorm(k, layer.kNorm);
-      }
-      q = q.transpose(0, 2, 1, 3);   // [B,nh,T,d]
-      k = k.transpose(0, 2, 1, 3);   // [B,nkv,T,d]
-      v = v.transpose(0, 2, 1, 3);
-      NDArray[] cosSin = ropeTables(scope, start, (int) count);
-      q = rope(q, cosSin);
-      k = rope(k, cosSin);
-      if (cache != null) {
-        NDArray[] kv = cache.append(layer.index, k, v);
-        kv[0].tempAttach(scope);  // so that views of the cache made here die with the scope
-        kv[1].tempAttach(scope);
-        k = kv[0];
-        v = kv[1];
-      }
-      NDArray attended = attention(scope, q, k, v, start);                          // [B,nh,T,d]
-      NDArray merged = attended.transpose(0, 2, 1, 3).reshape(batch, count, family.qWidth());
+      NDArray merged = attend(scope, layer, h, start, cache);
       hook.beforeLinear(layer, Linear.Input.ATTN_OUT, merged);
       NDArray residual = x.add(layer.apply(Linear.O, merged));
-
-      // MLP block: residual + down(silu(gate(h)) * up(h)) on RMSNorm(residual).
+      // MLP block: residual + down(silu(gate(h2)) * up(h2)) on RMSNorm(residual).
       NDArray h2 = rmsNorm(residual, layer.postAttentionNorm);
       hook.beforeLinear(layer, Linear.Input.MLP_IN, h2);
-      NDArray gate = layer.apply(Linear.GATE, h2);
-      NDArray act = Activation.sigmoid(gate).muli(gate).muli(layer.apply(Linear.UP, h2));
+      NDArray act = swiGlu(layer, h2);
       hook.beforeLinear(layer, Linear.Input.MLP_OUT, act);
       NDArray out = residual.addi(layer.apply(Linear.DOWN, act));
       out.attach(owner);
       return out;
     }
+  }
+
+  // The same layer in stages, for layer-sequential compression: each stage's result is the
+  // activation one group of linear layers reads, so a pipeline can compress that group before
+  // the next stage uses it. Results live in the first argument's manager.
+
+  /** {@code x [B, T, H] -> RMSNorm(x)}: what q, k and v read. */
+  public NDArray attentionInput(DecoderLayer layer, NDArray x) {
+    return staged(scope -> rmsNorm(x, layer.inputNorm), x);
+  }
+
+  /** {@code x [B, T, H] -> [B, T, nh * d]}: the attention heads merged, what o reads (positions from 0). */
+  public NDArray attentionOutput(DecoderLayer layer, NDArray x) {
+    return staged(scope -> attend(scope, layer, rmsNorm(x, layer.inputNorm), 0, null), x);
+  }
+
+  /** {@code x + o(merged)}: the residual stream after attention. */
+  public NDArray afterAttention(DecoderLayer layer, NDArray x, NDArray merged) {
+    return staged(scope -> x.add(layer.apply(Linear.O, merged)), x, merged);
+  }
+
+  /** {@code residual -> RMSNorm(residual)}: what gate and up read. */
+  public NDArray mlpInput(DecoderLayer layer, NDArray residual) {
+    return staged(scope -> rmsNorm(residual, layer.postAttentionNorm), residual);
+  }
+
+  /** {@code residual -> silu(gate(h2)) * up(h2)} with h2 = RMSNorm(residual): what down reads, {@code [B, T, I]}. */
+  public NDArray mlpActivation(DecoderLayer layer, NDArray residual) {
+    return staged(scope -> swiGlu(layer, rmsNorm(residual, layer.postAttentionNorm)), residual);
+  }
+
+  /** {@code residual + down(act)}: the layer's output. */
+  public NDArray afterMlp(DecoderLayer layer, NDArray residual, NDArray act) {
+    return staged(scope -> residual.add(layer.apply(Linear.DOWN, act)), residual, act);
+  }
+
+  private static NDArray staged(java.util.function.Function<NDManager, NDArray> body, NDArray... inputs) {
+    NDManager owner = inputs[0].getManager();
+    try (NDManager scope = owner.newSubManager()) {
+      for (NDArray input : inputs) {
+        input.tempAttach(scope);
+      }
+      NDArray out = body.apply(scope);
+      out.attach(owner);
+      return out;
+    }
+  }
+
+  /** {@code h [B, T, H]} (normed) to the merged attention heads {@code [B, T, nh * d]}. */
+  private NDArray attend(NDManager scope, DecoderLayer layer, NDArray h, int start, KvCache cache) {
+    Shape shape = h.getShape();
+    long batch = shape.get(0);
+    long count = shape.get(1);
+    int d = family.headDim();
+    NDArray q = layer.apply(Linear.Q, h).reshape(batch, count, family.heads(), d);     // [B,T,nh,d]
+    NDArray k = layer.apply(Linear.K, h).reshape(batch, count, family.kvHeads(), d);   // [B,T,nkv,d]
+    NDArray v = layer.apply(Linear.V, h).reshape(batch, count, family.kvHeads(), d);
+    if (layer.qNorm != null) {
+      q = rmsNorm(q, layer.qNorm);
+      k = rmsNorm(k, layer.kNorm);
+    }
+    q = q.transpose(0, 2, 1, 3);   // [B,nh,T,d]
+    k = k.transpose(0, 2, 1, 3);   // [B,nkv,T,d]
+    v = v.transpose(0, 2, 1, 3);
+    NDArray[] cosSin = ropeTables(scope, start, (int) count);
+    q = rope(q, cosSin);
+    k = rope(k, cosSin);
+    if (cache != null) {
+      NDArray[] kv = cache.append(layer.index, k, v);
+      kv[0].tempAttach(scope);  // so that views of the cache made here die with the scope
+      kv[1].tempAttach(scope);
+      k = kv[0];
+      v = kv[1];
+    }
+    NDArray attended = attention(scope, q, k, v, start);                          // [B,nh,T,d]
+    return attended.transpose(0, 2, 1, 3).reshape(batch, count, family.qWidth());
+  }
+
+  /** SwiGLU: {@code silu(gate(h)) * up(h)}, {@code [B, T, I]}. */
+  private static NDArray swiGlu(DecoderLayer layer, NDArray h) {
+    NDArray gate = layer.apply(Linear.GATE, h);
+    return Activation.sigmoid(gate).muli(gate).muli(layer.apply(Linear.UP, h));
   }
 
   /** Loads every layer and the head now (evaluation and generation keep them all). */

@@ -13,7 +13,7 @@ public final class LoadedModel implements AutoCloseable {
   private LoadedModel(ModelFolder folder) {
     this.folder = folder;
     this.family = LlamaFamily.from(folder.config());
-    this.runtime = new LlamaRuntime(family, Weights.of(folder.checkpoint()), true);
+    this.runtime = new LlamaRuntime(family, Weights.of(folder), true);
   }
 
   public static LoadedModel open(Path dir) {

@@ -1,6 +1,9 @@
 package llmc.model;
 
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import llmc.formats.Checkpoint;
+import llmc.formats.ModelFolder;
+import llmc.formats.quant.QuantizedCheckpoint;
 
 /**
  * Where a runtime gets its parameters from, by Hugging Face name, as float32. A checkpoint is one
@@ -22,6 +25,41 @@ public interface Weights {
     float[] out = new float[rows * width];
     System.arraycopy(all, (int) (fromRow * width), out, 0, out.length);
     return out;
+  }
+
+  /**
+   * The weights of a model folder: a quantized folder (GPTQ, compressed-tensors; its config has a
+   * {@code quantization_config}) is read dequantized, so every output of llmc can be run and measured.
+   */
+  static Weights of(ModelFolder folder) {
+    if (!folder.config().json().has("quantization_config")) {
+      return of(folder.checkpoint());
+    }
+    QuantizedCheckpoint quantized = QuantizedCheckpoint.open(folder.checkpoint(),
+        (ObjectNode) folder.config().json().get("quantization_config"));
+    Weights stored = of(folder.checkpoint());
+    return new Weights() {
+      @Override
+      public float[] rows(String name, long fromRow, int rows) {
+        // Embedding lookups: stored tensors are read row by row, not dequantized whole.
+        return stored.contains(name) ? stored.rows(name, fromRow, rows) : Weights.super.rows(name, fromRow, rows);
+      }
+
+      @Override
+      public boolean contains(String name) {
+        return quantized.contains(name);
+      }
+
+      @Override
+      public long[] shape(String name) {
+        return quantized.shape(name);
+      }
+
+      @Override
+      public float[] floats(String name) {
+        return quantized.floats(name);
+      }
+    };
   }
 
   static Weights of(Checkpoint checkpoint) {

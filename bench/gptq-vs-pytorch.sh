@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# GPTQ speed, llmc vs PyTorch (the IST-DASLab fasterquant in bench/gptq_reference.py), same shapes,
+# same thread count. Usage: bench/gptq-vs-pytorch.sh [THREADS] [RUNS] [SHAPES]
+# SHAPES: comma-separated ROWSxCOLS (out x in), default 1536x576,4096x4096,11008x4096,4096x11008.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+threads=${1:-2}
+runs=${2:-3}
+shapes=${3:-1536x576,4096x4096,11008x4096,4096x11008}
+export JAVA_HOME=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}
+out=$(mktemp -d)
+
+mvn -B -q -o -pl quantize test-compile
+mvn -B -q -o -pl quantize dependency:build-classpath -Dmdep.outputFile="$out/classpath" >/dev/null
+
+echo "PyTorch ($threads threads)..." >&2
+LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp OMP_WAIT_POLICY=PASSIVE \
+  /usr/bin/python3 bench/gptq_reference.py --threads "$threads" --runs "$runs" --shapes "$shapes" > "$out/torch.json"
+
+echo "llmc ($threads threads)..." >&2
+"$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Dai.djl.offline=true \
+  -Xmx12g -Dllmc.threads="$threads" \
+  -cp "quantize/target/test-classes:quantize/target/classes:$(cat "$out/classpath")" \
+  llmc.quantize.GptqBenchmark --runs "$runs" --shapes "$shapes" --reference "$out/torch.json"

@@ -1,2 +1,0 @@
-/** llmc calibration module: see docs/architecture.md. Filled in by its own issue. */
-package llmc.calibration;

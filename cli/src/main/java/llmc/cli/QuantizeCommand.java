@@ -1,0 +1,243 @@
+package llmc.cli;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.regex.Pattern;
+import java.util.regex.PatternSyntaxException;
+import llmc.formats.BadInputException;
+import picocli.CommandLine.ArgGroup;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+import picocli.CommandLine.Model.CommandSpec;
+
+@Command(name = "quantize", mixinStandardHelpOptions = true, sortOptions = false,
+    description = {"Post-training weight quantization of the decoder's linear layers (q, k, v, o, gate, up, down):",
+        "GPTQ (layer-sequential, true-sequential, driven by calibration data) or round-to-nearest,",
+        "written as a GPTQ, compressed-tensors or dense Hugging Face folder with llmc-report.json."},
+    footer = {"", "Examples:",
+        "  llmc quantize samples/models/stories260K --out /tmp/stories-w4 --bits 4 --group-size 32 --asym \\",
+        "      --calib samples/data/tinystories/train.jsonl --eval samples/data/tinystories/valid.jsonl",
+        "  llmc quantize MODEL --out OUT --method rtn --bits 8 --format compressed-tensors",
+        "  llmc quantize MODEL --out OUT --calib c.jsonl --bits 4 --bits-for 'down_proj$=8' --ignore 'layers\\.0\\.'"})
+final class QuantizeCommand implements Callable<Integer> {
+  @Parameters(index = "0", paramLabel = "MODEL", description = "A Hugging Face model folder (unquantized).")
+  Path model;
+
+  @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output folder, written atomically.")
+  Path out;
+
+  @Option(names = "--overwrite", description = "Replace --out if it exists.")
+  boolean overwrite;
+
+  @Option(names = "--method", defaultValue = "gptq", paramLabel = "gptq|rtn", description = "GPTQ or round-to-nearest (default: ${DEFAULT-VALUE}).")
+  String method;
+
+  @Option(names = {"--bits", "--wbits"}, defaultValue = "4", description = "Bits per weight, 2..8 (default: ${DEFAULT-VALUE}).")
+  int bits;
+
+  @Option(names = "--group-size", defaultValue = "128", paramLabel = "G",
+      description = "Input columns per scale; -1 = one scale per row (per-channel) (default: ${DEFAULT-VALUE}).")
+  int groupSize;
+
+  @ArgGroup(exclusive = true)
+  Symmetry symmetry;
+
+  static final class Symmetry {
+    @Option(names = "--sym", description = "Symmetric grid, zero point 2^(bits-1) (the default).")
+    boolean sym;
+
+    @Option(names = "--asym", description = "Asymmetric grid with a zero point per group.")
+    boolean asym;
+  }
+
+  @Option(names = {"--act-order", "--desc-act"}, description = "GPTQ: process columns by decreasing Hessian diagonal.")
+  boolean actOrder;
+
+  @Option(names = "--static-groups", description = "GPTQ: group parameters from the original weights, before any update.")
+  boolean staticGroups;
+
+  @Option(names = {"--damp", "--damp-percent"}, defaultValue = "0.01", description = "GPTQ dampening, a fraction of the mean Hessian diagonal (default: ${DEFAULT-VALUE}).")
+  double damp;
+
+  @Option(names = "--block-size", defaultValue = "128", description = "GPTQ lazy-update block (default: ${DEFAULT-VALUE}).")
+  int blockSize;
+
+  @Option(names = "--clip", defaultValue = "none", paramLabel = "none|mse", description = "RTN: search a shrunk range per group for the lowest squared error (default: ${DEFAULT-VALUE}).")
+  String clip;
+
+  @Option(names = "--calib", paramLabel = "FILE", description = "Calibration text, .jsonl or .txt (needed by GPTQ).")
+  Path calib;
+
+  @Option(names = "--field", defaultValue = "text", description = "JSON field of the text (default: ${DEFAULT-VALUE}).")
+  String field;
+
+  @Option(names = "--nsamples", defaultValue = "128", description = "Calibration windows (default: ${DEFAULT-VALUE}).")
+  int nsamples;
+
+  @Option(names = "--seq-len", paramLabel = "L", description = "Calibration window length (default: min(context, 2048)).")
+  Integer seqLen;
+
+  @Option(names = "--calib-sampling", defaultValue = "first", paramLabel = "first|random", description = "The first windows, or windows at random offsets (default: ${DEFAULT-VALUE}).")
+  String sampling;
+
+  @Option(names = "--seed", defaultValue = "0", description = "Seed of --calib-sampling random (default: ${DEFAULT-VALUE}).")
+  long seed;
+
+  @Option(names = "--format", defaultValue = "gptq", paramLabel = "gptq|compressed-tensors|dense", description = "Output layout (default: ${DEFAULT-VALUE}).")
+  String format;
+
+  @Option(names = "--checkpoint-format", defaultValue = "v1", paramLabel = "v1|v2", description = "GPTQ zero points: v1 stores z-1 (what most readers expect), v2 stores z (default: ${DEFAULT-VALUE}).")
+  String checkpointFormat;
+
+  @Option(names = "--ignore", paramLabel = "REGEX", description = "Leave matrices whose module name matches unquantized (repeatable), e.g. 'layers\\.0\\.'.")
+  List<String> ignore = new ArrayList<>();
+
+  @Option(names = "--bits-for", paramLabel = "REGEX=BITS", description = "Other bits for matching modules (repeatable; the last match wins), e.g. 'down_proj=8'.")
+  List<String> bitsFor = new ArrayList<>();
+
+  @Option(names = "--eval", paramLabel = "FILE", description = "Also measure P1 perplexity before and after (and KL) on this text.")
+  Path eval;
+
+  @Option(names = "--eval-max-windows", defaultValue = "0", paramLabel = "W", description = "With --eval: only the first W windows (default: all).")
+  int evalMaxWindows;
+
+  @Option(names = "--max-shard-size", defaultValue = "5GB", paramLabel = "SIZE", description = "Split the safetensors output into shards of at most SIZE (default: ${DEFAULT-VALUE}).")
+  String maxShardSize;
+
+  @Mixin
+  CommonOptions common;
+
+  @Spec
+  CommandSpec spec;
+
+  @Override
+  public Integer call() {
+    common.configureEngine();
+    QuantizeOptions options = options();
+    ObjectNode report = new QuantizeJob(options, spec.commandLine().getErr()).run();
+    PrintWriter stdout = spec.commandLine().getOut();
+    if (common.json) {
+      common.print(stdout, report);
+    } else {
+      printSummary(stdout, report);
+    }
+    return Llmc.OK;
+  }
+
+  private QuantizeOptions options() {
+    QuantizeOptions.Method m = switch (method.toLowerCase()) {
+      case "gptq" -> QuantizeOptions.Method.GPTQ;
+      case "rtn" -> QuantizeOptions.Method.RTN;
+      default -> throw new BadInputException("--method '" + method + "': use gptq or rtn");
+    };
+    QuantizeOptions.Format f = switch (format.toLowerCase()) {
+      case "gptq" -> QuantizeOptions.Format.GPTQ;
+      case "compressed-tensors" -> QuantizeOptions.Format.COMPRESSED_TENSORS;
+      case "dense" -> QuantizeOptions.Format.DENSE;
+      default -> throw new BadInputException("--format '" + format + "': use gptq, compressed-tensors or dense");
+    };
+    boolean v2 = switch (checkpointFormat.toLowerCase()) {
+      case "v1", "gptq" -> false;
+      case "v2", "gptq_v2" -> true;
+      default -> throw new BadInputException("--checkpoint-format '" + checkpointFormat + "': use v1 or v2");
+    };
+    boolean clipMse = switch (clip.toLowerCase()) {
+      case "none" -> false;
+      case "mse" -> true;
+      default -> throw new BadInputException("--clip '" + clip + "': use none or mse");
+    };
+    boolean random = switch (sampling.toLowerCase()) {
+      case "first" -> false;
+      case "random" -> true;
+      default -> throw new BadInputException("--calib-sampling '" + sampling + "': use first or random");
+    };
+    if (groupSize == 0 || groupSize < -1) {
+      throw new BadInputException("--group-size " + groupSize + ": use a positive size or -1 (per-channel)");
+    }
+    if (nsamples < 1 || blockSize < 1 || damp <= 0) {
+      throw new BadInputException("--nsamples and --block-size must be positive and --damp above 0");
+    }
+    if (m == QuantizeOptions.Method.RTN && (actOrder || staticGroups)) {
+      throw new BadInputException("--act-order and --static-groups are GPTQ options; drop them or use --method gptq");
+    }
+    List<Pattern> ignored = new ArrayList<>();
+    for (String regex : ignore) {
+      ignored.add(regex("--ignore", regex));
+    }
+    List<QuantizeOptions.BitsOverride> overrides = new ArrayList<>();
+    for (String spec : bitsFor) {
+      int eq = spec.lastIndexOf('=');
+      if (eq <= 0) {
+        throw new BadInputException("--bits-for '" + spec + "': use REGEX=BITS, e.g. down_proj=8");
+      }
+      int b;
+      try {
+        b = Integer.parseInt(spec.substring(eq + 1));
+      } catch (NumberFormatException e) {
+        throw new BadInputException("--bits-for '" + spec + "': BITS must be a number from 2 to 8");
+      }
+      overrides.add(new QuantizeOptions.BitsOverride(regex("--bits-for", spec.substring(0, eq)), b));
+    }
+    boolean symmetric = symmetry == null || !symmetry.asym;
+    return new QuantizeOptions(model, out, overwrite, m, bits, groupSize, symmetric, actOrder, staticGroups, damp,
+        blockSize, clipMse, calib, field, nsamples, seqLen, random, seed, f, v2, ignored, overrides, eval,
+        evalMaxWindows, parseSize(maxShardSize));
+  }
+
+  private static Pattern regex(String option, String regex) {
+    try {
+      return Pattern.compile(regex);
+    } catch (PatternSyntaxException e) {
+      throw new BadInputException(option + " '" + regex + "' is not a regular expression: " + e.getDescription());
+    }
+  }
+
+  static long parseSize(String size) {
+    String s = size.trim().toUpperCase();
+    long unit = 1;
+    for (String[] u : new String[][] {{"GB", "1000000000"}, {"MB", "1000000"}, {"KB", "1000"}, {"B", "1"}}) {
+      if (s.endsWith(u[0])) {
+        unit = Long.parseLong(u[1]);
+        s = s.substring(0, s.length() - u[0].length()).trim();
+        break;
+      }
+    }
+    try {
+      return (long) (Double.parseDouble(s) * unit);
+    } catch (NumberFormatException e) {
+      throw new BadInputException("--max-shard-size '" + size + "': use a size like 5GB or 500MB");
+    }
+  }
+
+  private static void printSummary(PrintWriter out, ObjectNode r) {
+    JsonNode s = r.get("scheme");
+    out.printf("quantized %s -> %s (%s, %s%s)%n", r.get("model").asText(), r.get("out").asText(),
+        r.get("method").asText(), r.get("format").asText(),
+        r.has("checkpoint_format") ? " " + r.get("checkpoint_format").asText() : "");
+    out.printf("scheme    %d bits, group %d, %s%s%n", s.get("bits").asInt(), s.get("group_size").asInt(),
+        s.get("sym").asBoolean() ? "symmetric" : "asymmetric",
+        s.path("act_order").asBoolean() ? ", act-order" : "");
+    out.printf("matrices  %d quantized in %.1f s (total %.1f s)%n", r.get("matrices").size(),
+        r.at("/seconds/quantize").asDouble(), r.at("/seconds/total").asDouble());
+    out.printf("size      %s -> %s (%.2fx smaller)%n", Sizes.human(r.at("/size/input_bytes").asLong()),
+        Sizes.human(r.at("/size/output_bytes").asLong()), r.at("/size/compression").asDouble());
+    if (r.has("eval")) {
+      JsonNode e = r.get("eval");
+      out.printf("quality   perplexity %.4f -> %.4f (P1, %d windows of %d), mean KL %.5f, top-1 agreement %.2f%%%n",
+          e.get("perplexity_before").asDouble(), e.get("perplexity_after").asDouble(), e.get("windows").asInt(),
+          e.get("seq_len").asInt(), e.get("mean_kl").asDouble(), 100 * e.get("top1_agreement").asDouble());
+    }
+    for (JsonNode w : r.get("warnings")) {
+      out.println("warning   " + w.asText());
+    }
+    out.flush();
+  }
+}

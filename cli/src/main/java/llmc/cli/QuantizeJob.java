@@ -1,0 +1,489 @@
+package llmc.cli;
+
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.PrintWriter;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.EnumMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import llmc.calibration.CalibrationWindows;
+import llmc.calibration.InputStatistics;
+import llmc.calibration.LayerwisePipeline;
+import llmc.formats.BadInputException;
+import llmc.formats.Checkpoint;
+import llmc.formats.DType;
+import llmc.formats.Json;
+import llmc.formats.ModelConfig;
+import llmc.formats.ModelFolder;
+import llmc.formats.OutputFolder;
+import llmc.formats.QuantizedTensor;
+import llmc.formats.SafetensorsWriter;
+import llmc.formats.TensorInfo;
+import llmc.formats.quant.CheckpointFormat;
+import llmc.formats.quant.CompressedTensorsLayout;
+import llmc.formats.quant.GptqLayout;
+import llmc.model.DecoderLayer;
+import llmc.model.Evaluator;
+import llmc.model.LlamaFamily;
+import llmc.model.LlamaRuntime;
+import llmc.model.Linear;
+import llmc.model.LoadedModel;
+import llmc.model.TextDataset;
+import llmc.model.TokenWindows;
+import llmc.model.Tokenizer;
+import llmc.model.Weights;
+import llmc.quantize.Gptq;
+import llmc.quantize.QuantScheme;
+import llmc.quantize.Rtn;
+
+/**
+ * One `llmc quantize` run: plan which matrices get which grid, quantize them (RTN directly from
+ * the checkpoint; GPTQ through the layer-sequential pipeline), stream every tensor into the chosen
+ * layout, write the folder atomically with its config and report, and evaluate when asked.
+ */
+final class QuantizeJob {
+  private final QuantizeOptions o;
+  private final PrintWriter err;
+  private final ObjectNode report = Json.mapper().createObjectNode();
+  private final ArrayNode matrices = Json.mapper().createArrayNode();
+  private final List<String> warnings = new ArrayList<>();
+
+  QuantizeJob(QuantizeOptions options, PrintWriter err) {
+    this.o = options;
+    this.err = err;
+  }
+
+  ObjectNode run() {
+    long t0 = System.nanoTime();
+    try (ModelFolder input = ModelFolder.open(o.model())) {
+      ModelConfig config = input.config();
+      if (config.json().has("quantization_config")) {
+        throw new BadInputException(input.dir().resolve("config.json") + " already has a quantization_config; "
+            + "quantize an unquantized model");
+      }
+      LlamaFamily family = LlamaFamily.from(config);
+      Checkpoint checkpoint = input.checkpoint();
+      DType modelDtype = checkpoint.info(Linear.Q.weightName(0)).dtype();
+      checkPlan(family);
+      describe(family, modelDtype);
+      double[] timings = new double[4];   // forward, statistics, quantize, write
+      try (OutputFolder folder = OutputFolder.create(o.out(), o.overwrite())) {
+        try (SafetensorsWriter writer = new SafetensorsWriter(folder.dir(), o.maxShardBytes(),
+            Map.of("format", "pt", "producer", "llmc quantize"))) {
+          LayerWriter layers = new LayerWriter(checkpoint, writer, modelDtype);
+          for (String name : checkpoint.names()) {
+            if (!name.startsWith("model.layers.")) {
+              layers.copy(name);
+            }
+          }
+          if (o.method() == QuantizeOptions.Method.RTN) {
+            rtn(family, checkpoint, layers, timings);
+          } else {
+            gptq(input, family, layers, timings);
+          }
+          writer.finish();
+        }
+        writeConfig(input, folder.dir());
+        input.copyAuxiliaryFilesTo(folder.dir());
+        ObjectNode time = report.putObject("seconds");
+        time.put("forward", timings[0]);
+        time.put("statistics", timings[1]);
+        time.put("quantize", timings[2]);
+        time.put("total", (System.nanoTime() - t0) / 1e9);
+        report.set("matrices", matrices);
+        ObjectNode size = report.putObject("size");
+        size.put("input_bytes", checkpoint.sizeOnDisk());
+        long outBytes = folderBytes(folder.dir());
+        size.put("output_bytes", outBytes);
+        size.put("compression", (double) checkpoint.sizeOnDisk() / outBytes);
+        if (o.eval() != null) {
+          report.set("eval", evaluate(o.model(), folder.dir()));
+        }
+        ArrayNode w = report.putArray("warnings");
+        warnings.forEach(w::add);
+        // The folder's copy leaves out wall times and its own path: the same run gives the same bytes.
+        ObjectNode stored = withoutTimes(report.deepCopy());
+        stored.remove("out");
+        Json.writePretty(folder.dir().resolve("llmc-report.json"), stored);
+        folder.commit();
+      }
+    }
+    return report;
+  }
+
+  /** Refuses what the chosen layout cannot hold before any work is done. */
+  private void checkPlan(LlamaFamily family) {
+    for (int i = 0; i < family.layers(); i++) {
+      for (Linear linear : Linear.values()) {
+        Integer bits = o.bitsOf(module(i, linear));
+        if (bits == null) {
+          continue;
+        }
+        if (bits < 2 || bits > 8) {
+          throw new BadInputException("bits " + bits + " for " + module(i, linear) + ": llmc quantizes to 2..8 bits");
+        }
+        if (o.format() == QuantizeOptions.Format.GPTQ) {
+          if (!(bits == 2 || bits == 3 || bits == 4 || bits == 8)) {
+            throw new BadInputException("--format gptq holds 2, 3, 4 or 8 bits, not " + bits + " (" + module(i, linear)
+                + "); use --format compressed-tensors or --format dense");
+          }
+          int multiple = GptqLayout.dimensionMultiple(bits);
+          int in = linear.inFeatures(family);
+          int out = linear.outFeatures(family);
+          if (in % multiple != 0 || out % multiple != 0) {
+            throw new BadInputException(module(i, linear) + " is " + out + "x" + in + ": the GPTQ layout packs "
+                + bits + "-bit codes in whole int32 words and needs both sizes to be multiples of " + multiple
+                + "; use --format compressed-tensors or dense, or leave it out with --ignore");
+          }
+        }
+      }
+    }
+  }
+
+  private void describe(LlamaFamily family, DType modelDtype) {
+    report.put("command", "quantize");
+    report.put("model", o.model().toString());
+    report.put("out", o.out().toString());
+    report.put("method", o.method().name().toLowerCase());
+    report.put("format", formatName());
+    if (o.format() == QuantizeOptions.Format.GPTQ) {
+      report.put("checkpoint_format", o.checkpointV2() ? "gptq_v2" : "gptq");
+    }
+    report.put("model_dtype", modelDtype.safetensorsName());
+    ObjectNode scheme = report.putObject("scheme");
+    scheme.put("bits", o.bits());
+    scheme.put("group_size", o.groupSize());
+    scheme.put("sym", o.symmetric());
+    scheme.put("scale_dtype", scaleDtype(modelDtype).safetensorsName());
+    if (o.method() == QuantizeOptions.Method.GPTQ) {
+      scheme.put("act_order", o.actOrder());
+      scheme.put("static_groups", o.staticGroups());
+      scheme.put("damp_percent", o.damp());
+      scheme.put("block_size", o.blockSize());
+      scheme.put("true_sequential", true);
+    } else {
+      scheme.put("clip", o.clipMse() ? "mse" : "none");
+    }
+    ArrayNode ignore = scheme.putArray("ignore");
+    o.ignore().forEach(p -> ignore.add(p.pattern()));
+    ArrayNode bitsFor = scheme.putArray("bits_for");
+    o.bitsFor().forEach(b -> bitsFor.add(b.pattern().pattern() + "=" + b.bits()));
+  }
+
+  private String formatName() {
+    return switch (o.format()) {
+      case GPTQ -> "gptq";
+      case COMPRESSED_TENSORS -> "compressed-tensors";
+      case DENSE -> "dense";
+    };
+  }
+
+  /**
+   * Scales are rounded inside the quantizer to the dtype the layout stores them in: float16 for
+   * GPTQ (and dense, so that its weights equal the GPTQ file's); compressed-tensors stores them in
+   * the model's dtype, so bfloat16 for a bfloat16 model and float16 otherwise (exact in float32).
+   */
+  private DType scaleDtype(DType modelDtype) {
+    return o.format() == QuantizeOptions.Format.COMPRESSED_TENSORS && modelDtype == DType.BF16 ? DType.BF16 : DType.F16;
+  }
+
+  private QuantScheme scheme(int bits, DType modelDtype) {
+    return new QuantScheme(bits, o.groupSize(), o.symmetric(), scaleDtype(modelDtype));
+  }
+
+  private void rtn(LlamaFamily family, Checkpoint checkpoint, LayerWriter layers, double[] timings) {
+    Weights weights = Weights.of(checkpoint);
+    for (int i = 0; i < family.layers(); i++) {
+      CommonOptions.progress("quantize: layer " + (i + 1) + "/" + family.layers());
+      Map<Linear, QuantizedTensor> quantized = new EnumMap<>(Linear.class);
+      for (Linear linear : Linear.values()) {
+        Integer bits = o.bitsOf(module(i, linear));
+        if (bits == null) {
+          continue;
+        }
+        long t = System.nanoTime();
+        float[] w = weights.floats(linear.weightName(i));
+        QuantizedTensor q = Rtn.quantize(w, linear.outFeatures(family), linear.inFeatures(family),
+            scheme(bits, layers.modelDtype), o.clipMse() ? Rtn.Clip.MSE : Rtn.Clip.NONE);
+        double seconds = (System.nanoTime() - t) / 1e9;
+        timings[2] += seconds;
+        quantized.put(linear, q);
+        ObjectNode m = matrix(i, linear, bits, seconds);
+        m.put("weight_mse", mse(w, q.dequantize()));
+      }
+      layers.writeLayer(i, quantized);
+    }
+    CommonOptions.endProgress();
+  }
+
+  private void gptq(ModelFolder input, LlamaFamily family, LayerWriter layers, double[] timings) {
+    if (o.calib() == null) {
+      throw new BadInputException("GPTQ needs calibration data: give --calib FILE (.jsonl or .txt), "
+          + "e.g. samples/data/tinystories/train.jsonl, or use --method rtn");
+    }
+    try (Tokenizer tokenizer = Tokenizer.open(input);
+         LlamaRuntime runtime = new LlamaRuntime(family, Weights.of(input.checkpoint()), false)) {
+      int seqLen = o.seqLen() != null ? o.seqLen() : family.defaultSeqLen();
+      int[] stream = TokenWindows.stream(tokenizer, TextDataset.read(o.calib(), o.field()));
+      CalibrationWindows.Result calibration = CalibrationWindows.cut(stream, seqLen, o.nsamples(),
+          o.randomSampling() ? CalibrationWindows.Sampling.RANDOM : CalibrationWindows.Sampling.FIRST, o.seed());
+      ObjectNode c = report.putObject("calibration");
+      c.put("protocol", "C1");
+      c.put("file", o.calib().toString());
+      c.put("field", o.field());
+      c.put("sampling", calibration.sampling().name().toLowerCase());
+      c.put("seed", o.seed());
+      c.put("seq_len", seqLen);
+      c.put("requested_windows", o.nsamples());
+      c.put("windows", calibration.windows().size());
+      c.put("stream_tokens", calibration.streamTokens());
+      if (calibration.shortOfRequested()) {
+        warnings.add("calibration data holds only " + calibration.windows().size() + " windows of " + seqLen
+            + " tokens, fewer than --nsamples " + o.nsamples() + "; all of them were used");
+      }
+      LayerwisePipeline.Timings t = LayerwisePipeline.run(runtime, calibration.windows(),
+          new GptqCompressor(runtime, layers), (i, n) -> CommonOptions.progress("gptq: layer " + (i + 1) + "/" + n));
+      CommonOptions.endProgress();
+      timings[0] = t.forwardSeconds();
+      timings[1] = t.statisticsSeconds();
+      timings[2] = t.compressSeconds();
+    }
+  }
+
+  /** GPTQ on each group of linear layers, true-sequential; the layer is written when complete. */
+  private final class GptqCompressor implements LayerwisePipeline.Compressor {
+    private final LlamaRuntime runtime;
+    private final LayerWriter layers;
+    private final Map<Linear, QuantizedTensor> quantized = new EnumMap<>(Linear.class);
+
+    GptqCompressor(LlamaRuntime runtime, LayerWriter layers) {
+      this.runtime = runtime;
+      this.layers = layers;
+    }
+
+    @Override
+    public void compress(DecoderLayer layer, Linear.Input input, List<Linear> linears, InputStatistics stats) {
+      LlamaFamily family = runtime.family();
+      float[] hessian = null;
+      for (Linear linear : linears) {
+        Integer bits = o.bitsOf(module(layer.index, linear));
+        if (bits == null) {
+          continue;
+        }
+        if (hessian == null) {
+          hessian = stats.hessian();
+        }
+        float[] w = runtime.weights().floats(linear.weightName(layer.index));
+        Gptq.Result r = Gptq.quantize(w, linear.outFeatures(family), linear.inFeatures(family), hessian.clone(),
+            new Gptq.Options(scheme(bits, layers.modelDtype), o.damp(), o.blockSize(), o.actOrder(), o.staticGroups()));
+        quantized.put(linear, r.quantized());
+        layer.replace(linear, r.quantized().dequantize());
+        ObjectNode m = matrix(layer.index, linear, bits, r.seconds());
+        m.put("gptq_loss", r.loss());
+        m.put("damp", r.damp());
+        if (r.fellBackToRtn()) {
+          m.put("fell_back_to_rtn", true);
+        }
+        if (r.warning() != null) {
+          warnings.add(module(layer.index, linear) + ": " + r.warning());
+        }
+      }
+    }
+
+    @Override
+    public void layerDone(DecoderLayer layer) {
+      layers.writeLayer(layer.index, quantized);
+      quantized.clear();
+    }
+  }
+
+  private ObjectNode matrix(int layer, Linear linear, int bits, double seconds) {
+    ObjectNode m = matrices.addObject();
+    m.put("name", module(layer, linear));
+    m.put("bits", bits);
+    m.put("group_size", o.groupSize());
+    m.put("seconds", seconds);
+    return m;
+  }
+
+  /** Streams one layer's tensors: quantized matrices in the chosen layout, the rest as they were. */
+  private final class LayerWriter {
+    private final Checkpoint checkpoint;
+    private final SafetensorsWriter writer;
+    private final DType modelDtype;
+
+    LayerWriter(Checkpoint checkpoint, SafetensorsWriter writer, DType modelDtype) {
+      this.checkpoint = checkpoint;
+      this.writer = writer;
+      this.modelDtype = modelDtype;
+    }
+
+    void copy(String name) {
+      TensorInfo info = checkpoint.info(name);
+      writer.write(name, info.dtype(), info.shape(), checkpoint.bytes(name));
+    }
+
+    void writeLayer(int i, Map<Linear, QuantizedTensor> quantized) {
+      Map<String, Linear> weightNames = new TreeMap<>();
+      Map<String, Linear> biasNames = new TreeMap<>();
+      for (Map.Entry<Linear, QuantizedTensor> e : quantized.entrySet()) {
+        weightNames.put(e.getKey().weightName(i), e.getKey());
+        biasNames.put(e.getKey().biasName(i), e.getKey());
+      }
+      String prefix = "model.layers." + i + ".";
+      for (String name : checkpoint.names()) {
+        if (!name.startsWith(prefix)) {
+          continue;
+        }
+        Linear linear = weightNames.get(name);
+        if (linear != null) {
+          writeQuantized(i, linear, quantized.get(linear));
+        } else if (biasNames.containsKey(name) && o.format() == QuantizeOptions.Format.GPTQ) {
+          continue;   // the GPTQ layout stores the bias itself, in float16
+        } else {
+          copy(name);
+        }
+      }
+    }
+
+    private void writeQuantized(int i, Linear linear, QuantizedTensor q) {
+      String module = module(i, linear);
+      String biasName = linear.biasName(i);
+      switch (o.format()) {
+        case GPTQ -> GptqLayout.write(writer, module, q,
+            checkpoint.contains(biasName) ? checkpoint.floats(biasName) : null,
+            o.checkpointV2() ? CheckpointFormat.V2 : CheckpointFormat.V1, warnings);
+        case COMPRESSED_TENSORS -> CompressedTensorsLayout.write(writer, module, q, scaleDtype(modelDtype), warnings);
+        case DENSE -> writer.writeFloats(linear.weightName(i), modelDtype, new long[] {q.rows(), q.cols()}, q.dequantize());
+      }
+    }
+  }
+
+  private void writeConfig(ModelFolder input, Path dir) {
+    ModelConfig config = input.config();
+    switch (o.format()) {
+      case GPTQ -> {
+        ObjectNode qc = GptqLayout.quantizationConfig(o.bits(), o.groupSize(), o.actOrder(), o.symmetric(), o.damp(),
+            true, o.staticGroups(), o.checkpointV2() ? CheckpointFormat.V2 : CheckpointFormat.V1);
+        if (!o.ignore().isEmpty() || !o.bitsFor().isEmpty()) {
+          // GPTQModel's per-module overrides: "-:regex" skips a module, "+:regex" changes its settings.
+          ObjectNode dynamic = qc.putObject("dynamic");
+          o.ignore().forEach(p -> dynamic.putObject("-:" + p.pattern()));
+          o.bitsFor().forEach(b -> dynamic.putObject("+:" + b.pattern().pattern()).put("bits", b.bits()));
+        }
+        config.with(json -> json.set("quantization_config", qc)).write(dir.resolve("config.json"));
+        Json.writePretty(dir.resolve("quantize_config.json"), qc);
+      }
+      case COMPRESSED_TENSORS -> {
+        List<String> ignored = new ArrayList<>(List.of("lm_head"));
+        LlamaFamily family = LlamaFamily.from(config);
+        for (int i = 0; i < family.layers(); i++) {
+          for (Linear linear : Linear.values()) {
+            if (o.bitsOf(module(i, linear)) == null) {
+              ignored.add(module(i, linear));
+            }
+          }
+        }
+        ObjectNode qc = CompressedTensorsLayout.quantizationConfig(o.bits(), o.groupSize(), o.symmetric(), o.actOrder(), ignored);
+        if (!o.bitsFor().isEmpty()) {
+          splitGroupsByBits(qc, family);
+        }
+        config.with(json -> json.set("quantization_config", qc)).write(dir.resolve("config.json"));
+      }
+      case DENSE -> config.write(dir.resolve("config.json"));
+    }
+  }
+
+  /** With --bits-for, one config group per bit width, each naming its modules. */
+  private void splitGroupsByBits(ObjectNode qc, LlamaFamily family) {
+    ObjectNode groups = (ObjectNode) qc.get("config_groups");
+    ObjectNode template = (ObjectNode) groups.get("group_0");
+    Map<Integer, List<String>> byBits = new TreeMap<>();
+    for (int i = 0; i < family.layers(); i++) {
+      for (Linear linear : Linear.values()) {
+        Integer bits = o.bitsOf(module(i, linear));
+        if (bits != null) {
+          byBits.computeIfAbsent(bits, b -> new ArrayList<>()).add(module(i, linear));
+        }
+      }
+    }
+    groups.removeAll();
+    int g = 0;
+    for (Map.Entry<Integer, List<String>> e : byBits.entrySet()) {
+      ObjectNode group = template.deepCopy();
+      ArrayNode targets = group.putArray("targets");
+      e.getValue().forEach(targets::add);
+      ((ObjectNode) group.get("weights")).put("num_bits", e.getKey());
+      groups.set("group_" + g++, group);
+    }
+  }
+
+  /** P1 before (the input) and after (the written folder, read back) on the same windows, with KL. */
+  private ObjectNode evaluate(Path before, Path after) {
+    try (LoadedModel base = LoadedModel.open(before); LoadedModel quantized = LoadedModel.open(after)) {
+      int seqLen = base.family.defaultSeqLen();
+      int[] stream = TokenWindows.stream(base.tokenizer(), TextDataset.read(o.eval(), "text"));
+      List<int[]> windows = TokenWindows.first(stream, seqLen, o.evalMaxWindows());
+      if (windows.isEmpty()) {
+        throw new BadInputException(o.eval() + ": fewer than one window of " + seqLen + " tokens");
+      }
+      Evaluator.Result r = Evaluator.evaluate(quantized.runtime, base.runtime, windows, 1,
+          done -> CommonOptions.progress("eval: window " + done + "/" + windows.size()));
+      CommonOptions.endProgress();
+      ObjectNode e = Json.mapper().createObjectNode();
+      e.put("protocol", "P1");
+      e.put("data", o.eval().toString());
+      e.put("seq_len", seqLen);
+      e.put("windows", r.windows());
+      e.put("scored_tokens", r.scoredTokens());
+      e.put("perplexity_before", r.basePerplexity());
+      e.put("perplexity_after", r.perplexity());
+      e.put("mean_nll_before", r.baseMeanNll());
+      e.put("mean_nll_after", r.meanNll());
+      e.put("mean_kl", r.meanKl());
+      e.put("top1_agreement", r.top1Agreement());
+      return e;
+    }
+  }
+
+  private static ObjectNode withoutTimes(ObjectNode node) {
+    node.remove("seconds");
+    node.forEach(child -> {
+      if (child instanceof ObjectNode object) {
+        withoutTimes(object);
+      } else if (child instanceof ArrayNode array) {
+        array.forEach(item -> {
+          if (item instanceof ObjectNode object) {
+            withoutTimes(object);
+          }
+        });
+      }
+    });
+    return node;
+  }
+
+  static String module(int layer, Linear linear) {
+    return "model.layers." + layer + "." + linear.path;
+  }
+
+  private static double mse(float[] a, float[] b) {
+    double sum = 0;
+    for (int i = 0; i < a.length; i++) {
+      double d = a[i] - b[i];
+      sum += d * d;
+    }
+    return sum / a.length;
+  }
+
+  private static long folderBytes(Path dir) {
+    try (var files = java.nio.file.Files.list(dir)) {
+      return files.filter(p -> p.getFileName().toString().endsWith(".safetensors"))
+          .mapToLong(p -> p.toFile().length()).sum();
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
+  }
+}

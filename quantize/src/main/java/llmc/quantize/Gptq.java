@@ -1,0 +1,320 @@
+package llmc.quantize;
+
+import java.util.Arrays;
+import java.util.stream.IntStream;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+import llmc.formats.QuantizedTensor;
+
+/**
+ * GPTQ (Frantar et al. 2022, "GPTQ: Accurate Post-Training Quantization for Generative Pre-trained
+ * Transformers"), as the reference code's {@code fasterquant}: quantize the columns of {@code W} one
+ * at a time and spread each column's error over the columns not yet quantized, using the upper
+ * Cholesky factor of {@code H^-1} (Algorithm 1), with lazy batch updates of {@code blockSize} columns.
+ *
+ * <p>Rows are independent given {@code Hinv}, so the in-block loop runs row by row (a row's block
+ * stays in L1) and in parallel; the lazy update is one matrix product per block.
+ */
+public final class Gptq {
+  private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+  static final int MAX_DAMP_RETRIES = 4;
+
+  private Gptq() {
+  }
+
+  /**
+   * @param scheme       the grid
+   * @param dampPercent  dampening: {@code dampPercent * mean(diag H)} is added to the diagonal
+   * @param blockSize    columns per lazy batch update (128 in the paper)
+   * @param actOrder     process columns by decreasing {@code diag(H)} ("desc_act")
+   * @param staticGroups all group parameters from the original {@code W} before any update
+   * @param freshGroups  a group's parameters from its columns fully updated so far, instead of the
+   *                     reference code's convention (the columns as they stand outside the current
+   *                     block: earlier blocks' lazy updates applied, the current block's not yet)
+   */
+  public record Options(QuantScheme scheme, double dampPercent, int blockSize, boolean actOrder,
+      boolean staticGroups, boolean freshGroups) {
+
+    public Options {
+      if (blockSize < 1) {
+        throw new IllegalArgumentException("block size must be positive, got " + blockSize);
+      }
+      if (!(dampPercent >= 0)) {
+        throw new IllegalArgumentException("dampening must be >= 0, got " + dampPercent);
+      }
+    }
+
+    /** The reference code's group convention. */
+    public Options(QuantScheme scheme, double dampPercent, int blockSize, boolean actOrder, boolean staticGroups) {
+      this(scheme, dampPercent, blockSize, actOrder, staticGroups, false);
+    }
+
+    /** Dampening 0.01, blocks of 128, no act-order, dynamic groups. */
+    public static Options of(QuantScheme scheme) {
+      return new Options(scheme, 0.01, 128, false, false, false);
+    }
+
+    public Options withActOrder(boolean actOrder) {
+      return new Options(scheme, dampPercent, blockSize, actOrder, staticGroups, freshGroups);
+    }
+
+    public Options withStaticGroups(boolean staticGroups) {
+      return new Options(scheme, dampPercent, blockSize, actOrder, staticGroups, freshGroups);
+    }
+
+    public Options withFreshGroups(boolean freshGroups) {
+      return new Options(scheme, dampPercent, blockSize, actOrder, staticGroups, freshGroups);
+    }
+  }
+
+  /**
+   * @param quantized     codes, scales, zeros and {@code gIdx} of the result
+   * @param loss          the reference code's {@code Losses.sum()}: {@code sum (w - q)^2 / Hinv_ii^2 / 2}
+   * @param seconds       wall time of {@link #quantize}
+   * @param damp          the dampening fraction actually used ({@code dampPercent * 10^retries})
+   * @param fellBackToRtn true when no dampening made {@code H} positive definite and RTN was used
+   * @param warning       what went wrong, or null
+   */
+  public record Result(QuantizedTensor quantized, double loss, double seconds, double damp,
+      boolean fellBackToRtn, String warning) {
+  }
+
+  /** {@code H = 2/n X^T X} of {@code x [n][cols]}; see {@link HessianAccumulator}. */
+  public static float[] hessian(float[] x, int n, int cols) {
+    HessianAccumulator h = new HessianAccumulator(cols);
+    h.add(x, n);
+    return h.matrix();
+  }
+
+  /**
+   * Quantizes {@code w [rows][cols]} (out x in, row-major) given {@code hessian [cols][cols]}
+   * ({@code H = 2/n sum x x^T} of the inputs). Neither array is modified.
+   */
+  public static Result quantize(float[] w, int rows, int cols, float[] hessian, Options options) {
+    long start = System.nanoTime();
+    if (w.length != (long) rows * cols || hessian.length != (long) cols * cols) {
+      throw new IllegalArgumentException("w must be rows*cols and hessian cols*cols long");
+    }
+    QuantScheme scheme = options.scheme();
+    float[] weights = w.clone();                   // [rows][cols]
+    float[] h = hessian.clone();                   // [cols][cols]
+    // Dead inputs (never active): H_ii = 1 and W[:, i] = 0, so they cannot disturb anything.
+    for (int i = 0; i < cols; i++) {
+      if (h[i * cols + i] == 0f) {
+        h[i * cols + i] = 1f;
+        for (int n = 0; n < rows; n++) {
+          weights[n * cols + i] = 0f;
+        }
+      }
+    }
+    int size = scheme.columnsPerGroup(cols);
+    int groups = scheme.groups(cols);
+    float[] scales = new float[groups * rows];     // [G][N]
+    int[] zeros = new int[groups * rows];          // [G][N]
+    if (options.staticGroups() || size == cols) {  // per row: the whole row before any update
+      fitGroups(weights, rows, cols, size, groups, scheme, scales, zeros);
+    }
+    // Act-order: columns by decreasing H_ii (stable), W and H permuted alike.
+    int[] perm = IntStream.range(0, cols).toArray();
+    if (options.actOrder()) {
+      float[] diag = new float[cols];
+      for (int i = 0; i < cols; i++) {
+        diag[i] = h[i * cols + i];
+      }
+      perm = IntStream.range(0, cols).boxed()
+          .sorted((a, b) -> Float.compare(diag[b], diag[a]))
+          .mapToInt(Integer::intValue).toArray();
+      weights = permuteColumns(weights, rows, cols, perm);
+      h = permuteSymmetric(h, cols, perm);
+    }
+    double meanDiag = 0;
+    for (int i = 0; i < cols; i++) {
+      meanDiag += h[i * cols + i];
+    }
+    meanDiag /= cols;
+    // Hinv = cholesky(H^-1, upper): the rows of the inverse Hessian GPTQ needs (Section 4, Step 3)
+    float[] hinv = null;
+    double damp = options.dampPercent();
+    for (int attempt = 0; attempt <= MAX_DAMP_RETRIES; attempt++, damp *= 10) {
+      float[] damped = attempt == MAX_DAMP_RETRIES ? h : h.clone();
+      float add = (float) (damp * meanDiag);
+      for (int i = 0; i < cols; i++) {
+        damped[i * cols + i] += add;
+      }
+      hinv = Cholesky.upperFactorOfInverse(damped, cols);
+      if (hinv != null) {
+        break;
+      }
+    }
+    if (hinv == null) {
+      QuantizedTensor q = Rtn.quantize(w, rows, cols, scheme, Rtn.Clip.NONE);
+      return new Result(q, Double.NaN, (System.nanoTime() - start) / 1e9, damp / 10, true,
+          "the Hessian is not positive definite even with dampening " + damp / 10 + "; used RTN");
+    }
+    h = null;
+    byte[] codes = new byte[rows * cols];          // [rows][cols] in processing order
+    double[] rowLoss = new double[rows];
+    process(weights, rows, cols, hinv, options, size, scales, zeros, perm, codes, rowLoss);
+    if (options.actOrder()) {
+      codes = unpermuteColumns(codes, rows, cols, perm);
+    }
+    int[] gIdx = new int[cols];
+    for (int i = 0; i < cols; i++) {
+      // act-order with dynamic groups: groups are consecutive in processing order
+      gIdx[perm[i]] = options.actOrder() && !options.staticGroups() ? i / size : perm[i] / size;
+    }
+    double loss = 0;
+    for (double l : rowLoss) {
+      loss += l;
+    }
+    String warning = damp == options.dampPercent() ? null
+        : "the Hessian needed dampening " + damp + " (asked " + options.dampPercent() + ") to be positive definite";
+    QuantizedTensor q = new QuantizedTensor(rows, cols, scheme.bits(), scheme.groupSize(), scheme.symmetric(),
+        codes, scales, zeros, gIdx, scheme.scaleDtype());
+    return new Result(q, loss, (System.nanoTime() - start) / 1e9, damp, false, warning);
+  }
+
+  /** The block loop of {@code fasterquant}, on {@code w [rows][cols]} already in processing order. */
+  private static void process(float[] w, int rows, int cols, float[] hinv, Options options, int size,
+      float[] scales, int[] zeros, int[] perm, byte[] codes, double[] rowLoss) {
+    QuantScheme scheme = options.scheme();
+    boolean dynamicGroups = !options.staticGroups() && size < cols;
+    int blockSize = options.blockSize();
+    float[] err = new float[rows * blockSize];     // Err1 [rows][blockSize]
+    int rowsPerTask = 16;
+    for (int i1 = 0; i1 < cols; i1 += blockSize) {
+      int i2 = Math.min(i1 + blockSize, cols);
+      int count = i2 - i1;
+      int first = i1;
+      Parallel.forEach((rows + rowsPerTask - 1) / rowsPerTask, t -> {
+        float[] block = new float[count];          // W1[n, :]
+        for (int n = t * rowsPerTask; n < Math.min(rows, (t + 1) * rowsPerTask); n++) {
+          System.arraycopy(w, n * cols + first, block, 0, count);
+          double loss = 0;
+          float s = 0f;
+          int z = 0;
+          for (int i = 0; i < count; i++) {
+            int col = first + i;
+            int group;
+            if (dynamicGroups) {
+              group = col / size;
+              if (col % size == 0) {
+                fitDynamicGroup(w, block, err, hinv, n, rows, cols, first, i, blockSize, size, options,
+                    scales, zeros, group);
+              }
+            } else {
+              group = options.staticGroups() ? perm[col] / size : 0;
+            }
+            s = scales[group * rows + n];
+            z = zeros[group * rows + n];
+            float wi = block[i];
+            int code = scheme.code(wi, s, z);
+            codes[n * cols + col] = (byte) code;
+            float q = QuantScheme.value(code, s, z);
+            float d = hinv[col * cols + col];
+            loss += (double) ((wi - q) * (wi - q)) / ((double) d * d);
+            float e = (wi - q) / d;                // err = (w - q) / [H^-1]_qq  (Eq. 3)
+            err[n * blockSize + i] = e;
+            // W1[n, j>i] -= err * Hinv[i, j>i]
+            subtractScaled(e, hinv, col * cols + col + 1, block, i + 1, count - i - 1);
+          }
+          rowLoss[n] += loss / 2;
+        }
+      });
+      if (i2 < cols) {
+        // W[:, i2:] -= Err1 Hinv[i1:i2, i2:]  (the lazy batch update, Section 4 Step 2)
+        Gemm.parallelMultiplyAdd(-1f, err, 0, blockSize, 1, hinv, i1 * cols + i2, cols, w, i2, cols,
+            rows, cols - i2, count);
+      }
+    }
+  }
+
+  /** Scale and zero of row {@code n}'s group starting at processing column {@code first + i}. */
+  private static void fitDynamicGroup(float[] w, float[] block, float[] err, float[] hinv, int n, int rows,
+      int cols, int first, int i, int blockSize, int size, Options options, float[] scales, int[] zeros, int group) {
+    int col = first + i;
+    int end = Math.min(col + size, cols);
+    int blockEnd = first + block.length;
+    float min = Float.POSITIVE_INFINITY;
+    float max = Float.NEGATIVE_INFINITY;
+    for (int c = col; c < end; c++) {
+      float v;
+      if (!options.freshGroups()) {
+        v = w[n * cols + c];                       // outside the current block's updates
+      } else if (c < blockEnd) {
+        v = block[c - first];
+      } else {                                     // beyond the block: apply its pending updates
+        v = w[n * cols + c];
+        for (int j = 0; j < i; j++) {
+          v -= err[n * blockSize + j] * hinv[(first + j) * cols + c];
+        }
+      }
+      min = Math.min(min, v);
+      max = Math.max(max, v);
+    }
+    QuantScheme scheme = options.scheme();
+    float s = scheme.scale(min, max);
+    scales[group * rows + n] = s;
+    zeros[group * rows + n] = scheme.zero(min, s);
+  }
+
+  /** Group parameters from {@code w} as it is (static groups; per-row grids). */
+  private static void fitGroups(float[] w, int rows, int cols, int size, int groups, QuantScheme scheme,
+      float[] scales, int[] zeros) {
+    for (int n = 0; n < rows; n++) {
+      for (int g = 0; g < groups; g++) {
+        int from = n * cols + g * size;
+        float[] range = Rtn.range(w, from, Math.min(from + size, (n + 1) * cols));
+        float s = scheme.scale(range[0], range[1]);
+        scales[g * rows + n] = s;
+        zeros[g * rows + n] = scheme.zero(range[0], s);
+      }
+    }
+  }
+
+  /**
+   * {@code y[yOff ..] -= alpha * x[xOff ..]} over {@code len} elements, product rounded before the
+   * subtraction (not fused) as PyTorch's outer product and subtraction do.
+   */
+  private static void subtractScaled(float alpha, float[] x, int xOff, float[] y, int yOff, int len) {
+    int i = 0;
+    FloatVector a = FloatVector.broadcast(S, alpha);
+    for (int bound = S.loopBound(len); i < bound; i += S.length()) {
+      FloatVector.fromArray(S, y, yOff + i).sub(FloatVector.fromArray(S, x, xOff + i).mul(a)).intoArray(y, yOff + i);
+    }
+    for (; i < len; i++) {
+      y[yOff + i] -= alpha * x[xOff + i];
+    }
+  }
+
+  static float[] permuteColumns(float[] w, int rows, int cols, int[] perm) {
+    float[] p = new float[w.length];
+    for (int n = 0; n < rows; n++) {
+      for (int i = 0; i < cols; i++) {
+        p[n * cols + i] = w[n * cols + perm[i]];
+      }
+    }
+    return p;
+  }
+
+  static float[] permuteSymmetric(float[] h, int cols, int[] perm) {
+    float[] p = new float[h.length];
+    for (int i = 0; i < cols; i++) {
+      int row = perm[i] * cols;
+      for (int j = 0; j < cols; j++) {
+        p[i * cols + j] = h[row + perm[j]];
+      }
+    }
+    return p;
+  }
+
+  static byte[] unpermuteColumns(byte[] codes, int rows, int cols, int[] perm) {
+    byte[] out = new byte[codes.length];
+    for (int n = 0; n < rows; n++) {
+      for (int i = 0; i < cols; i++) {
+        out[n * cols + perm[i]] = codes[n * cols + i];
+      }
+    }
+    return out;
+  }
+}

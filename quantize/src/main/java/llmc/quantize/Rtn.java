@@ -1,0 +1,103 @@
+package llmc.quantize;
+
+import llmc.formats.QuantizedTensor;
+
+/** Round-to-nearest: every weight to the nearest level of its group's grid (PROTOCOLS.md). */
+public final class Rtn {
+
+  /** How a group's range is chosen. */
+  public enum Clip {
+    /** The full range of the group. */
+    NONE,
+    /**
+     * The shrunk range with the lowest squared error of the dequantized group. Candidates: the range
+     * scaled by {@code p = 1 - 0.005 i}, {@code i = 0..99} (1.0 down to 0.505), applied to min and max
+     * (asymmetric) or to max|w| (symmetric); the first best (least shrinking) wins ties. This is the
+     * grid search of GPTQ's and llm-compressor's MSE observer, with AWQ's max shrink of 0.5.
+     */
+    MSE
+  }
+
+  static final int MSE_STEPS = 100;
+  static final float MSE_STEP = 0.005f;
+
+  private Rtn() {
+  }
+
+  /**
+   * Quantizes {@code w [rows][cols]} (row-major) group by group.
+   *
+   * @return codes {@code [rows][cols]}, scales and zeros {@code [G][rows]}, {@code gIdx[k] = k / groupSize}
+   */
+  public static QuantizedTensor quantize(float[] w, int rows, int cols, QuantScheme scheme, Clip clip) {
+    if (w.length != (long) rows * cols) {
+      throw new IllegalArgumentException("w must be rows*cols = " + (long) rows * cols + " long, got " + w.length);
+    }
+    int size = scheme.columnsPerGroup(cols);
+    int groups = scheme.groups(cols);
+    byte[] codes = new byte[rows * cols];
+    float[] scales = new float[groups * rows];     // [G][N]
+    int[] zeros = new int[groups * rows];          // [G][N]
+    Parallel.forEach(rows, n -> {
+      for (int g = 0; g < groups; g++) {
+        int from = n * cols + g * size;
+        int to = Math.min(from + size, (n + 1) * cols);
+        float[] range = clip == Clip.MSE ? mseRange(w, from, to, scheme) : range(w, from, to);
+        float s = scheme.scale(range[0], range[1]);
+        int z = scheme.zero(range[0], s);
+        scales[g * rows + n] = s;
+        zeros[g * rows + n] = z;
+        for (int i = from; i < to; i++) {
+          codes[i] = (byte) scheme.code(w[i], s, z);
+        }
+      }
+    });
+    int[] gIdx = new int[cols];
+    for (int k = 0; k < cols; k++) {
+      gIdx[k] = k / size;
+    }
+    return new QuantizedTensor(rows, cols, scheme.bits(), scheme.groupSize(), scheme.symmetric(),
+        codes, scales, zeros, gIdx, scheme.scaleDtype());
+  }
+
+  /** {@code {min w, max w}} over {@code w[from, to)}. */
+  static float[] range(float[] w, int from, int to) {
+    float min = Float.POSITIVE_INFINITY;
+    float max = Float.NEGATIVE_INFINITY;
+    for (int i = from; i < to; i++) {
+      min = Math.min(min, w[i]);
+      max = Math.max(max, w[i]);
+    }
+    return new float[] {min, max};
+  }
+
+  /** The shrunk {@code {min, max}} of {@link Clip#MSE}. */
+  static float[] mseRange(float[] w, int from, int to, QuantScheme scheme) {
+    float[] full = range(w, from, to);
+    float min = Math.min(0f, full[0]);
+    float max = Math.max(0f, full[1]);
+    if (scheme.symmetric()) {
+      max = Math.max(-min, max);
+      min = -max;
+    }
+    float[] best = full;
+    double bestError = Double.POSITIVE_INFINITY;
+    for (int i = 0; i < MSE_STEPS; i++) {
+      float p = 1f - MSE_STEP * i;
+      float lo = p * min;
+      float hi = p * max;
+      float s = scheme.scale(lo, hi);
+      int z = scheme.zero(lo, s);
+      double error = 0;
+      for (int k = from; k < to; k++) {
+        double d = QuantScheme.value(scheme.code(w[k], s, z), s, z) - w[k];
+        error += d * d;
+      }
+      if (error < bestError) {
+        bestError = error;
+        best = new float[] {lo, hi};
+      }
+    }
+    return best;
+  }
+}
