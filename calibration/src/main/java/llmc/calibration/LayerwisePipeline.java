@@ -48,18 +48,36 @@ public final class LayerwisePipeline {
    * @param windows calibration windows, C1
    */
   public static Timings run(LlamaRuntime runtime, List<int[]> windows, Compressor compressor, Progress progress) {
+    return run(runtime, windows, compressor, progress, null);
+  }
+
+  /**
+   * As {@link #run(LlamaRuntime, List, Compressor, Progress)}; with {@code save}, also the statistics
+   * of the uncompressed model (a second activation stream through the original layers) are saved.
+   */
+  public static Timings run(LlamaRuntime runtime, List<int[]> windows, Compressor compressor, Progress progress,
+      StatisticsStore.Writer save) {
     LlamaFamily family = runtime.family();
     Clock clock = new Clock();
     try (NDManager activations = runtime.manager().newSubManager()) {
       List<NDArray> xs = new ArrayList<>(windows.size());       // per window [1, L, H]: the layer's input
+      List<NDArray> original = new ArrayList<>();                // the same through the uncompressed layers
       clock.start();
       for (int[] window : windows) {
         xs.add(runtime.embed(activations, new int[][] {window}));
+        if (save != null) {
+          original.add(runtime.embed(activations, new int[][] {window}));
+        }
       }
       clock.stopForward();
       for (int i = 0; i < family.layers(); i++) {
         progress.layer(i, family.layers());
         try (DecoderLayer layer = runtime.layer(i)) {
+          if (save != null) {
+            clock.start();
+            saveUncompressed(runtime, layer, original, save);
+            clock.stopStatistics();
+          }
           // (q, k, v) read RMSNorm(x).
           statistics(runtime, clock, compressor, layer, Linear.Input.ATTN_IN, xs, x -> runtime.attentionInput(layer, x));
           // o reads the merged heads; keep them to build the residual once o is compressed.
@@ -91,6 +109,52 @@ public final class LayerwisePipeline {
           clock.stopForward();
           compressor.layerDone(layer);
         }
+      }
+    }
+    return new Timings(clock.forward, clock.statistics, clock.compress);
+  }
+
+  /** Runs the (still uncompressed) layer on the original stream, saving the statistics of all four activations. */
+  private static void saveUncompressed(LlamaRuntime runtime, DecoderLayer layer, List<NDArray> original,
+      StatisticsStore.Writer save) {
+    java.util.Map<Linear.Input, InputStatistics> all = new java.util.EnumMap<>(Linear.Input.class);
+    try {
+      for (Linear.Input input : Linear.Input.values()) {
+        all.put(input, new InputStatistics(runtime.manager(), input.width(runtime.family())));
+      }
+      for (int w = 0; w < original.size(); w++) {
+        NDArray next = runtime.runLayer(layer, original.get(w), 0, null, (l, input, x) -> all.get(input).add(x));
+        original.get(w).close();
+        original.set(w, next);
+      }
+      for (Linear.Input input : Linear.Input.values()) {
+        save.add(layer.index, input, all.get(input));
+      }
+    } finally {
+      all.values().forEach(InputStatistics::close);
+    }
+  }
+
+  /**
+   * Compresses from saved statistics (of the uncompressed model), without running the model: quick,
+   * but not sequential, since no layer sees the compression of the layers before it.
+   */
+  public static Timings runFromStatistics(LlamaRuntime runtime, StatisticsStore store, Compressor compressor,
+      Progress progress) {
+    LlamaFamily family = runtime.family();
+    Clock clock = new Clock();
+    for (int i = 0; i < family.layers(); i++) {
+      progress.layer(i, family.layers());
+      try (DecoderLayer layer = runtime.layer(i)) {
+        for (Linear.Input input : Linear.Input.values()) {
+          clock.start();
+          try (InputStatistics stats = store.load(runtime.manager(), i, input, input.width(family))) {
+            clock.stopStatistics();
+            compressor.compress(layer, input, input.readers(), stats);
+            clock.stopCompress();
+          }
+        }
+        compressor.layerDone(layer);
       }
     }
     return new Timings(clock.forward, clock.statistics, clock.compress);

@@ -14,6 +14,7 @@ import llmc.formats.Json;
 import llmc.formats.ModelConfig;
 import llmc.formats.ModelFolder;
 import llmc.formats.TensorInfo;
+import llmc.formats.quant.QuantizedCheckpoint;
 import llmc.model.LlamaFamily;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -65,14 +66,19 @@ final class InspectCommand implements Callable<Integer> {
       ModelConfig config = folder.config();
       LlamaFamily family = LlamaFamily.from(config);
       Checkpoint checkpoint = folder.checkpoint();
-      long parameters = 0;
       long weightBytes = 0;
-      Map<String, Long> parametersByDtype = new TreeMap<>();
+      Map<String, Long> bytesByDtype = new TreeMap<>();
       for (String name : checkpoint.names()) {
         TensorInfo info = checkpoint.info(name);
-        parameters += info.numel();
         weightBytes += info.byteSize();
-        parametersByDtype.merge(info.dtype().safetensorsName(), info.numel(), Long::sum);
+        bytesByDtype.merge(info.dtype().safetensorsName(), info.byteSize(), Long::sum);
+      }
+      // Parameters as the model computes with them: a quantized matrix counts its N x K weights.
+      ObjectNode quantization = (ObjectNode) config.json().get("quantization_config");
+      QuantizedCheckpoint logical = QuantizedCheckpoint.open(checkpoint, quantization);
+      long parameters = 0;
+      for (String name : logical.names()) {
+        parameters += Arrays.stream(logical.shape(name)).reduce(1, (a, b) -> a * b);
       }
       int tokens = seqLen != null ? seqLen : family.contextLength();
       long kvCache = 2L * family.layers() * family.kvHeads() * family.headDim() * kvBytes * batch * tokens;
@@ -82,8 +88,12 @@ final class InspectCommand implements Callable<Integer> {
       out.put("architecture", config.architecture());
       out.put("model_type", config.modelType());
       out.put("parameters", parameters);
-      ObjectNode dtypes = out.putObject("parameters_by_dtype");
-      parametersByDtype.forEach(dtypes::put);
+      ObjectNode dtypes = out.putObject("bytes_by_dtype");
+      bytesByDtype.forEach(dtypes::put);
+      out.put("bits_per_parameter", 8.0 * weightBytes / parameters);
+      if (quantization != null) {
+        out.set("quantization", quantization);
+      }
       out.put("size_on_disk_bytes", checkpoint.sizeOnDisk());
       out.put("files", checkpoint.files().size());
       ObjectNode shape = out.putObject("shape");
@@ -131,7 +141,14 @@ final class InspectCommand implements Callable<Integer> {
     ObjectNode m = (ObjectNode) r.get("memory");
     o.printf("model         %s%n", r.get("model").asText());
     o.printf("architecture  %s (%s)%n", r.get("architecture").asText(), r.path("model_type").asText());
-    o.printf("parameters    %,d  %s%n", r.get("parameters").asLong(), r.get("parameters_by_dtype"));
+    o.printf("parameters    %,d (%.2f bits each as stored; bytes by dtype %s)%n", r.get("parameters").asLong(),
+        r.get("bits_per_parameter").asDouble(), r.get("bytes_by_dtype"));
+    if (r.has("quantization")) {
+      var q = r.get("quantization");
+      o.printf("quantization  %s%s%s%n", q.path("quant_method").asText(),
+          q.has("bits") ? ", " + q.get("bits").asInt() + " bits, group " + q.path("group_size").asInt() : "",
+          q.has("format") ? ", " + q.get("format").asText() : "");
+    }
     o.printf("on disk       %s in %d file(s)%n", Sizes.human(r.get("size_on_disk_bytes").asLong()), r.get("files").asInt());
     o.printf("shape         hidden %d, layers %d, heads %d (kv %d, head_dim %d), intermediate %d, vocab %d, context %d%s%n",
         s.get("hidden_size").asInt(), s.get("num_hidden_layers").asInt(), s.get("num_attention_heads").asInt(),

@@ -103,6 +103,14 @@ final class QuantizeCommand implements Callable<Integer> {
   @Option(names = "--bits-for", paramLabel = "REGEX=BITS", description = "Other bits for matching modules (repeatable; the last match wins), e.g. 'down_proj=8'.")
   List<String> bitsFor = new ArrayList<>();
 
+  @Option(names = "--save-stats", paramLabel = "DIR",
+      description = "Also save the calibration statistics of the unquantized model to DIR (to quantize again with --stats).")
+  Path saveStats;
+
+  @Option(names = "--stats", paramLabel = "DIR",
+      description = "GPTQ from statistics saved with --save-stats, without calibration: fast, but not sequential.")
+  Path stats;
+
   @Option(names = "--eval", paramLabel = "FILE", description = "Also measure P1 perplexity before and after (and KL) on this text.")
   Path eval;
 
@@ -186,10 +194,16 @@ final class QuantizeCommand implements Callable<Integer> {
       }
       overrides.add(new QuantizeOptions.BitsOverride(regex("--bits-for", spec.substring(0, eq)), b));
     }
+    if (stats != null && (calib != null || saveStats != null)) {
+      throw new BadInputException("--stats replaces calibration: drop --calib and --save-stats");
+    }
+    if (m == QuantizeOptions.Method.RTN && (stats != null || saveStats != null)) {
+      throw new BadInputException("RTN uses no calibration statistics: drop --stats / --save-stats or use --method gptq");
+    }
     boolean symmetric = symmetry == null || !symmetry.asym;
     return new QuantizeOptions(model, out, overwrite, m, bits, groupSize, symmetric, actOrder, staticGroups, damp,
         blockSize, clipMse, calib, field, nsamples, seqLen, random, seed, f, v2, ignored, overrides, eval,
-        evalMaxWindows, parseSize(maxShardSize));
+        evalMaxWindows, parseSize(maxShardSize), saveStats, stats);
   }
 
   private static Pattern regex(String option, String regex) {
@@ -219,9 +233,9 @@ final class QuantizeCommand implements Callable<Integer> {
 
   private static void printSummary(PrintWriter out, ObjectNode r) {
     JsonNode s = r.get("scheme");
-    out.printf("quantized %s -> %s (%s, %s%s)%n", r.get("model").asText(), r.get("out").asText(),
+    out.printf("quantized %s -> %s (%s, written as %s%s)%n", r.get("model").asText(), r.get("out").asText(),
         r.get("method").asText(), r.get("format").asText(),
-        r.has("checkpoint_format") ? " " + r.get("checkpoint_format").asText() : "");
+        r.has("checkpoint_format") ? " checkpoint_format " + r.get("checkpoint_format").asText() : "");
     out.printf("scheme    %d bits, group %d, %s%s%n", s.get("bits").asInt(), s.get("group_size").asInt(),
         s.get("sym").asBoolean() ? "symmetric" : "asymmetric",
         s.path("act_order").asBoolean() ? ", act-order" : "");

@@ -12,6 +12,7 @@ import java.util.TreeMap;
 import llmc.calibration.CalibrationWindows;
 import llmc.calibration.InputStatistics;
 import llmc.calibration.LayerwisePipeline;
+import llmc.calibration.StatisticsStore;
 import llmc.formats.BadInputException;
 import llmc.formats.Checkpoint;
 import llmc.formats.DType;
@@ -220,12 +221,49 @@ final class QuantizeJob {
   }
 
   private void gptq(ModelFolder input, LlamaFamily family, LayerWriter layers, double[] timings) {
-    if (o.calib() == null) {
+    if (o.calib() == null && o.stats() == null) {
       throw new BadInputException("GPTQ needs calibration data: give --calib FILE (.jsonl or .txt), "
-          + "e.g. samples/data/tinystories/train.jsonl, or use --method rtn");
+          + "e.g. samples/data/tinystories/train.jsonl, or --stats DIR, or use --method rtn");
     }
-    try (Tokenizer tokenizer = Tokenizer.open(input);
-         LlamaRuntime runtime = new LlamaRuntime(family, Weights.of(input.checkpoint()), false)) {
+    try (LlamaRuntime runtime = new LlamaRuntime(family, Weights.of(input.checkpoint()), false)) {
+      GptqCompressor compressor = new GptqCompressor(runtime, layers);
+      LayerwisePipeline.Progress progress = (i, n) -> CommonOptions.progress("gptq: layer " + (i + 1) + "/" + n);
+      LayerwisePipeline.Timings t;
+      if (o.stats() != null) {
+        try (StatisticsStore store = StatisticsStore.open(o.stats())) {
+          ObjectNode c = report.putObject("calibration");
+          c.put("statistics", o.stats().toString());
+          store.metadata().forEach(c::put);
+          warnings.add("GPTQ from saved statistics of the unquantized model: not sequential (no layer saw the "
+              + "quantization of the layers before it)");
+          t = LayerwisePipeline.runFromStatistics(runtime, store, compressor, progress);
+        }
+      } else {
+        List<int[]> windows = calibrationWindows(input, family);
+        if (o.saveStats() != null) {
+          Map<String, String> about = new TreeMap<>();
+          about.put("model", o.model().toString());
+          report.get("calibration").fields().forEachRemaining(e -> about.put(e.getKey(), e.getValue().asText()));
+          try (StatisticsStore.Writer save = new StatisticsStore.Writer(o.saveStats(),
+              (long) windows.size() * windows.get(0).length, about)) {
+            t = LayerwisePipeline.run(runtime, windows, compressor, progress, save);
+            save.finish();
+          }
+          report.put("saved_statistics", o.saveStats().toString());
+        } else {
+          t = LayerwisePipeline.run(runtime, windows, compressor, progress);
+        }
+      }
+      CommonOptions.endProgress();
+      timings[0] = t.forwardSeconds();
+      timings[1] = t.statisticsSeconds();
+      timings[2] = t.compressSeconds();
+    }
+  }
+
+  /** C1 windows of the calibration file, described in the report. */
+  private List<int[]> calibrationWindows(ModelFolder input, LlamaFamily family) {
+    try (Tokenizer tokenizer = Tokenizer.open(input)) {
       int seqLen = o.seqLen() != null ? o.seqLen() : family.defaultSeqLen();
       int[] stream = TokenWindows.stream(tokenizer, TextDataset.read(o.calib(), o.field()));
       CalibrationWindows.Result calibration = CalibrationWindows.cut(stream, seqLen, o.nsamples(),
@@ -244,12 +282,7 @@ final class QuantizeJob {
         warnings.add("calibration data holds only " + calibration.windows().size() + " windows of " + seqLen
             + " tokens, fewer than --nsamples " + o.nsamples() + "; all of them were used");
       }
-      LayerwisePipeline.Timings t = LayerwisePipeline.run(runtime, calibration.windows(),
-          new GptqCompressor(runtime, layers), (i, n) -> CommonOptions.progress("gptq: layer " + (i + 1) + "/" + n));
-      CommonOptions.endProgress();
-      timings[0] = t.forwardSeconds();
-      timings[1] = t.statisticsSeconds();
-      timings[2] = t.compressSeconds();
+      return calibration.windows();
     }
   }
 

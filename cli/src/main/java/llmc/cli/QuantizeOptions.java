@@ -30,7 +30,9 @@ record QuantizeOptions(
     List<BitsOverride> bitsFor,
     Path eval,
     int evalMaxWindows,
-    long maxShardBytes) {
+    long maxShardBytes,
+    Path saveStats,
+    Path stats) {
 
   enum Method { GPTQ, RTN }
 

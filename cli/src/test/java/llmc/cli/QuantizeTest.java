@@ -166,6 +166,31 @@ class QuantizeTest {
     assertTrue(report.at("/size/output_bytes").asLong() < report.at("/size/input_bytes").asLong());
   }
 
+  /**
+   * Saved statistics are those of the unquantized model: layer 0's q/k/v see the same input
+   * (the embeddings) either way, so they quantize identically; the report warns it is not sequential.
+   */
+  @Test
+  void savedStatisticsQuantizeWithoutCalibration() throws IOException {
+    Path stats = dir.resolve("stats");
+    Path sequential = dir.resolve("sequential");
+    Path fromStats = dir.resolve("from-stats");
+    quantize(sequential, "--calib", train(), "--nsamples", "8", "--save-stats", stats.toString());
+    Cli r = quantize(fromStats, "--stats", stats.toString());
+    assertTrue(r.json().get("warnings").toString().contains("not sequential"), r.out());
+    try (llmc.formats.SafetensorsFile file = llmc.formats.SafetensorsFile.open(stats.resolve("statistics.safetensors"))) {
+      assertEquals(2 * 4, file.tensors().size());
+      assertEquals(Long.toString(8 * 512), file.metadata().get("tokens"));
+    }
+    try (ModelFolder a = ModelFolder.open(sequential); ModelFolder b = ModelFolder.open(fromStats)) {
+      for (Linear linear : new Linear[] {Linear.Q, Linear.K, Linear.V}) {
+        assertArrayEquals(Weights.of(a).floats(linear.weightName(0)), Weights.of(b).floats(linear.weightName(0)));
+      }
+      assertFalse(java.util.Arrays.equals(Weights.of(a).floats(Linear.DOWN.weightName(1)),
+          Weights.of(b).floats(Linear.DOWN.weightName(1))), "later layers differ: sequential vs not");
+    }
+  }
+
   @Test
   void refusedOptionsWriteNothing() {
     for (String[] args : new String[][] {
@@ -173,7 +198,8 @@ class QuantizeTest {
         {"--method", "rtn", "--bits", "5"},                  // gptq format holds 2, 3, 4, 8
         {"--method", "rtn", "--bits", "9", "--format", "dense"},
         {"--method", "rtn", "--act-order"},
-        {"--method", "rtn", "--ignore", "("}}) {
+        {"--method", "rtn", "--ignore", "("},
+        {"--stats", "/nonexistent-stats"}}) {
       Path out = dir.resolve("refused");
       List<String> all = new ArrayList<>(List.of("quantize", model.toString(), "--out", out.toString()));
       all.addAll(List.of(args));

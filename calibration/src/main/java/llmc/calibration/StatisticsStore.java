@@ -1,0 +1,102 @@
+package llmc.calibration;
+
+import ai.djl.ndarray.NDManager;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.TreeMap;
+import llmc.formats.BadInputException;
+import llmc.formats.DType;
+import llmc.formats.OutputFolder;
+import llmc.formats.SafetensorsFile;
+import llmc.formats.SafetensorsWriter;
+import llmc.model.Linear;
+
+/**
+ * Calibration statistics on disk, to calibrate once and compress many times: a folder with
+ * {@code statistics.safetensors} holding, per layer and activation, {@code S = sum_t x_t x_t^T}
+ * as {@code model.layers.{i}.{activation}.xxt} (F32 {@code [in, in]}); the metadata says how many
+ * tokens were summed and where they came from.
+ */
+public final class StatisticsStore implements AutoCloseable {
+  public static final String FILE = "statistics.safetensors";
+  private final SafetensorsFile file;
+  private final long tokens;
+
+  private StatisticsStore(SafetensorsFile file) {
+    this.file = file;
+    String count = file.metadata().get("tokens");
+    if (count == null) {
+      throw new BadInputException(file.path() + ": no 'tokens' in the metadata; not written by llmc --save-stats");
+    }
+    this.tokens = Long.parseLong(count);
+  }
+
+  public static StatisticsStore open(Path dir) {
+    Path path = dir.resolve(FILE);
+    if (!Files.isRegularFile(path)) {
+      throw new BadInputException(dir + ": no " + FILE + "; make one with --save-stats DIR");
+    }
+    return new StatisticsStore(SafetensorsFile.open(path));
+  }
+
+  public static String tensorName(int layer, Linear.Input input) {
+    return "model.layers." + layer + "." + input.name().toLowerCase() + ".xxt";
+  }
+
+  public Map<String, String> metadata() {
+    return file.metadata();
+  }
+
+  /** The statistics of one activation, as they were saved. */
+  public InputStatistics load(NDManager manager, int layer, Linear.Input input, int width) {
+    String name = tensorName(layer, input);
+    if (!file.contains(name)) {
+      throw new BadInputException(file.path() + ": no statistics for '" + name + "'; were they saved for this model?");
+    }
+    long[] shape = file.info(name).shape();
+    if (shape.length != 2 || shape[0] != width || shape[1] != width) {
+      throw new BadInputException(file.path() + ": '" + name + "' is " + java.util.Arrays.toString(shape)
+          + ", this model needs [" + width + ", " + width + "]");
+    }
+    return InputStatistics.of(manager, width, file.floats(name), tokens);
+  }
+
+  @Override
+  public void close() {
+    file.close();
+  }
+
+  /** Writes statistics layer by layer into a folder that appears only when complete. */
+  public static final class Writer implements AutoCloseable {
+    private final OutputFolder folder;
+    private final SafetensorsWriter writer;
+
+    public Writer(Path dir, long tokens, Map<String, String> metadata) {
+      Map<String, String> all = new TreeMap<>(metadata);
+      all.put("tokens", Long.toString(tokens));
+      this.folder = OutputFolder.create(dir, true);
+      this.writer = new SafetensorsWriter(folder.dir(), 0, all);
+    }
+
+    public void add(int layer, Linear.Input input, InputStatistics stats) {
+      writer.writeFloats(tensorName(layer, input), DType.F32, new long[] {stats.width(), stats.width()}, stats.sum());
+    }
+
+    public void finish() {
+      writer.finish();
+      try {
+        Files.move(folder.dir().resolve("model.safetensors"), folder.dir().resolve(FILE));
+      } catch (java.io.IOException e) {
+        throw new java.io.UncheckedIOException(e);
+      }
+      folder.commit();
+    }
+
+    @Override
+    public void close() {
+      writer.close();
+      folder.close();
+    }
+  }
+}
