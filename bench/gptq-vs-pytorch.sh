@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 threads=${1:-2}
 runs=${2:-3}
 shapes=${3:-1536x576,4096x4096,11008x4096,4096x11008}
-export JAVA_HOME=${JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}
+. scripts/jdk25.sh
 out=$(mktemp -d)
 
 mvn -B -q -o -pl quantize test-compile

@@ -22,16 +22,17 @@ public final class InputStatistics implements AutoCloseable {
 
   /** Adds the rows of {@code x [.., in]}. */
   public void add(NDArray x) {
-    NDArray rows = x.reshape(-1, width);
-    NDArray gram = rows.transpose().matMul(rows);
-    if (sum == null) {
-      sum = gram;
-      sum.attach(manager);
-    } else {
-      sum.addi(gram);
-      gram.close();
+    try (NDManager scope = manager.newSubManager()) {
+      x.tempAttach(scope);   // the views made here (which keep x's storage alive) die with the scope
+      NDArray rows = x.reshape(-1, width);
+      NDArray gram = rows.transpose().matMul(rows);
+      if (sum == null) {
+        sum = gram;
+        sum.attach(manager);
+      } else {
+        sum.addi(gram);
+      }
     }
-    rows.close();
     tokens += x.getShape().size() / width;
   }
 

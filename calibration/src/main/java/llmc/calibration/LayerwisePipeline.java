@@ -41,6 +41,9 @@ public final class LayerwisePipeline {
     void layer(int index, int layers);
   }
 
+  /** Up to this many bytes of MLP activations are kept between the statistics and the layer's output. */
+  static final long KEPT_ACTIVATION_BYTES = 1L << 30;
+
   private LayerwisePipeline() {}
 
   /**
@@ -95,13 +98,23 @@ public final class LayerwisePipeline {
             merged.get(w).close();
           }
           clock.stopForward();
-          // gate and up read RMSNorm(residual); down reads silu(gate) * up.
+          // gate and up read RMSNorm(residual); down reads silu(gate) * up, kept when it fits the
+          // activation budget (else computed again once down is compressed).
           statistics(runtime, clock, compressor, layer, Linear.Input.MLP_IN, residuals, r -> runtime.mlpInput(layer, r));
-          statistics(runtime, clock, compressor, layer, Linear.Input.MLP_OUT, residuals, r -> runtime.mlpActivation(layer, r));
+          long actBytes = 4L * family.intermediate() * windows.size() * windows.get(0).length;
+          List<NDArray> acts = actBytes <= KEPT_ACTIVATION_BYTES ? new ArrayList<>(residuals.size()) : null;
+          statistics(runtime, clock, compressor, layer, Linear.Input.MLP_OUT, residuals, r -> {
+            NDArray act = runtime.mlpActivation(layer, r);
+            if (acts != null) {
+              acts.add(act);
+            }
+            return act;
+          }, acts == null);
           clock.start();
           xs.clear();
-          for (NDArray r : residuals) {
-            NDArray act = runtime.mlpActivation(layer, r);
+          for (int w = 0; w < residuals.size(); w++) {
+            NDArray r = residuals.get(w);
+            NDArray act = acts != null ? acts.get(w) : runtime.mlpActivation(layer, r);
             xs.add(runtime.afterMlp(layer, r, act));
             act.close();
             r.close();
