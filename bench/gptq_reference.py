@@ -25,6 +25,9 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS", "MKL_
 
 import torch  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gptq_torch import Quantizer, fasterquant  # noqa: E402
+
 torch.set_num_threads(args.threads)
 
 
@@ -39,76 +42,12 @@ def blas_library():
     return "unknown"
 
 
-def quantize(x, scale, zero, maxq):
-    q = torch.clamp(torch.round(x / scale) + zero, 0, maxq)
-    return scale * (q - zero)
-
-
-def find_params(x, maxq):
-    """gptq/quant.py Quantizer.find_params, asymmetric, per row of x."""
-    tmp = torch.zeros(x.shape[0])
-    xmin = torch.minimum(x.min(1)[0], tmp)
-    xmax = torch.maximum(x.max(1)[0], tmp)
-    tmp = (xmin == 0) & (xmax == 0)
-    xmin[tmp] = -1
-    xmax[tmp] = +1
-    scale = (xmax - xmin) / maxq
-    zero = torch.round(-xmin / scale)
-    return scale.unsqueeze(1), zero.unsqueeze(1)
-
-
 def hessian(inp):
     """add_batch for one batch of rows: H = 2/n X^T X."""
     n = inp.shape[0]
     inp = inp.t().float()
     inp = (2 / n) ** 0.5 * inp
     return inp.matmul(inp.t())
-
-
-def fasterquant(W, H, bits, groupsize, blocksize=128, percdamp=0.01):
-    """gptq/gptq.py GPTQ.fasterquant (no act-order), returning (Q, losses, prep seconds)."""
-    W = W.clone().float()
-    H = H.clone()
-    columns = W.shape[1]
-    maxq = 2 ** bits - 1
-    scale, zero = find_params(W, maxq)
-    dead = torch.diag(H) == 0
-    H[dead, dead] = 1
-    W[:, dead] = 0
-    Losses = torch.zeros_like(W)
-    Q = torch.zeros_like(W)
-    t0 = time.perf_counter()
-    damp = percdamp * torch.mean(torch.diag(H))
-    diag = torch.arange(columns)
-    H[diag, diag] += damp
-    H = torch.linalg.cholesky(H)
-    H = torch.cholesky_inverse(H)
-    H = torch.linalg.cholesky(H, upper=True)
-    Hinv = H
-    prep = time.perf_counter() - t0
-    for i1 in range(0, columns, blocksize):
-        i2 = min(i1 + blocksize, columns)
-        count = i2 - i1
-        W1 = W[:, i1:i2].clone()
-        Q1 = torch.zeros_like(W1)
-        Err1 = torch.zeros_like(W1)
-        Losses1 = torch.zeros_like(W1)
-        Hinv1 = Hinv[i1:i2, i1:i2]
-        for i in range(count):
-            w = W1[:, i]
-            d = Hinv1[i, i]
-            if groupsize != -1 and (i1 + i) % groupsize == 0:
-                scale, zero = find_params(W[:, (i1 + i):(i1 + i + groupsize)], maxq)
-            q = quantize(w.unsqueeze(1), scale, zero, maxq).flatten()
-            Q1[:, i] = q
-            Losses1[:, i] = (w - q) ** 2 / d ** 2
-            err1 = (w - q) / d
-            W1[:, i:] -= err1.unsqueeze(1).matmul(Hinv1[i, i:].unsqueeze(0))
-            Err1[:, i] = err1
-        Q[:, i1:i2] = Q1
-        Losses[:, i1:i2] = Losses1 / 2
-        W[:, i2:] -= Err1.matmul(Hinv[i1:i2, i2:])
-    return Q, torch.sum(Losses).item(), prep
 
 
 def main():
@@ -125,7 +64,9 @@ def main():
                 H = hessian(x)
                 hessian_s.append(time.perf_counter() - t0)
                 t0 = time.perf_counter()
-                _, loss, prep = fasterquant(w, H, args.bits, args.group_size)
+                quantizer = Quantizer()
+                quantizer.configure(args.bits, perchannel=True, sym=False)
+                _, loss, prep = fasterquant(w, H, quantizer, args.group_size)
                 gptq_s.append(time.perf_counter() - t0)
                 prep_s.append(prep)
                 print(f"{shape} run {run}: hessian {hessian_s[-1]:.3f} s, gptq {gptq_s[-1]:.3f} s "
