@@ -1,7 +1,5 @@
 package llmc.calibration;
 
-import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDManager;
 import java.util.ArrayList;
 import java.util.List;
 import llmc.model.DecoderLayer;
@@ -61,90 +59,83 @@ public final class LayerwisePipeline {
   public static Timings run(LlamaRuntime runtime, List<int[]> windows, Compressor compressor, Progress progress,
       StatisticsStore.Writer save) {
     LlamaFamily family = runtime.family();
+    int rows = windows.get(0).length;                          // one window at a time: [T][width]
+    if (windows.stream().anyMatch(window -> window.length != rows)) {
+      throw new IllegalArgumentException("calibration windows must all have the same length");
+    }
     Clock clock = new Clock();
-    try (NDManager activations = runtime.manager().newSubManager()) {
-      List<NDArray> xs = new ArrayList<>(windows.size());       // per window [1, L, H]: the layer's input
-      List<NDArray> original = new ArrayList<>();                // the same through the uncompressed layers
-      clock.start();
-      for (int[] window : windows) {
-        xs.add(runtime.embed(activations, new int[][] {window}));
-        if (save != null) {
-          original.add(runtime.embed(activations, new int[][] {window}));
-        }
+    List<float[]> xs = new ArrayList<>(windows.size());        // per window [T][H]: the layer's input, updated in place
+    List<float[]> original = new ArrayList<>();                 // the same through the uncompressed layers
+    clock.start();
+    for (int[] window : windows) {
+      xs.add(runtime.embedRows(new int[][] {window}));
+      if (save != null) {
+        original.add(xs.get(xs.size() - 1).clone());
       }
-      clock.stopForward();
-      for (int i = 0; i < family.layers(); i++) {
-        progress.layer(i, family.layers());
-        try (DecoderLayer layer = runtime.layer(i)) {
-          if (save != null) {
-            clock.start();
-            saveUncompressed(runtime, layer, original, save);
-            clock.stopStatistics();
-          }
-          // (q, k, v) read RMSNorm(x).
-          statistics(runtime, clock, compressor, layer, Linear.Input.ATTN_IN, xs, x -> runtime.attentionInput(layer, x));
-          // o reads the merged heads; keep them to build the residual once o is compressed.
-          List<NDArray> merged = new ArrayList<>(xs.size());
-          statistics(runtime, clock, compressor, layer, Linear.Input.ATTN_OUT, xs, x -> {
-            NDArray m = runtime.attentionOutput(layer, x);
-            merged.add(m);
-            return m;
-          }, false);
-          List<NDArray> residuals = new ArrayList<>(xs.size());
+    }
+    clock.stopForward();
+    // Arrays reused by every layer, one per window: the merged heads (until o's output is added),
+    // then the MLP activations (kept when they fit the budget, else computed again for down).
+    long actBytes = 4L * family.intermediate() * windows.size() * rows;
+    boolean keepActs = actBytes <= KEPT_ACTIVATION_BYTES;
+    int width = keepActs ? Math.max(family.qWidth(), family.intermediate()) : family.qWidth();
+    List<float[]> merged = new ArrayList<>(windows.size());
+    for (int j = 0; j < windows.size(); j++) {
+      merged.add(new float[rows * width]);
+    }
+    List<float[]> acts = keepActs ? merged : null;
+    float[] actScratch = keepActs ? null : new float[rows * family.intermediate()];
+    for (int i = 0; i < family.layers(); i++) {
+      progress.layer(i, family.layers());
+      try (DecoderLayer layer = runtime.layer(i)) {
+        if (save != null) {
           clock.start();
-          for (int w = 0; w < xs.size(); w++) {
-            residuals.add(runtime.afterAttention(layer, xs.get(w), merged.get(w)));
-            xs.get(w).close();
-            merged.get(w).close();
-          }
-          clock.stopForward();
-          // gate and up read RMSNorm(residual); down reads silu(gate) * up, kept when it fits the
-          // activation budget (else computed again once down is compressed).
-          statistics(runtime, clock, compressor, layer, Linear.Input.MLP_IN, residuals, r -> runtime.mlpInput(layer, r));
-          long actBytes = 4L * family.intermediate() * windows.size() * windows.get(0).length;
-          List<NDArray> acts = actBytes <= KEPT_ACTIVATION_BYTES ? new ArrayList<>(residuals.size()) : null;
-          statistics(runtime, clock, compressor, layer, Linear.Input.MLP_OUT, residuals, r -> {
-            NDArray act = runtime.mlpActivation(layer, r);
-            if (acts != null) {
-              acts.add(act);
-            }
-            return act;
-          }, acts == null);
-          clock.start();
-          xs.clear();
-          for (int w = 0; w < residuals.size(); w++) {
-            NDArray r = residuals.get(w);
-            NDArray act = acts != null ? acts.get(w) : runtime.mlpActivation(layer, r);
-            xs.add(runtime.afterMlp(layer, r, act));
-            act.close();
-            r.close();
-          }
-          clock.stopForward();
-          compressor.layerDone(layer);
+          saveUncompressed(runtime, layer, original, rows, save);
+          clock.stopStatistics();
         }
+        // (q, k, v) read RMSNorm(x).
+        statistics(clock, compressor, layer, Linear.Input.ATTN_IN, family, xs, rows,
+            (j, x) -> runtime.attentionInput(layer, x, rows));
+        // o reads the merged heads; keep them to build the residual once o is compressed.
+        statistics(clock, compressor, layer, Linear.Input.ATTN_OUT, family, xs, rows,
+            (j, x) -> runtime.attentionOutput(layer, x, 1, rows, merged.get(j)));
+        clock.start();
+        for (int j = 0; j < xs.size(); j++) {
+          runtime.afterAttention(layer, xs.get(j), merged.get(j), rows);   // x becomes the residual
+        }
+        clock.stopForward();
+        // gate and up read RMSNorm(residual); down reads silu(gate) * up, kept when it fits the
+        // activation budget (else computed again once down is compressed).
+        statistics(clock, compressor, layer, Linear.Input.MLP_IN, family, xs, rows,
+            (j, r) -> runtime.mlpInput(layer, r, rows));
+        statistics(clock, compressor, layer, Linear.Input.MLP_OUT, family, xs, rows,
+            (j, r) -> runtime.mlpActivation(layer, r, rows, acts != null ? acts.get(j) : actScratch));
+        clock.start();
+        for (int j = 0; j < xs.size(); j++) {
+          float[] r = xs.get(j);
+          float[] act = acts != null ? acts.get(j) : runtime.mlpActivation(layer, r, rows, actScratch);
+          runtime.afterMlp(layer, r, act, rows);                          // the residual becomes the output
+        }
+        clock.stopForward();
+        compressor.layerDone(layer);
       }
     }
     return new Timings(clock.forward, clock.statistics, clock.compress);
   }
 
   /** Runs the (still uncompressed) layer on the original stream, saving the statistics of all four activations. */
-  private static void saveUncompressed(LlamaRuntime runtime, DecoderLayer layer, List<NDArray> original,
+  private static void saveUncompressed(LlamaRuntime runtime, DecoderLayer layer, List<float[]> original, int rows,
       StatisticsStore.Writer save) {
     java.util.Map<Linear.Input, InputStatistics> all = new java.util.EnumMap<>(Linear.Input.class);
-    try {
-      for (Linear.Input input : Linear.Input.values()) {
-        all.put(input, new InputStatistics(runtime.manager(), input.width(runtime.family())));
-      }
-      for (int w = 0; w < original.size(); w++) {
-        NDArray next = runtime.runLayer(layer, original.get(w), 0, null, (l, input, x) -> all.get(input).add(x));
-        original.get(w).close();
-        original.set(w, next);
-      }
-      for (Linear.Input input : Linear.Input.values()) {
-        save.add(layer.index, input, all.get(input));
-      }
-    } finally {
-      all.values().forEach(InputStatistics::close);
+    for (Linear.Input input : Linear.Input.values()) {
+      all.put(input, new InputStatistics(input.width(runtime.family())));
+    }
+    for (int w = 0; w < original.size(); w++) {
+      original.set(w, runtime.runLayer(layer, original.get(w), 1, rows, 0, null,
+          (l, input, x, n) -> all.get(input).add(x, n)));
+    }
+    for (Linear.Input input : Linear.Input.values()) {
+      save.add(layer.index, input, all.get(input));
     }
   }
 
@@ -161,11 +152,10 @@ public final class LayerwisePipeline {
       try (DecoderLayer layer = runtime.layer(i)) {
         for (Linear.Input input : Linear.Input.values()) {
           clock.start();
-          try (InputStatistics stats = store.load(runtime.manager(), i, input, input.width(family))) {
-            clock.stopStatistics();
-            compressor.compress(layer, input, input.readers(), stats);
-            clock.stopCompress();
-          }
+          InputStatistics stats = store.load(i, input, input.width(family));
+          clock.stopStatistics();
+          compressor.compress(layer, input, input.readers(), stats);
+          clock.stopCompress();
         }
         compressor.layerDone(layer);
       }
@@ -173,29 +163,25 @@ public final class LayerwisePipeline {
     return new Timings(clock.forward, clock.statistics, clock.compress);
   }
 
-  private static void statistics(LlamaRuntime runtime, Clock clock, Compressor compressor, DecoderLayer layer,
-      Linear.Input input, List<NDArray> sources, java.util.function.Function<NDArray, NDArray> stage) {
-    statistics(runtime, clock, compressor, layer, input, sources, stage, true);
+  /** One stage of a layer applied to window {@code j}'s activation {@code [rows][width]}. */
+  private interface Stage {
+    float[] apply(int j, float[] source);
   }
 
-  /** Runs {@code stage} on every source, accumulates the statistics of its output, then compresses. */
-  private static void statistics(LlamaRuntime runtime, Clock clock, Compressor compressor, DecoderLayer layer,
-      Linear.Input input, List<NDArray> sources, java.util.function.Function<NDArray, NDArray> stage, boolean close) {
-    try (InputStatistics stats = new InputStatistics(runtime.manager(), input.width(runtime.family()))) {
-      for (NDArray source : sources) {
-        clock.start();
-        NDArray activation = stage.apply(source);
-        clock.stopForward();
-        stats.add(activation);
-        clock.stopStatistics();
-        if (close) {
-          activation.close();
-        }
-      }
+  /** Runs {@code stage} on every source ({@code [rows][width]} each), accumulates the statistics of its output, then compresses. */
+  private static void statistics(Clock clock, Compressor compressor, DecoderLayer layer, Linear.Input input,
+      LlamaFamily family, List<float[]> sources, int rows, Stage stage) {
+    InputStatistics stats = new InputStatistics(input.width(family));
+    for (int j = 0; j < sources.size(); j++) {
       clock.start();
-      compressor.compress(layer, input, input.readers(), stats);
-      clock.stopCompress();
+      float[] activation = stage.apply(j, sources.get(j));
+      clock.stopForward();
+      stats.add(activation, rows);
+      clock.stopStatistics();
     }
+    clock.start();
+    compressor.compress(layer, input, input.readers(), stats);
+    clock.stopCompress();
   }
 
   /** Splits wall time between the three kinds of work. */

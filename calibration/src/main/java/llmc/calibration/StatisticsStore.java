@@ -1,6 +1,5 @@
 package llmc.calibration;
 
-import ai.djl.ndarray.NDManager;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
@@ -49,7 +48,7 @@ public final class StatisticsStore implements AutoCloseable {
   }
 
   /** The statistics of one activation, as they were saved. */
-  public InputStatistics load(NDManager manager, int layer, Linear.Input input, int width) {
+  public InputStatistics load(int layer, Linear.Input input, int width) {
     String name = tensorName(layer, input);
     if (!file.contains(name)) {
       throw new BadInputException(file.path() + ": no statistics for '" + name + "'; were they saved for this model?");
@@ -59,7 +58,7 @@ public final class StatisticsStore implements AutoCloseable {
       throw new BadInputException(file.path() + ": '" + name + "' is " + java.util.Arrays.toString(shape)
           + ", this model needs [" + width + ", " + width + "]");
     }
-    return InputStatistics.of(manager, width, file.floats(name), tokens);
+    return InputStatistics.of(width, file.floats(name), tokens);
   }
 
   @Override

@@ -82,11 +82,18 @@ public final class SafetensorsFile implements AutoCloseable {
         return data.asSlice(t.begin(), t.byteSize());
     }
 
-    /** Any float dtype converted to F32, row-major. */
+    /**
+     * Any float dtype converted to F32, row-major. The tensor's pages are then let go from this
+     * process's resident memory (they stay in the OS page cache): a whole tensor is read once per
+     * use, and a layer-by-layer job should not hold the whole mapped checkpoint resident.
+     */
     public float[] floats(String name) {
         TensorInfo t = info(name);
         float[] values = new float[arrayLength(t)];
         readFloats(name, 0, values, 0, values.length);
+        if (t.byteSize() > 0) {
+            bytes(name).unload();
+        }
         return values;
     }
 

@@ -1,40 +1,40 @@
 package llmc.model;
 
-import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.types.Shape;
 import java.util.EnumMap;
 import java.util.Map;
+import llmc.model.kernels.Gemm;
+import llmc.model.kernels.Ops;
 
-/** One decoder layer's parameters as DJL arrays, owned by a child manager of the runtime. */
+/**
+ * One decoder layer's parameters as Java arrays: the linear layers transposed for {@link Gemm}
+ * (on these CPUs faster than the engine's matrix product: see docs/performance.md), the norms as they are.
+ */
 public final class DecoderLayer implements AutoCloseable {
   public final int index;
   private final LlamaFamily family;
-  private final NDManager manager;
-  /** Per linear layer, the weight transposed to {@code [in, out]} so that {@code y = x W^T = x.matMul(wT)}. */
-  private final Map<Linear, NDArray> weightT = new EnumMap<>(Linear.class);
+  /** Per linear layer, the weight transposed to {@code [in, out]} so that {@code y = x W^T}. */
+  private final Map<Linear, float[]> weightT = new EnumMap<>(Linear.class);
   /** Per linear layer with a bias, {@code [out]}. */
-  private final Map<Linear, NDArray> bias = new EnumMap<>(Linear.class);
-  final NDArray inputNorm;          // [hidden]
-  final NDArray postAttentionNorm;  // [hidden]
-  final NDArray qNorm;              // [headDim] or null
-  final NDArray kNorm;              // [headDim] or null
+  private final Map<Linear, float[]> bias = new EnumMap<>(Linear.class);
+  final float[] inputNorm;          // [hidden]
+  final float[] postAttentionNorm;  // [hidden]
+  final float[] qNorm;              // [headDim] or null
+  final float[] kNorm;              // [headDim] or null
 
-  DecoderLayer(NDManager parent, LlamaFamily family, LayerWeights w) {
+  DecoderLayer(LlamaFamily family, LayerWeights w) {
     this.index = w.index();
     this.family = family;
-    this.manager = parent.newSubManager();
     for (Linear linear : Linear.values()) {
       replace(linear, w.weight().get(linear));
       float[] b = w.bias().get(linear);
       if (b != null) {
-        bias.put(linear, manager.create(b));
+        bias.put(linear, b);
       }
     }
-    inputNorm = manager.create(w.inputNorm());
-    postAttentionNorm = manager.create(w.postAttentionNorm());
-    qNorm = w.qNorm() == null ? null : manager.create(w.qNorm());
-    kNorm = w.kNorm() == null ? null : manager.create(w.kNorm());
+    inputNorm = w.inputNorm();
+    postAttentionNorm = w.postAttentionNorm();
+    qNorm = w.qNorm();
+    kNorm = w.kNorm();
   }
 
   /** Replaces the weight of one linear layer; {@code weight} is {@code [out, in]} row-major. */
@@ -44,17 +44,32 @@ public final class DecoderLayer implements AutoCloseable {
     if (weight.length != (long) out * in) {
       throw new IllegalArgumentException(linear + ": expected " + out + "x" + in + " values, got " + weight.length);
     }
-    NDArray old = weightT.put(linear, manager.create(transpose(weight, out, in), new Shape(in, out)));
-    if (old != null) {
-      old.close();
-    }
+    weightT.put(linear, transpose(weight, out, in));
   }
 
-  /** {@code x [.., in] -> [.., out]}. */
-  NDArray apply(Linear linear, NDArray x) {
-    NDArray y = x.matMul(weightT.get(linear));
-    NDArray b = bias.get(linear);
-    return b == null ? y : y.addi(b);
+  /** {@code x [rows][in] -> x W^T + b}, a new {@code [rows][out]}. */
+  float[] project(Linear linear, float[] x, int rows) {
+    return projectInto(linear, x, rows, new float[Math.multiplyExact(rows, linear.outFeatures(family))]);
+  }
+
+  /** {@code y = x W^T + b} into {@code y [rows][out]}; returns y. */
+  float[] projectInto(Linear linear, float[] x, int rows, float[] y) {
+    java.util.Arrays.fill(y, 0, rows * linear.outFeatures(family), 0f);
+    return projectAdd(linear, x, rows, y);
+  }
+
+  /** {@code y += x W^T + b} for {@code y [rows][out]} (a residual added in place); returns y. */
+  float[] projectAdd(Linear linear, float[] x, int rows, float[] y) {
+    int in = linear.inFeatures(family);
+    int out = linear.outFeatures(family);
+    float[] b = bias.get(linear);
+    if (b != null) {
+      for (int r = 0; r < rows; r++) {
+        Ops.addInPlace(y, r * out, b, 0, out);
+      }
+    }
+    Gemm.parallelMultiplyAdd(1f, x, 0, in, 1, weightT.get(linear), 0, out, y, 0, out, rows, out, in);
+    return y;
   }
 
   static float[] transpose(float[] a, int rows, int cols) {
@@ -74,8 +89,10 @@ public final class DecoderLayer implements AutoCloseable {
     return t;
   }
 
+  /** Drops the weights (a pipeline closes each layer when done with it). */
   @Override
   public void close() {
-    manager.close();
+    weightT.clear();
+    bias.clear();
   }
 }

@@ -21,6 +21,7 @@ public final class Engines {
     System.setProperty("ai.djl.offline", "true");
     System.setProperty("offline", "true");
     System.setProperty("ai.djl.pytorch.graph_optimizer", "false");
+    llmc.model.kernels.Parallel.configure(threads);
     if (threads > 0) {
       System.setProperty("ai.djl.pytorch.num_threads", Integer.toString(threads));
       System.setProperty("ai.djl.pytorch.num_interop_threads", "1");

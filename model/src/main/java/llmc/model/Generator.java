@@ -18,8 +18,8 @@ public final class Generator {
   public static List<Integer> greedy(LlamaRuntime runtime, int[] prompt, int maxTokens, int stopId) {
     List<Integer> generated = new ArrayList<>();
     LlamaFamily family = runtime.family();
-    try (NDManager scope = runtime.manager().newSubManager();
-         KvCache cache = new KvCache(scope, family.layers())) {
+    KvCache cache = new KvCache(family.layers());
+    try (NDManager scope = runtime.manager().newSubManager()) {
       int[] step = prompt;
       int position = 0;
       while (generated.size() < maxTokens) {

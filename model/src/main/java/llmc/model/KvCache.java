@@ -1,43 +1,51 @@
 package llmc.model;
 
-import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDArrays;
-import ai.djl.ndarray.NDList;
-import ai.djl.ndarray.NDManager;
+import llmc.model.kernels.Attention;
 
-/** Keys and values of the positions decoded so far, per layer: each {@code [B, nkv, S, d]}. */
-public final class KvCache implements AutoCloseable {
-  private final NDManager manager;
-  private final NDArray[] keys;
-  private final NDArray[] values;
+/**
+ * Keys and values of the positions decoded so far, per layer: {@code [B][capacity][nkv * d]},
+ * the first {@code length} positions valid; capacity doubles as positions are appended.
+ */
+public final class KvCache {
+  private final float[][] keys;
+  private final float[][] values;
+  private final int[] capacity;
+  private final int[] length;
 
-  public KvCache(NDManager parent, int layers) {
-    this.manager = parent.newSubManager();
-    this.keys = new NDArray[layers];
-    this.values = new NDArray[layers];
+  public KvCache(int layers) {
+    this.keys = new float[layers][];
+    this.values = new float[layers][];
+    this.capacity = new int[layers];
+    this.length = new int[layers];
   }
 
-  /** Appends this step's k and v ({@code [B, nkv, T, d]}) and returns all keys and values so far. */
-  NDArray[] append(int layer, NDArray k, NDArray v) {
-    NDArray allK = keys[layer] == null ? k.duplicate() : NDArrays.concat(new NDList(keys[layer], k), 2);
-    NDArray allV = values[layer] == null ? v.duplicate() : NDArrays.concat(new NDList(values[layer], v), 2);
-    allK.attach(manager);
-    allV.attach(manager);
-    if (keys[layer] != null) {
-      keys[layer].close();
-      values[layer].close();
+  /** Appends this step's k and v ({@code [B][T][width]}) and returns all keys and values so far. */
+  Attention.KeyValues append(int layer, float[] k, float[] v, int batch, int count, int width) {
+    int old = length[layer];
+    int needed = old + count;
+    if (keys[layer] == null || capacity[layer] < needed) {
+      int grown = Math.max(needed, Math.max(64, 2 * capacity[layer]));
+      float[] newKeys = new float[batch * grown * width];
+      float[] newValues = new float[batch * grown * width];
+      for (int b = 0; b < batch && old > 0; b++) {
+        System.arraycopy(keys[layer], b * capacity[layer] * width, newKeys, b * grown * width, old * width);
+        System.arraycopy(values[layer], b * capacity[layer] * width, newValues, b * grown * width, old * width);
+      }
+      keys[layer] = newKeys;
+      values[layer] = newValues;
+      capacity[layer] = grown;
     }
-    keys[layer] = allK;
-    values[layer] = allV;
-    return new NDArray[] {allK, allV};
+    int stride = capacity[layer] * width;
+    for (int b = 0; b < batch; b++) {
+      System.arraycopy(k, b * count * width, keys[layer], b * stride + old * width, count * width);
+      System.arraycopy(v, b * count * width, values[layer], b * stride + old * width, count * width);
+    }
+    length[layer] = needed;
+    return new Attention.KeyValues(keys[layer], values[layer], stride, needed);
   }
 
+  /** Positions cached (in the first layer). */
   public long length() {
-    return keys[0] == null ? 0 : keys[0].getShape().get(2);
-  }
-
-  @Override
-  public void close() {
-    manager.close();
+    return length[0];
   }
 }

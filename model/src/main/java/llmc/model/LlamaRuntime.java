@@ -1,16 +1,17 @@
 package llmc.model;
 
 import ai.djl.ndarray.NDArray;
-import ai.djl.ndarray.NDArrays;
-import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
-import ai.djl.nn.Activation;
-import java.util.List;
 import llmc.formats.BadInputException;
+import llmc.model.kernels.Attention;
+import llmc.model.kernels.Ops;
+import llmc.model.kernels.Tensors;
 
 /**
- * The Llama-family forward on DJL/PyTorch, one decoder layer at a time:
+ * The Llama-family forward, one decoder layer at a time, on Java kernels ({@code llmc.model.kernels}:
+ * the products on a Vector-API GEMM, measured faster here than the engine's; see
+ * docs/performance.md); activations cross the API as DJL arrays, and the head runs on DJL:
  * {@code embed -> runLayer(0..L-1) -> logits}. Layers are loaded from {@link Weights} when first
  * used; with {@code keepLayers} they stay (evaluation), without it the caller closes them
  * (layer-sequential compression, where memory is one layer at a time).
@@ -20,10 +21,10 @@ import llmc.formats.BadInputException;
 public final class LlamaRuntime implements AutoCloseable {
   private final LlamaFamily family;
   private final Weights weights;
-  private final NDManager manager;
+  private NDManager manager;   // DJL, started on first use (the layers themselves do not need it)
   private final boolean keepLayers;
   private final DecoderLayer[] layers;
-  private NDArray finalNorm;   // [H]
+  private float[] finalNorm;   // [H]
   private NDArray lmHeadT;     // [H, V]
   private final String embedName;
 
@@ -31,7 +32,6 @@ public final class LlamaRuntime implements AutoCloseable {
     this.family = family;
     this.weights = weights;
     this.keepLayers = keepLayers;
-    this.manager = Engines.newManager();
     this.layers = new DecoderLayer[family.layers()];
     this.embedName = TensorNames.EMBED;
     LayerWeights.read(weights, embedName, family.vocab(), family.hidden());
@@ -46,12 +46,20 @@ public final class LlamaRuntime implements AutoCloseable {
     return weights;
   }
 
-  public NDManager manager() {
+  public synchronized NDManager manager() {
+    if (manager == null) {
+      manager = Engines.newManager();
+    }
     return manager;
   }
 
   /** Token ids {@code [B][T]} to hidden states {@code [B, T, H]}, read row by row from the weights. */
   public NDArray embed(NDManager target, int[][] tokens) {
+    return Tensors.create(target, embedRows(tokens), new Shape(tokens.length, tokens[0].length, family.hidden()));
+  }
+
+  /** Token ids {@code [B][T]} to hidden states {@code [B*T][H]}. */
+  public float[] embedRows(int[][] tokens) {
     int batch = tokens.length;
     int count = tokens[0].length;
     int hidden = family.hidden();
@@ -66,7 +74,7 @@ public final class LlamaRuntime implements AutoCloseable {
         System.arraycopy(row, 0, x, (b * count + t) * hidden, hidden);
       }
     }
-    return target.create(x, new Shape(batch, count, hidden));
+    return x;
   }
 
   /** Layer i, loaded on first use. Without keepLayers the caller owns (and closes) it. */
@@ -74,7 +82,7 @@ public final class LlamaRuntime implements AutoCloseable {
     if (layers[i] != null) {
       return layers[i];
     }
-    DecoderLayer layer = new DecoderLayer(manager, family, LayerWeights.load(weights, family, i));
+    DecoderLayer layer = new DecoderLayer(family, LayerWeights.load(weights, family, i));
     if (keepLayers) {
       layers[i] = layer;
     }
@@ -87,106 +95,126 @@ public final class LlamaRuntime implements AutoCloseable {
    * and this call's are appended. The result lives in {@code x}'s manager.
    */
   public NDArray runLayer(DecoderLayer layer, NDArray x, int start, KvCache cache, CaptureHook hook) {
-    NDManager owner = x.getManager();
-    try (NDManager scope = owner.newSubManager()) {
-      x.tempAttach(scope);
-      // Attention block: x + o(attention(rope(q), rope(k), v)) on RMSNorm(x).
-      NDArray h = rmsNorm(x, layer.inputNorm);
-      hook.beforeLinear(layer, Linear.Input.ATTN_IN, h);
-      NDArray merged = attend(scope, layer, h, start, cache);
-      hook.beforeLinear(layer, Linear.Input.ATTN_OUT, merged);
-      NDArray residual = x.add(layer.apply(Linear.O, merged));
-      // MLP block: residual + down(silu(gate(h2)) * up(h2)) on RMSNorm(residual).
-      NDArray h2 = rmsNorm(residual, layer.postAttentionNorm);
-      hook.beforeLinear(layer, Linear.Input.MLP_IN, h2);
-      NDArray act = swiGlu(layer, h2);
-      hook.beforeLinear(layer, Linear.Input.MLP_OUT, act);
-      NDArray out = residual.addi(layer.apply(Linear.DOWN, act));
-      out.attach(owner);
-      return out;
-    }
+    Shape shape = x.getShape();
+    int batch = (int) shape.get(0);
+    int count = (int) shape.get(1);
+    float[] out = runLayer(layer, read(x), batch, count, start, cache, hook);
+    return Tensors.create(x.getManager(), out, shape);
+  }
+
+  /** {@link #runLayer(DecoderLayer, NDArray, int, KvCache, CaptureHook)} on Java arrays: {@code x [B*T][H]} to a new {@code [B*T][H]}. */
+  public float[] runLayer(DecoderLayer layer, float[] x, int batch, int count, int start, KvCache cache,
+      CaptureHook hook) {
+    int rows = batch * count;
+    // Attention block: x + o(attention(rope(q), rope(k), v)) on RMSNorm(x).
+    float[] h = rmsNorm(x, layer.inputNorm, rows);
+    hook.beforeLinear(layer, Linear.Input.ATTN_IN, h, rows);
+    float[] merged = attend(layer, h, batch, count, start, cache, null);
+    hook.beforeLinear(layer, Linear.Input.ATTN_OUT, merged, rows);
+    float[] residual = layer.project(Linear.O, merged, rows);
+    Ops.addInPlace(residual, x, rows * family.hidden());
+    // MLP block: residual + down(silu(gate(h2)) * up(h2)) on RMSNorm(residual).
+    float[] h2 = rmsNorm(residual, layer.postAttentionNorm, rows);
+    hook.beforeLinear(layer, Linear.Input.MLP_IN, h2, rows);
+    float[] act = swiGlu(layer, h2, rows, null);
+    hook.beforeLinear(layer, Linear.Input.MLP_OUT, act, rows);
+    float[] out = layer.project(Linear.DOWN, act, rows);
+    Ops.addInPlace(out, residual, rows * family.hidden());
+    return out;
   }
 
   // The same layer in stages, for layer-sequential compression: each stage's result is the
-  // activation one group of linear layers reads, so a pipeline can compress that group before
-  // the next stage uses it. Results live in the first argument's manager.
+  // activation one group of linear layers reads, so a pipeline can compress that group before the
+  // next stage uses it. Activations are row-major {@code [rows][width]} with rows = B * T (here
+  // one window at a time, positions from 0); every stage returns a new array.
 
-  /** {@code x [B, T, H] -> RMSNorm(x)}: what q, k and v read. */
-  public NDArray attentionInput(DecoderLayer layer, NDArray x) {
-    return staged(scope -> rmsNorm(x, layer.inputNorm), x);
+  /** {@code x [rows][H] -> RMSNorm(x)}: what q, k and v read. */
+  public float[] attentionInput(DecoderLayer layer, float[] x, int rows) {
+    return rmsNorm(x, layer.inputNorm, rows);
   }
 
-  /** {@code x [B, T, H] -> [B, T, nh * d]}: the attention heads merged, what o reads (positions from 0). */
-  public NDArray attentionOutput(DecoderLayer layer, NDArray x) {
-    return staged(scope -> attend(scope, layer, rmsNorm(x, layer.inputNorm), 0, null), x);
+  /**
+   * {@code x [B*T][H] -> [B*T][nh * d]}: the attention heads merged, what o reads; written into
+   * {@code into} (or a new array when null).
+   */
+  public float[] attentionOutput(DecoderLayer layer, float[] x, int batch, int count, float[] into) {
+    return attend(layer, rmsNorm(x, layer.inputNorm, batch * count), batch, count, 0, null, into);
   }
 
-  /** {@code x + o(merged)}: the residual stream after attention. */
-  public NDArray afterAttention(DecoderLayer layer, NDArray x, NDArray merged) {
-    return staged(scope -> x.add(layer.apply(Linear.O, merged)), x, merged);
+  /** {@code x += o(merged)}, in place: x becomes the residual stream after attention, {@code [rows][H]}. */
+  public float[] afterAttention(DecoderLayer layer, float[] x, float[] merged, int rows) {
+    return layer.projectAdd(Linear.O, merged, rows, x);
   }
 
   /** {@code residual -> RMSNorm(residual)}: what gate and up read. */
-  public NDArray mlpInput(DecoderLayer layer, NDArray residual) {
-    return staged(scope -> rmsNorm(residual, layer.postAttentionNorm), residual);
+  public float[] mlpInput(DecoderLayer layer, float[] residual, int rows) {
+    return rmsNorm(residual, layer.postAttentionNorm, rows);
   }
 
-  /** {@code residual -> silu(gate(h2)) * up(h2)} with h2 = RMSNorm(residual): what down reads, {@code [B, T, I]}. */
-  public NDArray mlpActivation(DecoderLayer layer, NDArray residual) {
-    return staged(scope -> swiGlu(layer, rmsNorm(residual, layer.postAttentionNorm)), residual);
+  /**
+   * {@code residual -> silu(gate(h2)) * up(h2)} with h2 = RMSNorm(residual): what down reads,
+   * {@code [rows][I]}, written into {@code into} (or a new array when null).
+   */
+  public float[] mlpActivation(DecoderLayer layer, float[] residual, int rows, float[] into) {
+    return swiGlu(layer, rmsNorm(residual, layer.postAttentionNorm, rows), rows, into);
   }
 
-  /** {@code residual + down(act)}: the layer's output. */
-  public NDArray afterMlp(DecoderLayer layer, NDArray residual, NDArray act) {
-    return staged(scope -> residual.add(layer.apply(Linear.DOWN, act)), residual, act);
+  /** {@code residual += down(act)}, in place: the residual becomes the layer's output, {@code [rows][H]}. */
+  public float[] afterMlp(DecoderLayer layer, float[] residual, float[] act, int rows) {
+    return layer.projectAdd(Linear.DOWN, act, rows, residual);
   }
 
-  private static NDArray staged(java.util.function.Function<NDManager, NDArray> body, NDArray... inputs) {
-    NDManager owner = inputs[0].getManager();
-    try (NDManager scope = owner.newSubManager()) {
-      for (NDArray input : inputs) {
-        input.tempAttach(scope);
-      }
-      NDArray out = body.apply(scope);
-      out.attach(owner);
-      return out;
-    }
+  private static float[] read(NDArray x) {
+    float[] values = new float[Math.toIntExact(x.size())];
+    Tensors.read(x, values);
+    return values;
   }
 
-  /** {@code h [B, T, H]} (normed) to the merged attention heads {@code [B, T, nh * d]}. */
-  private NDArray attend(NDManager scope, DecoderLayer layer, NDArray h, int start, KvCache cache) {
-    Shape shape = h.getShape();
-    long batch = shape.get(0);
-    long count = shape.get(1);
+  /** Rows of an activation {@code [B, T, width]}: {@code B * T}. */
+  private static int rows(NDArray x) {
+    return (int) (x.getShape().get(0) * x.getShape().get(1));
+  }
+
+  /** {@code values} as an array {@code [B, T, width]} with {@code x}'s B and T, in x's manager. */
+  private static NDArray like(NDArray x, float[] values, int width) {
+    return Tensors.create(x.getManager(), values, new Shape(x.getShape().get(0), x.getShape().get(1), width));
+  }
+
+  /** {@code h [B*T][H]} (normed) to the merged attention heads {@code [B*T][nh * d]}. */
+  private float[] attend(DecoderLayer layer, float[] h, int batch, int count, int start, KvCache cache, float[] into) {
+    int rows = batch * count;
     int d = family.headDim();
-    NDArray q = layer.apply(Linear.Q, h).reshape(batch, count, family.heads(), d);     // [B,T,nh,d]
-    NDArray k = layer.apply(Linear.K, h).reshape(batch, count, family.kvHeads(), d);   // [B,T,nkv,d]
-    NDArray v = layer.apply(Linear.V, h).reshape(batch, count, family.kvHeads(), d);
+    float eps = (float) family.rmsNormEps();
+    float[] q = layer.project(Linear.Q, h, rows);   // [B*T][nh*d]
+    float[] k = layer.project(Linear.K, h, rows);   // [B*T][nkv*d]
+    float[] v = layer.project(Linear.V, h, rows);
     if (layer.qNorm != null) {
-      q = rmsNorm(q, layer.qNorm);
-      k = rmsNorm(k, layer.kNorm);
+      Ops.rmsNorm(q, layer.qNorm, eps, q, rows * family.heads(), d);
+      Ops.rmsNorm(k, layer.kNorm, eps, k, rows * family.kvHeads(), d);
     }
-    q = q.transpose(0, 2, 1, 3);   // [B,nh,T,d]
-    k = k.transpose(0, 2, 1, 3);   // [B,nkv,T,d]
-    v = v.transpose(0, 2, 1, 3);
-    NDArray[] cosSin = ropeTables(scope, start, (int) count);
-    q = rope(q, cosSin);
-    k = rope(k, cosSin);
-    if (cache != null) {
-      NDArray[] kv = cache.append(layer.index, k, v);
-      kv[0].tempAttach(scope);  // so that views of the cache made here die with the scope
-      kv[1].tempAttach(scope);
-      k = kv[0];
-      v = kv[1];
-    }
-    NDArray attended = attention(scope, q, k, v, start);                          // [B,nh,T,d]
-    return attended.transpose(0, 2, 1, 3).reshape(batch, count, family.qWidth());
+    float[][] cosSin = ropeCache.get(start, count);
+    Ops.rope(q, batch, count, family.heads(), d, cosSin[0], cosSin[1]);
+    Ops.rope(k, batch, count, family.kvHeads(), d, cosSin[0], cosSin[1]);
+    Attention.KeyValues kv = cache == null
+        ? new Attention.KeyValues(k, v, count * family.kvWidth(), count)
+        : cache.append(layer.index, k, v, batch, count, family.kvWidth());
+    return Attention.causal(q, kv, batch, count, start, family.heads(), family.kvHeads(), d, family.slidingWindow(),
+        into);
   }
 
-  /** SwiGLU: {@code silu(gate(h)) * up(h)}, {@code [B, T, I]}. */
-  private static NDArray swiGlu(DecoderLayer layer, NDArray h) {
-    NDArray gate = layer.apply(Linear.GATE, h);
-    return Activation.sigmoid(gate).muli(gate).muli(layer.apply(Linear.UP, h));
+  /** SwiGLU: {@code silu(gate(h)) * up(h)}, {@code [B*T][I]}, into {@code into} (or a new array when null). */
+  private float[] swiGlu(DecoderLayer layer, float[] h, int rows, float[] into) {
+    float[] gate = into == null ? layer.project(Linear.GATE, h, rows) : layer.projectInto(Linear.GATE, h, rows, into);
+    float[] up = layer.project(Linear.UP, h, rows);
+    Ops.siluMul(gate, up, rows * family.intermediate());
+    return gate;
+  }
+
+  /** RMSNorm of each row of {@code x [rows][H]}: a new array. */
+  private float[] rmsNorm(float[] x, float[] w, int rows) {
+    float[] out = new float[x.length];
+    Ops.rmsNorm(x, w, (float) family.rmsNormEps(), out, rows, family.hidden());
+    return out;
   }
 
   /** Loads every layer and the head now (evaluation and generation keep them all). */
@@ -202,11 +230,11 @@ public final class LlamaRuntime implements AutoCloseable {
 
   private void loadHead() {
     if (lmHeadT == null) {
-      finalNorm = manager.create(LayerWeights.read(weights, TensorNames.FINAL_NORM, family.hidden()));
+      finalNorm = LayerWeights.read(weights, TensorNames.FINAL_NORM, family.hidden());
       boolean tied = family.tiedEmbeddings() || !weights.contains(TensorNames.LM_HEAD);
       String head = tied ? embedName : TensorNames.LM_HEAD;
       float[] w = LayerWeights.read(weights, head, family.vocab(), family.hidden());
-      lmHeadT = manager.create(DecoderLayer.transpose(w, family.vocab(), family.hidden()),
+      lmHeadT = manager().create(DecoderLayer.transpose(w, family.vocab(), family.hidden()),
           new Shape(family.hidden(), family.vocab()));
     }
   }
@@ -216,8 +244,9 @@ public final class LlamaRuntime implements AutoCloseable {
     loadHead();
     NDManager owner = x.getManager();
     try (NDManager scope = owner.newSubManager()) {
-      x.tempAttach(scope);
-      NDArray out = rmsNorm(x, finalNorm).matMul(lmHeadT);
+      NDArray normed = like(x, rmsNorm(read(x), finalNorm, rows(x)), family.hidden());
+      normed.attach(scope);
+      NDArray out = normed.matMul(lmHeadT);
       out.attach(owner);
       return out;
     }
@@ -233,33 +262,18 @@ public final class LlamaRuntime implements AutoCloseable {
 
   /** Tokens {@code [B][T]} to the last layer's output {@code [B, T, H]} (before the final norm), in target. */
   public NDArray hiddenStates(NDManager target, int[][] tokens) {
-    NDArray x = embed(target, tokens);
+    float[] x = embedRows(tokens);
     for (int i = 0; i < family.layers(); i++) {
       DecoderLayer layer = layer(i);
-      NDArray next = runLayer(layer, x, 0, null, CaptureHook.NONE);
-      x.close();
-      x = next;
+      x = runLayer(layer, x, tokens.length, tokens[0].length, 0, null, CaptureHook.NONE);
       if (!keepLayers) {
         layer.close();
       }
     }
-    return x;
+    return Tensors.create(target, x, new Shape(tokens.length, tokens[0].length, family.hidden()));
   }
 
-  /** RMSNorm over the last axis: {@code x / sqrt(mean(x^2) + eps) * w}. */
-  private NDArray rmsNorm(NDArray x, NDArray w) {
-    NDArray rms = x.square().mean(new int[] {-1}, true).addi(family.rmsNormEps()).sqrt();
-    return x.div(rms).muli(w);
-  }
-
-  /** cos and sin for positions {@code [start, start + count)}: each {@code [count, d]}. */
-  private NDArray[] ropeTables(NDManager scope, int start, int count) {
-    float[][] t = ropeCache.get(start, count);
-    Shape shape = new Shape(count, family.headDim());
-    return new NDArray[] {scope.create(t[0], shape), scope.create(t[1], shape)};
-  }
-
-  /** The last rope tables and mask asked for: every layer of a forward asks for the same ones. */
+  /** The last rope tables asked for: every layer of a forward asks for the same ones. */
   private final class TableCache {
     private int start = -1;
     private int count = -1;
@@ -277,84 +291,10 @@ public final class LlamaRuntime implements AutoCloseable {
 
   private final TableCache ropeCache = new TableCache();
 
-  /** {@code x [B, n, T, d] -> x * cos + rotate_half(x) * sin} with {@code rotate_half(x) = [-x2, x1]}. */
-  private NDArray rope(NDArray x, NDArray[] cosSin) {
-    int half = family.headDim() / 2;
-    NDArray x1 = x.get("..., :" + half);
-    NDArray x2 = x.get("..., " + half + ":");
-    NDArray rotated = NDArrays.concat(new NDList(x2.neg(), x1), -1);
-    return x.mul(cosSin[0]).addi(rotated.muli(cosSin[1]));
-  }
-
-  /** Queries per block in causal attention: blocks skip the keys they cannot see. */
-  private static final int QUERY_BLOCK = 128;
-
-  /**
-   * Causal scaled dot-product attention with GQA: query head h reads key/value head h / groupSize.
-   * q {@code [B, nh, T, d]}, k and v {@code [B, nkv, S, d]} with S = start + T keys. Query heads are
-   * viewed as {@code [B, nkv, group, T, d]} so that the key/value heads broadcast without copies.
-   * Queries go in blocks of {@link #QUERY_BLOCK}; block c reads only the keys up to its last
-   * position, which skips almost half of the work of a full window.
-   */
-  private NDArray attention(NDManager scope, NDArray q, NDArray k, NDArray v, int start) {
-    long batch = q.getShape().get(0);
-    int count = (int) q.getShape().get(2);
-    int keys = (int) k.getShape().get(2);
-    int d = family.headDim();
-    NDArray q5 = q.mul(1.0 / Math.sqrt(d)).reshape(batch, family.kvHeads(), family.groupSize(), count, d);
-    NDArray k5 = k.reshape(batch, family.kvHeads(), 1, keys, d);
-    NDArray v5 = v.reshape(batch, family.kvHeads(), 1, keys, d);
-    NDArray mask = causalMask(scope, count, keys, start);   // [T, S] or null
-    NDList blocks = new NDList();
-    for (int from = 0; from < count; from += QUERY_BLOCK) {
-      int to = Math.min(count, from + QUERY_BLOCK);
-      int visible = Math.min(keys, start + to);              // keys at positions < start + to
-      boolean whole = from == 0 && to == count;
-      NDArray qBlock = whole ? q5 : q5.get(":, :, :, " + from + ":" + to + ", :");
-      NDArray kBlock = visible == keys ? k5 : k5.get(":, :, :, :" + visible + ", :");
-      NDArray vBlock = visible == keys ? v5 : v5.get(":, :, :, :" + visible + ", :");
-      NDArray scores = qBlock.matMul(kBlock.transpose(0, 1, 2, 4, 3));       // [B,nkv,g,Tb,Sb]
-      if (mask != null) {
-        scores = scores.addi(whole && visible == keys ? mask : mask.get(from + ":" + to + ", :" + visible));
-      }
-      blocks.add(scores.softmax(-1).matMul(vBlock));                          // [B,nkv,g,Tb,d]
-    }
-    NDArray attended = blocks.size() == 1 ? blocks.get(0) : NDArrays.concat(blocks, 3);
-    return attended.reshape(batch, family.heads(), count, d);
-  }
-
-  /** Additive mask {@code [T, S]}: 0 where query i (position start + i) may see key j, else -inf. */
-  private NDArray causalMask(NDManager scope, int count, int keys, int start) {
-    int window = family.slidingWindow();
-    boolean needed = count > 1 || (window > 0 && keys > window);
-    if (!needed) {
-      return null;
-    }
-    List<Integer> key = List.of(start, count, keys);
-    if (!key.equals(maskKey)) {
-      float[] values = new float[count * keys];
-      for (int i = 0; i < count; i++) {
-        int position = start + i;
-        for (int j = 0; j < keys; j++) {
-          boolean visible = j <= position && (window <= 0 || position - j < window);
-          values[i * keys + j] = visible ? 0f : Float.NEGATIVE_INFINITY;
-        }
-      }
-      if (mask != null) {
-        mask.close();
-      }
-      mask = manager.create(values, new Shape(count, keys));
-      maskKey = key;
-    }
-    mask.tempAttach(scope);   // views of it made now die with the scope; it returns to the runtime
-    return mask;
-  }
-
-  private NDArray mask;           // the last causal mask, [T, S]
-  private List<Integer> maskKey;  // its (start, T, S)
-
   @Override
-  public void close() {
-    manager.close();
+  public synchronized void close() {
+    if (manager != null) {
+      manager.close();
+    }
   }
 }

@@ -1,5 +1,8 @@
 package llmc.quantize;
 
+import llmc.model.kernels.Gemm;
+import llmc.model.kernels.Parallel;
+
 /**
  * Blocked Cholesky factorization and triangular inverse in float32 (as PyTorch's GPTQ), with every
  * trailing update done by {@link Gemm}: {@code n^3/3} multiply-adds each, at matrix-product speed.

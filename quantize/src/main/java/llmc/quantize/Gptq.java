@@ -1,9 +1,13 @@
 package llmc.quantize;
 
+import llmc.model.kernels.Gemm;
+import llmc.model.kernels.Parallel;
+
 import java.util.Arrays;
 import java.util.stream.IntStream;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
+import llmc.calibration.InputStatistics;
 import llmc.formats.QuantizedTensor;
 
 /**
@@ -79,11 +83,11 @@ public final class Gptq {
       boolean fellBackToRtn, String warning) {
   }
 
-  /** {@code H = 2/n X^T X} of {@code x [n][cols]}; see {@link HessianAccumulator}. */
+  /** {@code H = 2/n X^T X} of {@code x [n][cols]}; see {@link InputStatistics}. */
   public static float[] hessian(float[] x, int n, int cols) {
-    HessianAccumulator h = new HessianAccumulator(cols);
+    InputStatistics h = new InputStatistics(cols);
     h.add(x, n);
-    return h.matrix();
+    return h.hessian();
   }
 
   /**

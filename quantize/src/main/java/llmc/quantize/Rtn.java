@@ -1,5 +1,8 @@
 package llmc.quantize;
 
+import llmc.model.kernels.Gemm;
+import llmc.model.kernels.Parallel;
+
 import llmc.formats.QuantizedTensor;
 
 /** Round-to-nearest: every weight to the nearest level of its group's grid (PROTOCOLS.md). */

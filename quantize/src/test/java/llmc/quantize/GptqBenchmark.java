@@ -30,7 +30,7 @@ public final class GptqBenchmark {
       }
     }
     System.out.printf("llmc GPTQ benchmark: %d threads, %d calibration rows, 4 bits, group 128%n",
-        Parallel.THREADS, samples);
+        llmc.model.kernels.Parallel.threads(), samples);
     warmUp();
     StringBuilder table = new StringBuilder();
     table.append(String.format("%-12s %10s %10s %7s   %10s %10s %7s   %7s%n", "shape", "H llmc", "H torch",

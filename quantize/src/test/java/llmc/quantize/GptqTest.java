@@ -1,5 +1,7 @@
 package llmc.quantize;
 
+import llmc.model.kernels.Gemm;
+
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -154,14 +156,14 @@ class GptqTest {
   }
 
   @Test
-  void hessianAccumulatorIsTwiceTheMeanOuterProductOverAllBatches() {
+  void hessianIsTwiceTheMeanOuterProductOverAllBatches() {
     int cols = 150;
     float[] x = gaussian(333 * cols, 10);
-    HessianAccumulator acc = new HessianAccumulator(cols);
+    llmc.calibration.InputStatistics acc = new llmc.calibration.InputStatistics(cols);
     acc.add(java.util.Arrays.copyOfRange(x, 0, 100 * cols), 100);
     acc.add(java.util.Arrays.copyOfRange(x, 100 * cols, 333 * cols), 233);
-    float[] h = acc.matrix();
-    assertEquals(333, acc.rows());
+    float[] h = acc.hessian();
+    assertEquals(333, acc.tokens());
     for (int i = 0; i < cols; i++) {
       for (int j = 0; j < cols; j++) {
         double s = 0;

@@ -1,4 +1,4 @@
-package llmc.quantize;
+package llmc.model.kernels;
 
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
@@ -14,10 +14,10 @@ import jdk.incubator.vector.VectorSpecies;
  * the 4 x 64 tile of {@code C} lives in 16 vector registers (64 = 4 vectors of 16 floats with AVX-512). Each element of {@code C} sums over {@code p} in increasing order, so
  * the result does not depend on how callers split {@code C} into tiles.
  */
-final class Gemm {
+public final class Gemm {
   private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
   private static final int L = S.length();
-  static final int KC = 128;
+  public static final int KC = 128;
 
   private Gemm() {
   }
@@ -35,7 +35,7 @@ final class Gemm {
    * {@code [m/4][kc][4]} (then single rows {@code [kc]}), and each {@code kc x 64} panel of {@code B}
    * is packed contiguously, so that neither walks a power-of-two stride through the cache.
    */
-  static void multiplyAdd(float sign, float[] a, int aOff, int aRow, int aCol, float[] b, int bOff, int ldb,
+  public static void multiplyAdd(float sign, float[] a, int aOff, int aRow, int aCol, float[] b, int bOff, int ldb,
       float[] c, int cOff, int ldc, int m, int n, int k) {
     Packed packed = PACKED.get();
     if (packed.a.length < m * KC) {
@@ -195,7 +195,7 @@ final class Gemm {
    * {@code C += sign * A B} split into tiles of {@code rowTile x colTile} run in parallel (each tile
    * is one task, so the result is the same as {@link #multiplyAdd} on one thread).
    */
-  static void parallelMultiplyAdd(float sign, float[] a, int aOff, int aRow, int aCol, float[] b, int bOff, int ldb,
+  public static void parallelMultiplyAdd(float sign, float[] a, int aOff, int aRow, int aCol, float[] b, int bOff, int ldb,
       float[] c, int cOff, int ldc, int m, int n, int k) {
     int rowTile = 256;
     int colTile = 512;
