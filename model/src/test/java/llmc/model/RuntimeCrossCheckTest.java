@@ -18,7 +18,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
 
-/** The DJL runtime agrees with the plain-Java reference forward to 1e-4 in logits. */
+/** The runtime (Java kernels) agrees with the plain-Java reference forward to 1e-4 in logits. */
 class RuntimeCrossCheckTest {
   @TempDir
   static Path dir;
@@ -92,6 +92,71 @@ class RuntimeCrossCheckTest {
         }
         assertTrue(maxAbs > 0.1, "logits are not trivially small: " + maxAbs);
         assertTrue(maxDiff < 1e-4, name + ": max |djl - reference| = " + maxDiff);
+      }
+    }
+  }
+
+  @Test
+  void kvCacheDecodingMatchesPlainJavaAcrossTheCacheGrowthAndTheSlidingWindow() {
+    // A 20-token prompt, then one token at a time to 150: the cache grows past its first
+    // capacity (64), and the window of 40 keeps moving over cached keys.
+    ModelConfig config = TestModels.config("MistralForCausalLM", "mistral",
+        """
+        {"max_position_embeddings": 256, "sliding_window": 40}""");
+    Path model = TestModels.randomModel(dir, config, 11);
+    int[] tokens = new SplittableRandom(3).ints(150, 0, config.vocabSize()).toArray();
+    try (ModelFolder folder = ModelFolder.open(model)) {
+      LlamaFamily family = LlamaFamily.from(folder.config());
+      Weights weights = Weights.of(folder.checkpoint());
+      float[][] expected = new ReferenceLlama(family, weights).logits(tokens);
+      try (LlamaRuntime runtime = new LlamaRuntime(family, weights, true);
+           NDManager scope = runtime.manager().newSubManager()) {
+        KvCache cache = new KvCache(family.layers());
+        double maxDiff = 0;
+        int position = 0;
+        int step = 20;
+        while (position < tokens.length) {
+          int[] chunk = java.util.Arrays.copyOfRange(tokens, position, position + step);
+          NDArray x = runtime.embed(scope, new int[][] {chunk});
+          for (int i = 0; i < family.layers(); i++) {
+            x = runtime.runLayer(runtime.layer(i), x, position, cache, CaptureHook.NONE);
+          }
+          float[] got = runtime.logits(x).toFloatArray();   // [1, step, V]
+          for (int t = 0; t < step; t++) {
+            for (int v = 0; v < family.vocab(); v++) {
+              maxDiff = Math.max(maxDiff, Math.abs(got[t * family.vocab() + v] - expected[position + t][v]));
+            }
+          }
+          position += step;
+          step = 1;
+        }
+        assertEquals(150, cache.length());
+        assertTrue(maxDiff < 1e-4, "max |cached decoding - reference| = " + maxDiff);
+      }
+    }
+  }
+
+  @Test
+  void stagedLayerEqualsTheWholeLayer() {
+    // The stages a compression pipeline runs, in its order, give the layer's own output.
+    ModelConfig config = TestModels.config("Qwen2ForCausalLM", "qwen2", """
+        {"num_key_value_heads": 1}""");
+    Path model = TestModels.randomModel(dir, config, 5);
+    int[] tokens = new SplittableRandom(4).ints(70, 0, config.vocabSize()).toArray();
+    try (ModelFolder folder = ModelFolder.open(model)) {
+      LlamaFamily family = LlamaFamily.from(folder.config());
+      try (LlamaRuntime runtime = new LlamaRuntime(family, Weights.of(folder.checkpoint()), true)) {
+        DecoderLayer layer = runtime.layer(0);
+        int rows = tokens.length;
+        float[] x = runtime.embedRows(new int[][] {tokens});
+        float[] whole = runtime.runLayer(layer, x, 1, rows, 0, null, CaptureHook.NONE);
+        float[] merged = runtime.attentionOutput(layer, x, 1, rows, null);
+        float[] residual = runtime.afterAttention(layer, x.clone(), merged, rows);
+        float[] act = runtime.mlpActivation(layer, residual, rows, null);
+        float[] staged = runtime.afterMlp(layer, residual, act, rows);
+        for (int i = 0; i < whole.length; i++) {
+          assertEquals(whole[i], staged[i], 1e-5f, "element " + i);
+        }
       }
     }
   }
