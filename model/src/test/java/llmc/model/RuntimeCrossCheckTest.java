@@ -137,6 +137,24 @@ class RuntimeCrossCheckTest {
   }
 
   @Test
+  void aLayerGivesTheSameBitsEveryTimeWhateverTheJitHasCompiled() {
+    // The first calls run interpreted, later ones compiled: the bits must not change.
+    try (ModelFolder folder = ModelFolder.open(TestModels.stories260K())) {
+      LlamaFamily family = LlamaFamily.from(folder.config());
+      try (LlamaRuntime runtime = new LlamaRuntime(family, Weights.of(folder.checkpoint()), true)) {
+        DecoderLayer layer = runtime.layer(0);
+        int[] tokens = new SplittableRandom(2).ints(256, 0, family.vocab()).toArray();
+        float[] x = runtime.embedRows(new int[][] {tokens});
+        float[] first = runtime.runLayer(layer, x, 1, tokens.length, 0, null, CaptureHook.NONE);
+        for (int i = 0; i < 200; i++) {
+          float[] again = runtime.runLayer(layer, x, 1, tokens.length, 0, null, CaptureHook.NONE);
+          assertTrue(java.util.Arrays.equals(first, again), "run " + i + " differs from the first");
+        }
+      }
+    }
+  }
+
+  @Test
   void stagedLayerEqualsTheWholeLayer() {
     // The stages a compression pipeline runs, in its order, give the layer's own output.
     ModelConfig config = TestModels.config("Qwen2ForCausalLM", "qwen2", """

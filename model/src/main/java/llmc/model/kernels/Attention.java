@@ -1,7 +1,6 @@
 package llmc.model.kernels;
 
 import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -97,13 +96,13 @@ public final class Attention {
     FloatVector acc = FloatVector.zero(S);
     int j = lo;
     for (; j + L <= hi; j += L) {
-      FloatVector e = FloatVector.fromArray(S, p, off + j).sub(vmax).lanewise(VectorOperators.EXP);
+      FloatVector e = Ops.exp(FloatVector.fromArray(S, p, off + j).sub(vmax));
       e.intoArray(p, off + j);
       acc = acc.add(e);
     }
-    float sum = acc.reduceLanes(VectorOperators.ADD);
+    float sum = Ops.sum(acc);
     for (; j < hi; j++) {
-      float e = (float) Math.exp(p[off + j] - max);
+      float e = Ops.exp(p[off + j] - max);
       p[off + j] = e;
       sum += e;
     }
