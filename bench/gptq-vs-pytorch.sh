@@ -17,8 +17,12 @@ echo "PyTorch ($threads threads)..." >&2
 LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp OMP_WAIT_POLICY=PASSIVE \
   /usr/bin/python3 bench/gptq_reference.py --threads "$threads" --runs "$runs" --shapes "$shapes" > "$out/torch.json"
 
+# The heap is touched once at start-up (not timed): on these virtual machines the first touch of
+# memory the guest never used costs a host fault, which made every later run of the 11008-wide
+# shape twice as slow as the first (a 485 MB Hessian per array); PyTorch's caching allocator
+# reuses its memory the same way.
 echo "llmc ($threads threads)..." >&2
 "$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED -Dai.djl.offline=true \
-  -Xmx12g -Dllmc.threads="$threads" \
+  -Xms12g -Xmx12g -XX:+AlwaysPreTouch -Dllmc.threads="$threads" \
   -cp "quantize/target/test-classes:quantize/target/classes:$(cat "$out/classpath")" \
   llmc.quantize.GptqBenchmark --runs "$runs" --shapes "$shapes" --reference "$out/torch.json"
