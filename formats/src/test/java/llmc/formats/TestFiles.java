@@ -16,7 +16,7 @@ import java.util.HexFormat;
 import org.junit.jupiter.api.function.Executable;
 
 /** Hand-made safetensors files and assertions on user-facing errors. */
-final class TestFiles {
+public final class TestFiles {
 
     private TestFiles() {
     }
@@ -36,7 +36,7 @@ final class TestFiles {
     }
 
     /** The call fails with a one-line BadInputException containing every expected fragment. */
-    static BadInputException assertBadInput(Executable call, String... fragments) {
+    public static BadInputException assertBadInput(Executable call, String... fragments) {
         BadInputException e = assertThrows(BadInputException.class, call);
         String message = e.getMessage();
         assertFalse(message.contains("\n") || message.contains("\r"), "not one line: " + message);

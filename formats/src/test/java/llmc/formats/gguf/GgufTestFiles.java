@@ -1,8 +1,5 @@
 package llmc.formats.gguf;
 
-import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.lang.foreign.MemorySegment;
@@ -45,13 +42,7 @@ final class GgufTestFiles {
 
     /** The call fails with a one-line BadInputException containing every expected fragment. */
     static BadInputException assertBadInput(Executable call, String... fragments) {
-        BadInputException e = assertThrows(BadInputException.class, call);
-        String message = e.getMessage();
-        assertFalse(message.contains("\n") || message.contains("\r"), "not one line: " + message);
-        for (String fragment : fragments) {
-            assertTrue(message.contains(fragment), "'" + fragment + "' missing from: " + message);
-        }
-        return e;
+        return llmc.formats.TestFiles.assertBadInput(call, fragments);
     }
 
     /** Little-endian GGUF bytes written field by field, so that tests can put anything anywhere. */
