@@ -2,7 +2,7 @@ package llmc.formats;
 
 /**
  * A weight matrix {@code [rows = out_features N, cols = in_features K]} on the integer grid of
- * PROTOCOLS.md: {@code w[n][k] = scales[g][n] * (codes[n][k] - zeros[g][n])} with {@code g = gIdx[k]}.
+ * PROTOCOLS.md: {@code w[n][k] = scales[g][n] * (codes[n][k] - zeros[g][n]) (+ mins[g][n])} with {@code g = gIdx[k]}.
  * This is what every quantizer produces and every quantized writer (GPTQ, compressed-tensors, GGUF)
  * stores, so a round trip through any of them gives back exactly {@link #dequantize()}.
  *
@@ -14,6 +14,8 @@ package llmc.formats;
  * @param zeros      {@code [G][N]} group-major, in {@code [0, 2^bits)}
  * @param gIdx       {@code [K]}: the group of each input column ({@code k / groupSize} without act-order)
  * @param scaleDtype the dtype the scales were rounded to inside the quantizer (F16 for GPTQ and GGUF)
+ * @param mins       {@code [G][N]} float offsets {@code m} (ggml's Q4_1 / Q5_1: {@code w = s q + m}, zeros all 0), or
+ *                   null for the integer zero points of every other layout
  */
 public record QuantizedTensor(
     int rows,
@@ -25,7 +27,8 @@ public record QuantizedTensor(
     float[] scales,
     int[] zeros,
     int[] gIdx,
-    DType scaleDtype) {
+    DType scaleDtype,
+    float[] mins) {
 
   public QuantizedTensor {
     if (bits < 2 || bits > 8) {
@@ -37,6 +40,44 @@ public record QuantizedTensor(
     if (scales.length % rows != 0 || zeros.length != scales.length) {
       throw new IllegalArgumentException("scales and zeros must be [groups][rows]");
     }
+    if (mins != null && mins.length != scales.length) {
+      throw new IllegalArgumentException("mins must be [groups][rows] like the scales");
+    }
+  }
+
+  /** Integer zero points, no float offsets. */
+  public QuantizedTensor(int rows, int cols, int bits, int groupSize, boolean symmetric, byte[] codes,
+      float[] scales, int[] zeros, int[] gIdx, DType scaleDtype) {
+    this(rows, cols, bits, groupSize, symmetric, codes, scales, zeros, gIdx, scaleDtype, null);
+  }
+
+  /** The float offset of a group: {@code mins[g][n]}, 0 without mins. */
+  public float min(int group, int row) {
+    return mins == null ? 0f : mins[group * rows + row];
+  }
+
+  /** The same tensor with its rows reordered: row {@code r} of the result is row {@code order[r]} of this. */
+  public QuantizedTensor withRows(int[] order) {
+    if (order.length != rows) {
+      throw new IllegalArgumentException("order must have one entry per row");
+    }
+    int groups = groups();
+    byte[] c = new byte[codes.length];
+    float[] s = new float[scales.length];
+    int[] z = new int[zeros.length];
+    float[] m = mins == null ? null : new float[mins.length];
+    for (int r = 0; r < rows; r++) {
+      int from = order[r];
+      System.arraycopy(codes, from * cols, c, r * cols, cols);
+      for (int g = 0; g < groups; g++) {
+        s[g * rows + r] = scales[g * rows + from];
+        z[g * rows + r] = zeros[g * rows + from];
+        if (m != null) {
+          m[g * rows + r] = mins[g * rows + from];
+        }
+      }
+    }
+    return new QuantizedTensor(rows, cols, bits, groupSize, symmetric, c, s, z, gIdx, scaleDtype, m);
   }
 
   /** Number of (scale, zero) groups per row: {@code G}. */
@@ -73,7 +114,7 @@ public record QuantizedTensor(
     for (int n = 0; n < rows; n++) {
       for (int k = 0; k < cols; k++) {
         int g = gIdx[k];
-        w[n * cols + k] = scale(g, n) * (code(n, k) - zero(g, n));
+        w[n * cols + k] = scale(g, n) * (code(n, k) - zero(g, n)) + min(g, n);
       }
     }
     return w;

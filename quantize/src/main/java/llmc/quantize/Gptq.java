@@ -115,8 +115,9 @@ public final class Gptq {
     int groups = scheme.groups(cols);
     float[] scales = new float[groups * rows];     // [G][N]
     int[] zeros = new int[groups * rows];          // [G][N]
+    float[] mins = scheme.hasMin() ? new float[groups * rows] : null;   // [G][N], ggml's _1 grids only
     if (options.staticGroups() || size == cols) {  // per row: the whole row before any update
-      fitGroups(weights, rows, cols, size, groups, scheme, scales, zeros);
+      fitGroups(weights, rows, cols, size, groups, scheme, scales, zeros, mins);
     }
     // Act-order: columns by decreasing H_ii (stable), W and H permuted alike.
     int[] perm = IntStream.range(0, cols).toArray();
@@ -158,7 +159,7 @@ public final class Gptq {
     h = null;
     byte[] codes = new byte[rows * cols];          // [rows][cols] in processing order
     double[] rowLoss = new double[rows];
-    process(weights, rows, cols, hinv, options, size, scales, zeros, perm, codes, rowLoss);
+    process(weights, rows, cols, hinv, options, size, scales, zeros, mins, perm, codes, rowLoss);
     if (options.actOrder()) {
       codes = unpermuteColumns(codes, rows, cols, perm);
     }
@@ -174,13 +175,13 @@ public final class Gptq {
     String warning = damp == options.dampPercent() ? null
         : "the Hessian needed dampening " + damp + " (asked " + options.dampPercent() + ") to be positive definite";
     QuantizedTensor q = new QuantizedTensor(rows, cols, scheme.bits(), scheme.groupSize(), scheme.symmetric(),
-        codes, scales, zeros, gIdx, scheme.scaleDtype());
+        codes, scales, zeros, gIdx, scheme.scaleDtype(), mins);
     return new Result(q, loss, (System.nanoTime() - start) / 1e9, damp, false, warning);
   }
 
   /** The block loop of {@code fasterquant}, on {@code w [rows][cols]} already in processing order. */
   private static void process(float[] w, int rows, int cols, float[] hinv, Options options, int size,
-      float[] scales, int[] zeros, int[] perm, byte[] codes, double[] rowLoss) {
+      float[] scales, int[] zeros, float[] mins, int[] perm, byte[] codes, double[] rowLoss) {
     QuantScheme scheme = options.scheme();
     boolean dynamicGroups = !options.staticGroups() && size < cols;
     int blockSize = options.blockSize();
@@ -197,6 +198,7 @@ public final class Gptq {
           double loss = 0;
           float s = 0f;
           int z = 0;
+          float m = 0f;
           for (int i = 0; i < count; i++) {
             int col = first + i;
             int group;
@@ -204,17 +206,18 @@ public final class Gptq {
               group = col / size;
               if (col % size == 0) {
                 fitDynamicGroup(w, block, err, hinv, n, rows, cols, first, i, blockSize, size, options,
-                    scales, zeros, group);
+                    scales, zeros, mins, group);
               }
             } else {
               group = options.staticGroups() ? perm[col] / size : 0;
             }
             s = scales[group * rows + n];
             z = zeros[group * rows + n];
+            m = mins == null ? 0f : mins[group * rows + n];
             float wi = block[i];
-            int code = scheme.code(wi, s, z);
+            int code = scheme.code(wi, s, z, m);
             codes[n * cols + col] = (byte) code;
-            float q = QuantScheme.value(code, s, z);
+            float q = QuantScheme.value(code, s, z, m);
             float d = hinv[col * cols + col];
             loss += (double) ((wi - q) * (wi - q)) / ((double) d * d);
             float e = (wi - q) / d;                // err = (w - q) / [H^-1]_qq  (Eq. 3)
@@ -235,7 +238,8 @@ public final class Gptq {
 
   /** Scale and zero of row {@code n}'s group starting at processing column {@code first + i}. */
   private static void fitDynamicGroup(float[] w, float[] block, float[] err, float[] hinv, int n, int rows,
-      int cols, int first, int i, int blockSize, int size, Options options, float[] scales, int[] zeros, int group) {
+      int cols, int first, int i, int blockSize, int size, Options options, float[] scales, int[] zeros, float[] mins,
+      int group) {
     int col = first + i;
     int end = Math.min(col + size, cols);
     int blockEnd = first + block.length;
@@ -260,11 +264,14 @@ public final class Gptq {
     float s = scheme.scale(min, max);
     scales[group * rows + n] = s;
     zeros[group * rows + n] = scheme.zero(min, s);
+    if (mins != null) {
+      mins[group * rows + n] = scheme.min(min);
+    }
   }
 
   /** Group parameters from {@code w} as it is (static groups; per-row grids). */
   private static void fitGroups(float[] w, int rows, int cols, int size, int groups, QuantScheme scheme,
-      float[] scales, int[] zeros) {
+      float[] scales, int[] zeros, float[] mins) {
     for (int n = 0; n < rows; n++) {
       for (int g = 0; g < groups; g++) {
         int from = n * cols + g * size;
@@ -272,6 +279,9 @@ public final class Gptq {
         float s = scheme.scale(range[0], range[1]);
         scales[g * rows + n] = s;
         zeros[g * rows + n] = scheme.zero(range[0], s);
+        if (mins != null) {
+          mins[g * rows + n] = scheme.min(range[0]);
+        }
       }
     }
   }

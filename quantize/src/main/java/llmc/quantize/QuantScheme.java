@@ -2,6 +2,7 @@ package llmc.quantize;
 
 import llmc.formats.DType;
 import llmc.formats.Floats;
+import llmc.formats.gguf.GgmlType;
 
 /**
  * An integer grid of PROTOCOLS.md ("Quantization grids"): {@code b} bits, levels {@code 0 .. 2^b - 1},
@@ -18,8 +19,32 @@ import llmc.formats.Floats;
  * @param groupSize  input columns per group; -1, or any value {@code >= cols}, means one group per row
  * @param symmetric  {@code z = 2^(b-1)} and {@code s = 2 max|w| / (2^b - 1)}
  * @param scaleDtype F16 (GPTQ, GGUF), BF16, or F32 (no rounding)
+ * @param grid       how a group's parameters follow from its range (an integer zero point, or one of ggml's
+ *                   block rules)
  */
-public record QuantScheme(int bits, int groupSize, boolean symmetric, DType scaleDtype) {
+public record QuantScheme(int bits, int groupSize, boolean symmetric, DType scaleDtype, Grid grid) {
+
+  /**
+   * How a group's levels are placed. Every grid has the value {@code s (q - z) + m}: an integer zero point
+   * {@code z} and no offset ({@code m = 0}), or ggml's {@code _1} blocks' float offset {@code m} and {@code z = 0}.
+   */
+  public enum Grid {
+    /** PROTOCOLS.md's grids (GPTQ, compressed-tensors): {@code s (q - z)}, sym or asym. */
+    ZERO_POINT,
+    /**
+     * ggml's Q4_0 / Q5_0 rule: {@code z = 2^(b-1)} and {@code s = v / -2^(b-1)} where {@code v} is the weight of
+     * largest magnitude, sign kept, so that {@code v} itself is level 0 and all {@code 2^b} levels are used
+     * ({@code s} may be negative).
+     */
+    GGML_SIGNED_MAX,
+    /** ggml's Q8_0 rule: {@code z = 2^(b-1)}, {@code s = max|w| / (2^(b-1) - 1)}. */
+    GGML_ABS_MAX,
+    /**
+     * ggml's Q4_1 / Q5_1 rule: {@code s = (max - min) / (2^b - 1)}, {@code m = min} (the group's own minimum, not
+     * widened to 0), {@code z = 0}: value {@code s q + m}, both {@code s} and {@code m} rounded to float16.
+     */
+    GGML_MIN
+  }
 
   public QuantScheme {
     if (bits < 2 || bits > 8) {
@@ -31,11 +56,42 @@ public record QuantScheme(int bits, int groupSize, boolean symmetric, DType scal
     if (scaleDtype != DType.F16 && scaleDtype != DType.BF16 && scaleDtype != DType.F32) {
       throw new IllegalArgumentException("scale dtype must be F16, BF16 or F32, got " + scaleDtype);
     }
+    if (grid != Grid.ZERO_POINT && (groupSize != GgmlType.QK || scaleDtype != DType.F16
+        || symmetric != (grid != Grid.GGML_MIN))) {
+      throw new IllegalArgumentException("ggml's grids are groups of 32 with float16 scales, "
+          + (grid == Grid.GGML_MIN ? "asymmetric" : "symmetric"));
+    }
+  }
+
+  /** An integer zero point (PROTOCOLS.md). */
+  public QuantScheme(int bits, int groupSize, boolean symmetric, DType scaleDtype) {
+    this(bits, groupSize, symmetric, scaleDtype, Grid.ZERO_POINT);
   }
 
   /** Float16 scales, the GPTQ default. */
   public QuantScheme(int bits, int groupSize, boolean symmetric) {
     this(bits, groupSize, symmetric, DType.F16);
+  }
+
+  /**
+   * The grid of a ggml block type, so that a quantizer's result is exactly a block of that type: Q4_0, Q5_0
+   * ({@link Grid#GGML_SIGNED_MAX}), Q8_0 ({@link Grid#GGML_ABS_MAX}), Q4_1, Q5_1 ({@link Grid#GGML_MIN});
+   * groups of 32, float16 scales (and mins).
+   */
+  public static QuantScheme ggml(GgmlType type) {
+    return switch (type) {
+      case Q4_0 -> new QuantScheme(4, GgmlType.QK, true, DType.F16, Grid.GGML_SIGNED_MAX);
+      case Q5_0 -> new QuantScheme(5, GgmlType.QK, true, DType.F16, Grid.GGML_SIGNED_MAX);
+      case Q8_0 -> new QuantScheme(8, GgmlType.QK, true, DType.F16, Grid.GGML_ABS_MAX);
+      case Q4_1 -> new QuantScheme(4, GgmlType.QK, false, DType.F16, Grid.GGML_MIN);
+      case Q5_1 -> new QuantScheme(5, GgmlType.QK, false, DType.F16, Grid.GGML_MIN);
+      default -> throw new IllegalArgumentException(type.ggmlName() + " is not an integer block type");
+    };
+  }
+
+  /** True for the grids with a float offset {@code m} per group (ggml's _1 types). */
+  public boolean hasMin() {
+    return grid == Grid.GGML_MIN;
   }
 
   /** The largest code, {@code 2^b - 1}. */
@@ -60,6 +116,22 @@ public record QuantScheme(int bits, int groupSize, boolean symmetric, DType scal
    * all-zero group {@code s = 1}. Float32 arithmetic, as the GPTQ quantizer.
    */
   public float scale(float wMin, float wMax) {
+    switch (grid) {
+      case GGML_SIGNED_MAX -> {
+        float v = -wMin > wMax ? wMin : wMax;         // the weight of largest magnitude, sign kept
+        float magnitude = roundScale(v == 0f ? 1f : Math.abs(v) / (1 << (bits - 1)));
+        return v > 0f ? -magnitude : magnitude;       // s = v / -2^(b-1)
+      }
+      case GGML_ABS_MAX -> {
+        float absMax = Math.max(-wMin, wMax);
+        return roundScale(absMax == 0f ? 1f : absMax / ((1 << (bits - 1)) - 1));
+      }
+      case GGML_MIN -> {
+        return roundScale(wMax - wMin == 0f ? 1f : (wMax - wMin) / maxq());
+      }
+      default -> {
+      }
+    }
     float min = Math.min(0f, wMin);
     float max = Math.max(0f, wMax);
     float s;
@@ -74,6 +146,9 @@ public record QuantScheme(int bits, int groupSize, boolean symmetric, DType scal
 
   /** The zero point: {@code 2^(b-1)} symmetric, {@code clamp(round(-min(0, wMin) / s), 0, 2^b - 1)} asymmetric. */
   public int zero(float wMin, float scale) {
+    if (grid == Grid.GGML_MIN) {
+      return 0;
+    }
     if (symmetric) {
       return 1 << (bits - 1);
     }
@@ -82,14 +157,29 @@ public record QuantScheme(int bits, int groupSize, boolean symmetric, DType scal
     return Math.clamp((int) Math.rint(-min / scale), 0, maxq());
   }
 
+  /** The offset {@code m} of a group whose smallest weight is {@code wMin}: 0, or (ggml's _1) {@code wMin} in float16. */
+  public float min(float wMin) {
+    return grid == Grid.GGML_MIN ? Floats.f16ToF32(Floats.f32ToF16(wMin)) : 0f;
+  }
+
   /** {@code q = clamp(round(w / s) + z, 0, 2^b - 1)}, round half to even in float32. */
   public int code(float w, float scale, int zero) {
     return Math.clamp((int) Math.rint(w / scale) + zero, 0, maxq());
   }
 
+  /** {@code q = clamp(round((w - m) / s) + z, 0, 2^b - 1)}; the same as the 3-argument form when {@code m = 0}. */
+  public int code(float w, float scale, int zero, float min) {
+    return Math.clamp((int) Math.rint((w - min) / scale) + zero, 0, maxq());
+  }
+
   /** The value of a code: {@code s * (q - z)}. */
   public static float value(int code, float scale, int zero) {
     return scale * (code - zero);
+  }
+
+  /** The value of a code: {@code s * (q - z) + m} (ggml's {@code d * q + m} for the _1 types). */
+  public static float value(int code, float scale, int zero, float min) {
+    return scale * (code - zero) + min;
   }
 
   /** Rounds a positive scale to {@code scaleDtype} (nearest, ties to even), never to 0 or infinity. */

@@ -41,6 +41,7 @@ public final class Rtn {
     byte[] codes = new byte[rows * cols];
     float[] scales = new float[groups * rows];     // [G][N]
     int[] zeros = new int[groups * rows];          // [G][N]
+    float[] mins = scheme.hasMin() ? new float[groups * rows] : null;   // [G][N], ggml's _1 grids only
     Parallel.forEach(rows, n -> {
       for (int g = 0; g < groups; g++) {
         int from = n * cols + g * size;
@@ -48,10 +49,14 @@ public final class Rtn {
         float[] range = clip == Clip.MSE ? mseRange(w, from, to, scheme) : range(w, from, to);
         float s = scheme.scale(range[0], range[1]);
         int z = scheme.zero(range[0], s);
+        float m = scheme.min(range[0]);
         scales[g * rows + n] = s;
         zeros[g * rows + n] = z;
+        if (mins != null) {
+          mins[g * rows + n] = m;
+        }
         for (int i = from; i < to; i++) {
-          codes[i] = (byte) scheme.code(w[i], s, z);
+          codes[i] = (byte) scheme.code(w[i], s, z, m);
         }
       }
     });
@@ -60,7 +65,7 @@ public final class Rtn {
       gIdx[k] = k / size;
     }
     return new QuantizedTensor(rows, cols, scheme.bits(), scheme.groupSize(), scheme.symmetric(),
-        codes, scales, zeros, gIdx, scheme.scaleDtype());
+        codes, scales, zeros, gIdx, scheme.scaleDtype(), mins);
   }
 
   /** {@code {min w, max w}} over {@code w[from, to)}. */
@@ -77,8 +82,9 @@ public final class Rtn {
   /** The shrunk {@code {min, max}} of {@link Clip#MSE}. */
   static float[] mseRange(float[] w, int from, int to, QuantScheme scheme) {
     float[] full = range(w, from, to);
-    float min = Math.min(0f, full[0]);
-    float max = Math.max(0f, full[1]);
+    boolean widen = scheme.grid() == QuantScheme.Grid.ZERO_POINT;   // ggml's grids need not hold 0 exactly
+    float min = widen ? Math.min(0f, full[0]) : full[0];
+    float max = widen ? Math.max(0f, full[1]) : full[1];
     if (scheme.symmetric()) {
       max = Math.max(-min, max);
       min = -max;
@@ -91,9 +97,10 @@ public final class Rtn {
       float hi = p * max;
       float s = scheme.scale(lo, hi);
       int z = scheme.zero(lo, s);
+      float m = scheme.min(lo);
       double error = 0;
       for (int k = from; k < to; k++) {
-        double d = QuantScheme.value(scheme.code(w[k], s, z), s, z) - w[k];
+        double d = QuantScheme.value(scheme.code(w[k], s, z, m), s, z, m) - w[k];
         error += d * d;
       }
       if (error < bestError) {

@@ -21,6 +21,9 @@ public enum GgmlType {
     Q5_1(7, 32, 24),    // f16 d | f16 m | u32 qh | 16 bytes
     Q8_0(8, 32, 34);    // f16 d | 32 x i8 codes
 
+    /** Weights per quantized block (ggml's QK4_0 = QK4_1 = QK5_0 = QK5_1 = QK8_0). */
+    public static final int QK = 32;
+
     private final int id;
     private final int blockSize;
     private final int bytesPerBlock;

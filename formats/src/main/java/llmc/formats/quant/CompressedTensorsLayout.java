@@ -69,6 +69,10 @@ public final class CompressedTensorsLayout {
             throw new IllegalArgumentException("layer '" + prefix + "': compressed-tensors scales are stored in the"
                     + " model dtype F32, F16 or BF16, not " + scaleDtype);
         }
+        if (q.mins() != null) {
+            throw new IllegalArgumentException("layer '" + prefix + "': float group offsets (ggml's _1 grids) have no"
+                    + " place in this layout; store them as GGUF");
+        }
         int bits = q.bits();
         int n = q.rows();
         int k = q.cols();

@@ -57,6 +57,10 @@ public final class GptqLayout {
     /** Stores {@code q} as P.qweight, P.qzeros, P.scales, P.g_idx and, if {@code bias != null}, P.bias. */
     public static void write(SafetensorsWriter out, String prefix, QuantizedTensor q, float[] bias,
             CheckpointFormat v, List<String> warnings) {
+        if (q.mins() != null) {
+            throw new IllegalArgumentException("layer '" + prefix + "': float group offsets (ggml's _1 grids) have no"
+                    + " place in this layout; store them as GGUF");
+        }
         int bits = q.bits();
         requireSupportedBits(bits);
         int n = q.rows();
