@@ -10,6 +10,8 @@ import java.util.concurrent.Callable;
 import java.util.regex.Pattern;
 import java.util.regex.PatternSyntaxException;
 import llmc.formats.BadInputException;
+import llmc.formats.gguf.GgmlType;
+import llmc.quantize.QuantScheme;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -21,17 +23,19 @@ import picocli.CommandLine.Model.CommandSpec;
 @Command(name = "quantize", mixinStandardHelpOptions = true, sortOptions = false,
     description = {"Post-training weight quantization of the decoder's linear layers (q, k, v, o, gate, up, down):",
         "GPTQ (layer-sequential, true-sequential, driven by calibration data) or round-to-nearest,",
-        "written as a GPTQ, compressed-tensors or dense Hugging Face folder with llmc-report.json."},
+        "written as a GPTQ, compressed-tensors or dense Hugging Face folder with llmc-report.json,",
+        "or as one GGUF file for llama.cpp (--format gguf --gguf-type q4_0|q4_1|q5_0|q5_1|q8_0)."},
     footer = {"", "Examples:",
         "  llmc quantize samples/models/stories260K --out /tmp/stories-w4 --bits 4 --group-size 32 --asym \\",
         "      --calib samples/data/tinystories/train.jsonl --eval samples/data/tinystories/valid.jsonl",
         "  llmc quantize MODEL --out OUT --method rtn --bits 8 --format compressed-tensors",
+        "  llmc quantize MODEL --out model-q4_1.gguf --format gguf --gguf-type q4_1 --calib c.jsonl",
         "  llmc quantize MODEL --out OUT --calib c.jsonl --bits 4 --bits-for 'down_proj$=8' --ignore 'layers\\.0\\.'"})
 final class QuantizeCommand implements Callable<Integer> {
   @Parameters(index = "0", paramLabel = "MODEL", description = "A Hugging Face model folder (unquantized).")
   Path model;
 
-  @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output folder, written atomically.")
+  @Option(names = "--out", required = true, paramLabel = "DIR", description = "Output folder (a .gguf file with --format gguf), written atomically.")
   Path out;
 
   @Option(names = "--overwrite", description = "Replace --out if it exists.")
@@ -91,8 +95,13 @@ final class QuantizeCommand implements Callable<Integer> {
   @Option(names = "--seed", defaultValue = "0", description = "Seed of --calib-sampling random (default: ${DEFAULT-VALUE}).")
   long seed;
 
-  @Option(names = "--format", defaultValue = "gptq", paramLabel = "gptq|compressed-tensors|dense", description = "Output layout (default: ${DEFAULT-VALUE}).")
+  @Option(names = "--format", defaultValue = "gptq", paramLabel = "gptq|compressed-tensors|dense|gguf", description = "Output layout (default: ${DEFAULT-VALUE}).")
   String format;
+
+  @Option(names = "--gguf-type", paramLabel = "TYPE",
+      description = {"With --format gguf: the block type of the linear layers, q4_0|q4_1|q5_0|q5_1|q8_0. It sets the grid:",
+          "groups of 32, symmetric (_0) or with a float16 min (_1), float16 scales, no act-order."})
+  String ggufType;
 
   @Option(names = "--checkpoint-format", defaultValue = "v1", paramLabel = "v1|v2", description = "GPTQ zero points: v1 stores z-1 (what most readers expect), v2 stores z (default: ${DEFAULT-VALUE}).")
   String checkpointFormat;
@@ -150,8 +159,10 @@ final class QuantizeCommand implements Callable<Integer> {
       case "gptq" -> QuantizeOptions.Format.GPTQ;
       case "compressed-tensors" -> QuantizeOptions.Format.COMPRESSED_TENSORS;
       case "dense" -> QuantizeOptions.Format.DENSE;
-      default -> throw new BadInputException("--format '" + format + "': use gptq, compressed-tensors or dense");
+      case "gguf" -> QuantizeOptions.Format.GGUF;
+      default -> throw new BadInputException("--format '" + format + "': use gptq, compressed-tensors, dense or gguf");
     };
+    GgmlType gguf = ggufType(f);
     boolean v2 = switch (checkpointFormat.toLowerCase()) {
       case "v1", "gptq" -> false;
       case "v2", "gptq_v2" -> true;
@@ -201,9 +212,63 @@ final class QuantizeCommand implements Callable<Integer> {
       throw new BadInputException("RTN uses no calibration statistics: drop --stats / --save-stats or use --method gptq");
     }
     boolean symmetric = symmetry == null || !symmetry.asym;
+    if (gguf != null) {
+      QuantScheme grid = QuantScheme.ggml(gguf);
+      bits = grid.bits();
+      groupSize = grid.groupSize();
+      symmetric = grid.symmetric();
+    }
     return new QuantizeOptions(model, out, overwrite, m, bits, groupSize, symmetric, actOrder, staticGroups, damp,
         blockSize, clipMse, calib, field, nsamples, seqLen, random, seed, f, v2, ignored, overrides, eval,
-        evalMaxWindows, parseSize(maxShardSize), saveStats, stats);
+        evalMaxWindows, parseSize(maxShardSize), saveStats, stats, gguf);
+  }
+
+  /**
+   * The GGUF block type, which fixes the grid: options that say otherwise are refused rather than ignored, and so
+   * is act-order (ggml's blocks are 32 consecutive input columns with no column permutation).
+   */
+  private GgmlType ggufType(QuantizeOptions.Format f) {
+    if (f != QuantizeOptions.Format.GGUF) {
+      if (ggufType != null) {
+        throw new BadInputException("--gguf-type needs --format gguf");
+      }
+      return null;
+    }
+    if (ggufType == null) {
+      throw new BadInputException("--format gguf needs --gguf-type q4_0|q4_1|q5_0|q5_1|q8_0 (the block type of the"
+          + " linear layers)");
+    }
+    GgmlType type = GgmlType.byName(ggufType.toLowerCase());
+    if (!type.isQuantized()) {
+      throw new BadInputException("--gguf-type " + ggufType + " is not quantized; use llmc export --format gguf"
+          + " --type " + type.ggmlName() + " for a dense GGUF file");
+    }
+    QuantScheme grid = QuantScheme.ggml(type);
+    var parsed = spec.commandLine().getParseResult();
+    if (parsed.hasMatchedOption("--bits") && bits != grid.bits()) {
+      throw new BadInputException("--bits " + bits + " contradicts --gguf-type " + type.ggmlName() + " ("
+          + grid.bits() + " bits); drop --bits");
+    }
+    if (parsed.hasMatchedOption("--group-size") && groupSize != grid.groupSize()) {
+      throw new BadInputException("--group-size " + groupSize + ": GGUF blocks hold groups of " + grid.groupSize()
+          + " consecutive input columns; drop --group-size");
+    }
+    if (symmetry != null && (symmetry.asym == grid.symmetric())) {
+      throw new BadInputException("--gguf-type " + type.ggmlName() + " is " + (grid.symmetric() ? "symmetric (_0 types)"
+          : "asymmetric, with a float16 min (_1 types)") + "; drop --sym/--asym or pick the other type");
+    }
+    if (actOrder) {
+      throw new BadInputException("--act-order: GGUF blocks are 32 consecutive input columns in their original order,"
+          + " which act-order's groups are not; drop --act-order (or use --static-groups)");
+    }
+    if (!bitsFor.isEmpty()) {
+      throw new BadInputException("--bits-for: a GGUF file from llmc has one block type for its linear layers; use"
+          + " --ignore to keep modules in F16");
+    }
+    if (!maxShardSize.equals("5GB")) {
+      throw new BadInputException("--max-shard-size: a GGUF file is not sharded");
+    }
+    return type;
   }
 
   private static Pattern regex(String option, String regex) {
@@ -235,7 +300,8 @@ final class QuantizeCommand implements Callable<Integer> {
     JsonNode s = r.get("scheme");
     out.printf("quantized %s -> %s (%s, written as %s%s)%n", r.get("model").asText(), r.get("out").asText(),
         r.get("method").asText(), r.get("format").asText(),
-        r.has("checkpoint_format") ? " checkpoint_format " + r.get("checkpoint_format").asText() : "");
+        r.has("checkpoint_format") ? " checkpoint_format " + r.get("checkpoint_format").asText()
+            : r.has("gguf_type") ? " " + r.get("gguf_type").asText() : "");
     out.printf("scheme    %d bits, group %d, %s%s%n", s.get("bits").asInt(), s.get("group_size").asInt(),
         s.get("sym").asBoolean() ? "symmetric" : "asymmetric",
         s.path("act_order").asBoolean() ? ", act-order" : "");
@@ -243,6 +309,10 @@ final class QuantizeCommand implements Callable<Integer> {
         r.at("/seconds/quantize").asDouble(), r.at("/seconds/total").asDouble());
     out.printf("size      %s -> %s (%.2fx smaller)%n", Sizes.human(r.at("/size/input_bytes").asLong()),
         Sizes.human(r.at("/size/output_bytes").asLong()), r.at("/size/compression").asDouble());
+    for (JsonNode f : r.path("fallbacks")) {
+      out.printf("fallback  %s stored as %s: %s%n", f.get("name").asText(), f.get("type").asText(),
+          f.get("reason").asText());
+    }
     if (r.has("eval")) {
       JsonNode e = r.get("eval");
       out.printf("quality   perplexity %.4f -> %.4f (P1, %d windows of %d), mean KL %.5f, top-1 agreement %.2f%%%n",

@@ -26,6 +26,7 @@ import llmc.formats.TensorInfo;
 import llmc.formats.quant.CheckpointFormat;
 import llmc.formats.quant.CompressedTensorsLayout;
 import llmc.formats.quant.GptqLayout;
+import llmc.formats.gguf.GgufTokenizer;
 import llmc.model.DecoderLayer;
 import llmc.model.Evaluator;
 import llmc.model.LlamaFamily;
@@ -33,7 +34,10 @@ import llmc.model.LlamaRuntime;
 import llmc.model.Linear;
 import llmc.model.LoadedModel;
 import llmc.model.TextDataset;
+import llmc.model.TensorNames;
 import llmc.model.TokenWindows;
+import llmc.model.gguf.GgufModelWriter;
+import llmc.model.gguf.LlamaGguf;
 import llmc.model.Tokenizer;
 import llmc.model.Weights;
 import llmc.quantize.Gptq;
@@ -51,6 +55,9 @@ final class QuantizeJob {
   private final ObjectNode report = Json.mapper().createObjectNode();
   private final ArrayNode matrices = Json.mapper().createArrayNode();
   private final List<String> warnings = new ArrayList<>();
+  private DType modelDtype;
+  /** With --format gguf: each tensor's place and type in the file. */
+  private List<GgufModelWriter.Tensor> ggufPlan;
 
   QuantizeJob(QuantizeOptions options, PrintWriter err) {
     this.o = options;
@@ -58,6 +65,9 @@ final class QuantizeJob {
   }
 
   ObjectNode run() {
+    if (o.format() == QuantizeOptions.Format.GGUF) {
+      return runGguf();
+    }
     long t0 = System.nanoTime();
     try (ModelFolder input = ModelFolder.open(o.model())) {
       ModelConfig config = input.config();
@@ -67,14 +77,14 @@ final class QuantizeJob {
       }
       LlamaFamily family = LlamaFamily.from(config);
       Checkpoint checkpoint = input.checkpoint();
-      DType modelDtype = checkpoint.info(Linear.Q.weightName(0)).dtype();
+      modelDtype = checkpoint.info(Linear.Q.weightName(0)).dtype();
       checkPlan(family);
       describe(family, modelDtype);
       double[] timings = new double[4];   // forward, statistics, quantize, write
       try (OutputFolder folder = OutputFolder.create(o.out(), o.overwrite())) {
         try (SafetensorsWriter writer = new SafetensorsWriter(folder.dir(), o.maxShardBytes(),
             Map.of("format", "pt", "producer", "llmc quantize"))) {
-          LayerWriter layers = new LayerWriter(checkpoint, writer, modelDtype);
+          LayerWriter layers = new LayerWriter(checkpoint, writer);
           for (String name : checkpoint.names()) {
             if (!name.startsWith("model.layers.")) {
               layers.copy(name);
@@ -111,6 +121,80 @@ final class QuantizeJob {
         Json.writePretty(folder.dir().resolve("llmc-report.json"), stored);
         folder.commit();
       }
+    }
+    return report;
+  }
+
+  /**
+   * --format gguf: one llama.cpp file. The token embedding, final norm and output projection are written first (the
+   * tensors' order in the file), then each layer as soon as its matrices are quantized on the block type's grid.
+   */
+  private ObjectNode runGguf() {
+    long t0 = System.nanoTime();
+    try (ModelFolder input = ModelFolder.open(o.model())) {
+      if (input.config().json().has("quantization_config")) {
+        throw new BadInputException(input.dir().resolve("config.json") + " already has a quantization_config; "
+            + "quantize an unquantized model");
+      }
+      LlamaFamily family = LlamaFamily.from(input.config());
+      Checkpoint checkpoint = input.checkpoint();
+      Weights weights = Weights.of(checkpoint);
+      LlamaGguf.checkExportable(family, weights, o.model());
+      GgufTokenizer tokenizer = GgufTokenizer.from(input);
+      warnings.addAll(tokenizer.warnings());
+      modelDtype = checkpoint.info(Linear.Q.weightName(0)).dtype();
+      ggufPlan = GgufModelWriter.plan(family, weights, checkpoint.names(), o.ggufType(),
+          hf -> o.bitsOf(hf.substring(0, hf.length() - ".weight".length())) != null);
+      describe(family, modelDtype);
+      report.put("gguf_type", o.ggufType().ggmlName());
+      report.set("tensor_types", ExportCommand.typeCounts(ggufPlan));
+      report.set("fallbacks", ExportCommand.fallbacks(ggufPlan));
+      double[] timings = new double[4];
+      try (GgufModelWriter file = new GgufModelWriter(o.out(), o.overwrite(), family, ExportCommand.modelName(input),
+          o.ggufType(), ggufPlan, tokenizer::writeTo)) {
+        for (GgufModelWriter.Tensor t : ggufPlan) {
+          if (!t.hfName().startsWith("model.layers.")) {
+            file.writeFloats(t.hfName(), weights.floats(t.hfName()));
+          }
+        }
+        LayerSink layers = (i, quantized) -> {
+          String prefix = TensorNames.layer(i);
+          for (GgufModelWriter.Tensor t : ggufPlan) {
+            if (!t.hfName().startsWith(prefix)) {
+              continue;
+            }
+            QuantizedTensor q = quantized.entrySet().stream().filter(e -> e.getKey().weightName(i).equals(t.hfName()))
+                .map(Map.Entry::getValue).findFirst().orElse(null);
+            if (q != null) {
+              file.writeQuantized(t.hfName(), q);
+            } else {
+              file.writeFloats(t.hfName(), weights.floats(t.hfName()));
+            }
+          }
+        };
+        if (o.method() == QuantizeOptions.Method.RTN) {
+          rtn(family, checkpoint, layers, timings);
+        } else {
+          gptq(input, family, layers, timings);
+        }
+        file.finish();
+      }
+      ObjectNode time = report.putObject("seconds");
+      time.put("forward", timings[0]);
+      time.put("statistics", timings[1]);
+      time.put("quantize", timings[2]);
+      time.put("total", (System.nanoTime() - t0) / 1e9);
+      report.set("matrices", matrices);
+      ObjectNode size = report.putObject("size");
+      size.put("input_bytes", checkpoint.sizeOnDisk());
+      long outBytes = o.out().toFile().length();
+      size.put("output_bytes", outBytes);
+      size.put("compression", (double) checkpoint.sizeOnDisk() / outBytes);
+      if (o.eval() != null) {
+        report.set("eval", evaluate(o.model(), o.out()));
+      }
+      ArrayNode w = report.putArray("warnings");
+      warnings.forEach(w::add);
     }
     return report;
   }
@@ -179,6 +263,7 @@ final class QuantizeJob {
       case GPTQ -> "gptq";
       case COMPRESSED_TENSORS -> "compressed-tensors";
       case DENSE -> "dense";
+      case GGUF -> "gguf";
     };
   }
 
@@ -192,23 +277,41 @@ final class QuantizeJob {
   }
 
   private QuantScheme scheme(int bits, DType modelDtype) {
+    if (o.format() == QuantizeOptions.Format.GGUF) {
+      return QuantScheme.ggml(o.ggufType());
+    }
     return new QuantScheme(bits, o.groupSize(), o.symmetric(), scaleDtype(modelDtype));
   }
 
-  private void rtn(LlamaFamily family, Checkpoint checkpoint, LayerWriter layers, double[] timings) {
+  /**
+   * The bits of a layer's matrix, or null when it stays as it is: left out with --ignore, or (GGUF) stored as F16
+   * because its type cannot hold it.
+   */
+  private Integer bitsOf(int layer, Linear linear) {
+    if (ggufPlan != null) {
+      String name = linear.weightName(layer);
+      boolean blocks = ggufPlan.stream().anyMatch(t -> t.hfName().equals(name) && t.type() == o.ggufType());
+      if (!blocks) {
+        return null;
+      }
+    }
+    return o.bitsOf(module(layer, linear));
+  }
+
+  private void rtn(LlamaFamily family, Checkpoint checkpoint, LayerSink layers, double[] timings) {
     Weights weights = Weights.of(checkpoint);
     for (int i = 0; i < family.layers(); i++) {
       CommonOptions.progress("quantize: layer " + (i + 1) + "/" + family.layers());
       Map<Linear, QuantizedTensor> quantized = new EnumMap<>(Linear.class);
       for (Linear linear : Linear.values()) {
-        Integer bits = o.bitsOf(module(i, linear));
+        Integer bits = bitsOf(i, linear);
         if (bits == null) {
           continue;
         }
         long t = System.nanoTime();
         float[] w = weights.floats(linear.weightName(i));
         QuantizedTensor q = Rtn.quantize(w, linear.outFeatures(family), linear.inFeatures(family),
-            scheme(bits, layers.modelDtype), o.clipMse() ? Rtn.Clip.MSE : Rtn.Clip.NONE);
+            scheme(bits, modelDtype), o.clipMse() ? Rtn.Clip.MSE : Rtn.Clip.NONE);
         double seconds = (System.nanoTime() - t) / 1e9;
         timings[2] += seconds;
         quantized.put(linear, q);
@@ -220,7 +323,7 @@ final class QuantizeJob {
     CommonOptions.endProgress();
   }
 
-  private void gptq(ModelFolder input, LlamaFamily family, LayerWriter layers, double[] timings) {
+  private void gptq(ModelFolder input, LlamaFamily family, LayerSink layers, double[] timings) {
     if (o.calib() == null && o.stats() == null) {
       throw new BadInputException("GPTQ needs calibration data: give --calib FILE (.jsonl or .txt), "
           + "e.g. samples/data/tinystories/train.jsonl, or --stats DIR, or use --method rtn");
@@ -289,10 +392,10 @@ final class QuantizeJob {
   /** GPTQ on each group of linear layers, true-sequential; the layer is written when complete. */
   private final class GptqCompressor implements LayerwisePipeline.Compressor {
     private final LlamaRuntime runtime;
-    private final LayerWriter layers;
+    private final LayerSink layers;
     private final Map<Linear, QuantizedTensor> quantized = new EnumMap<>(Linear.class);
 
-    GptqCompressor(LlamaRuntime runtime, LayerWriter layers) {
+    GptqCompressor(LlamaRuntime runtime, LayerSink layers) {
       this.runtime = runtime;
       this.layers = layers;
     }
@@ -302,7 +405,7 @@ final class QuantizeJob {
       LlamaFamily family = runtime.family();
       float[] hessian = null;
       for (Linear linear : linears) {
-        Integer bits = o.bitsOf(module(layer.index, linear));
+        Integer bits = bitsOf(layer.index, linear);
         if (bits == null) {
           continue;
         }
@@ -311,7 +414,7 @@ final class QuantizeJob {
         }
         float[] w = runtime.weights().floats(linear.weightName(layer.index));
         Gptq.Result r = Gptq.quantize(w, linear.outFeatures(family), linear.inFeatures(family), hessian.clone(),
-            new Gptq.Options(scheme(bits, layers.modelDtype), o.damp(), o.blockSize(), o.actOrder(), o.staticGroups()));
+            new Gptq.Options(scheme(bits, modelDtype), o.damp(), o.blockSize(), o.actOrder(), o.staticGroups()));
         quantized.put(linear, r.quantized());
         layer.replace(linear, r.quantized().dequantize());
         ObjectNode m = matrix(layer.index, linear, bits, r.seconds());
@@ -342,16 +445,19 @@ final class QuantizeJob {
     return m;
   }
 
+  /** Where a layer's tensors go once its matrices are quantized. */
+  private interface LayerSink {
+    void writeLayer(int layer, Map<Linear, QuantizedTensor> quantized);
+  }
+
   /** Streams one layer's tensors: quantized matrices in the chosen layout, the rest as they were. */
-  private final class LayerWriter {
+  private final class LayerWriter implements LayerSink {
     private final Checkpoint checkpoint;
     private final SafetensorsWriter writer;
-    private final DType modelDtype;
 
-    LayerWriter(Checkpoint checkpoint, SafetensorsWriter writer, DType modelDtype) {
+    LayerWriter(Checkpoint checkpoint, SafetensorsWriter writer) {
       this.checkpoint = checkpoint;
       this.writer = writer;
-      this.modelDtype = modelDtype;
     }
 
     void copy(String name) {
@@ -359,7 +465,8 @@ final class QuantizeJob {
       writer.write(name, info.dtype(), info.shape(), checkpoint.bytes(name));
     }
 
-    void writeLayer(int i, Map<Linear, QuantizedTensor> quantized) {
+    @Override
+    public void writeLayer(int i, Map<Linear, QuantizedTensor> quantized) {
       Map<String, Linear> weightNames = new TreeMap<>();
       Map<String, Linear> biasNames = new TreeMap<>();
       for (Map.Entry<Linear, QuantizedTensor> e : quantized.entrySet()) {

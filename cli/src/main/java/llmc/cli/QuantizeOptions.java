@@ -3,6 +3,7 @@ package llmc.cli;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.regex.Pattern;
+import llmc.formats.gguf.GgmlType;
 
 /** Everything `llmc quantize` was asked to do, checked. */
 record QuantizeOptions(
@@ -32,11 +33,13 @@ record QuantizeOptions(
     int evalMaxWindows,
     long maxShardBytes,
     Path saveStats,
-    Path stats) {
+    Path stats,
+    GgmlType ggufType) {
 
   enum Method { GPTQ, RTN }
 
-  enum Format { GPTQ, COMPRESSED_TENSORS, DENSE }
+  /** The output layout; GGUF is one file whose linear layers are blocks of {@code ggufType}. */
+  enum Format { GPTQ, COMPRESSED_TENSORS, DENSE, GGUF }
 
   /** {@code --bits-for REGEX=BITS}: matrices whose module name matches get other bits. */
   record BitsOverride(Pattern pattern, int bits) {}
