@@ -22,9 +22,10 @@ import picocli.CommandLine.Model.CommandSpec;
     description = {"Perplexity by protocol P1 (non-overlapping windows of L tokens, each scored from an empty cache);",
         "with --base, also the KL divergence and top-1 agreement against a base model on the same windows."},
     footer = {"", "Example:", "  llmc eval samples/models/stories260K --data samples/data/tinystories/valid.jsonl",
-        "  llmc eval quantized/ --base original/ --data valid.jsonl --max-windows 40 --json"})
+        "  llmc eval quantized/ --base original/ --data valid.jsonl --max-windows 40 --json",
+        "  llmc eval model-q8_0.gguf --tokenizer original/ --data valid.jsonl"})
 final class EvalCommand implements Callable<Integer> {
-  @Parameters(index = "0", paramLabel = "MODEL", description = "A Hugging Face model folder.")
+  @Parameters(index = "0", paramLabel = "MODEL", description = "A Hugging Face model folder or a .gguf file.")
   Path model;
 
   @Option(names = "--data", required = true, paramLabel = "FILE", description = "Evaluation text: .jsonl (one document per line) or .txt.")
@@ -49,6 +50,11 @@ final class EvalCommand implements Callable<Integer> {
   @Option(names = "--base", paramLabel = "MODEL", description = "Base model for KL divergence and top-1 agreement (same tokenizer).")
   Path base;
 
+  @Option(names = "--tokenizer", paramLabel = "DIR",
+      description = "Hugging Face folder whose tokenizer.json tokenizes --data (needed for a .gguf MODEL: the folder"
+          + " it was exported from; default: --base when it is a folder).")
+  Path tokenizer;
+
   @Mixin
   CommonOptions common;
 
@@ -61,7 +67,9 @@ final class EvalCommand implements Callable<Integer> {
     if (batch < 1) {
       throw new BadInputException("--batch must be at least 1");
     }
-    try (LoadedModel loaded = LoadedModel.open(model);
+    Path tokenizerDir = tokenizer != null ? tokenizer
+        : LoadedModel.isGguf(model) && base != null && !LoadedModel.isGguf(base) ? base : null;
+    try (LoadedModel loaded = LoadedModel.open(model, tokenizerDir);
          LoadedModel baseModel = base == null ? null : LoadedModel.open(base)) {
       int length = seqLen != null ? seqLen : loaded.family.defaultSeqLen();
       if (length < 2 || length > loaded.family.contextLength()) {
@@ -90,6 +98,9 @@ final class EvalCommand implements Callable<Integer> {
 
       ObjectNode out = Json.mapper().createObjectNode();
       out.put("model", model.toString());
+      if (tokenizerDir != null) {
+        out.put("tokenizer", tokenizerDir.toString());
+      }
       out.put("data", data.toString());
       out.put("protocol", "P1");
       out.put("seq_len", r.seqLen());

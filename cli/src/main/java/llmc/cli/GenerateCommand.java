@@ -20,9 +20,10 @@ import picocli.CommandLine.Model.CommandSpec;
 
 @Command(name = "generate", mixinStandardHelpOptions = true,
     description = "Greedy decoding with a KV cache: prints the prompt and its continuation.",
-    footer = {"", "Example:", "  llmc generate samples/models/stories260K --prompt \"Once upon a time\" --max-tokens 40"})
+    footer = {"", "Example:", "  llmc generate samples/models/stories260K --prompt \"Once upon a time\" --max-tokens 40",
+        "  llmc generate model-q8_0.gguf --tokenizer original/ --prompt \"Once upon a time\""})
 final class GenerateCommand implements Callable<Integer> {
-  @Parameters(index = "0", paramLabel = "MODEL", description = "A Hugging Face model folder.")
+  @Parameters(index = "0", paramLabel = "MODEL", description = "A Hugging Face model folder or a .gguf file.")
   Path model;
 
   @Option(names = "--prompt", required = true, paramLabel = "TEXT", description = "The prompt (\"\" starts from BOS alone).")
@@ -30,6 +31,11 @@ final class GenerateCommand implements Callable<Integer> {
 
   @Option(names = "--max-tokens", defaultValue = "64", paramLabel = "N", description = "New tokens at most (default: ${DEFAULT-VALUE}).")
   int maxTokens;
+
+  @Option(names = "--tokenizer", paramLabel = "DIR",
+      description = "Hugging Face folder whose tokenizer.json to use (needed for a .gguf MODEL: the folder it was"
+          + " exported from).")
+  Path tokenizer;
 
   @Mixin
   CommonOptions common;
@@ -43,7 +49,7 @@ final class GenerateCommand implements Callable<Integer> {
     if (maxTokens < 0) {
       throw new BadInputException("--max-tokens must not be negative");
     }
-    try (LoadedModel loaded = LoadedModel.open(model)) {
+    try (LoadedModel loaded = LoadedModel.open(model, tokenizer)) {
       int[] promptIds = loaded.tokenizer().encodeDocument(prompt);
       if (promptIds.length == 0) {
         throw new BadInputException("the prompt is empty and the tokenizer adds no BOS token; give a --prompt");

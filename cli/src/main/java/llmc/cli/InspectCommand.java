@@ -2,9 +2,14 @@ package llmc.cli;
 
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.TextNode;
+import java.io.IOException;
 import java.io.PrintWriter;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
+import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.Callable;
@@ -14,8 +19,15 @@ import llmc.formats.Json;
 import llmc.formats.ModelConfig;
 import llmc.formats.ModelFolder;
 import llmc.formats.TensorInfo;
+import llmc.formats.gguf.GgufFile;
+import llmc.formats.gguf.GgufMetadata;
+import llmc.formats.gguf.GgufTensorInfo;
+import llmc.formats.gguf.GgufValueType;
 import llmc.formats.quant.QuantizedCheckpoint;
 import llmc.model.LlamaFamily;
+import llmc.model.LoadedModel;
+import llmc.model.gguf.GgufWeights;
+import llmc.model.gguf.LlamaGguf;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -27,12 +39,13 @@ import picocli.CommandLine.Model.CommandSpec;
     description = {"Architecture, parameter count, dtypes, size on disk and the memory needed to run a model.",
         "Memory = weights as stored + KV cache (2 x layers x kv_heads x head_dim x bytes x batch x seq-len)."},
     footer = {"", "Example:", "  llmc inspect samples/models/stories260K --tensors",
-        "  llmc inspect my-model --batch 8 --seq-len 4096 --kv-dtype f16 --json"})
+        "  llmc inspect my-model --batch 8 --seq-len 4096 --kv-dtype f16 --json",
+        "  llmc inspect model-q4_0.gguf --tensors"})
 final class InspectCommand implements Callable<Integer> {
-  @Parameters(index = "0", paramLabel = "MODEL", description = "A Hugging Face model folder.")
+  @Parameters(index = "0", paramLabel = "MODEL", description = "A Hugging Face model folder or a .gguf file.")
   Path model;
 
-  @Option(names = "--tensors", description = "List every tensor (name, dtype, shape, bytes).")
+  @Option(names = "--tensors", description = "List every tensor (name, dtype, shape outermost first, bytes).")
   boolean tensors;
 
   @Option(names = "--batch", paramLabel = "B", defaultValue = "1", description = "Sequences held at once (default: ${DEFAULT-VALUE}).")
@@ -62,6 +75,9 @@ final class InspectCommand implements Callable<Integer> {
     if (batch < 1) {
       throw new BadInputException("--batch must be at least 1");
     }
+    if (LoadedModel.isGguf(model)) {
+      return inspectGguf(kvBytes);
+    }
     try (ModelFolder folder = ModelFolder.open(model)) {
       ModelConfig config = folder.config();
       LlamaFamily family = LlamaFamily.from(config);
@@ -80,9 +96,6 @@ final class InspectCommand implements Callable<Integer> {
       for (String name : logical.names()) {
         parameters += Arrays.stream(logical.shape(name)).reduce(1, (a, b) -> a * b);
       }
-      int tokens = seqLen != null ? seqLen : family.contextLength();
-      long kvCache = 2L * family.layers() * family.kvHeads() * family.headDim() * kvBytes * batch * tokens;
-
       ObjectNode out = Json.mapper().createObjectNode();
       out.put("model", model.toString());
       out.put("architecture", config.architecture());
@@ -96,23 +109,8 @@ final class InspectCommand implements Callable<Integer> {
       }
       out.put("size_on_disk_bytes", checkpoint.sizeOnDisk());
       out.put("files", checkpoint.files().size());
-      ObjectNode shape = out.putObject("shape");
-      shape.put("hidden_size", family.hidden());
-      shape.put("num_hidden_layers", family.layers());
-      shape.put("num_attention_heads", family.heads());
-      shape.put("num_key_value_heads", family.kvHeads());
-      shape.put("head_dim", family.headDim());
-      shape.put("intermediate_size", family.intermediate());
-      shape.put("vocab_size", family.vocab());
-      shape.put("context_length", family.contextLength());
-      shape.put("tie_word_embeddings", family.tiedEmbeddings());
-      ObjectNode memory = out.putObject("memory");
-      memory.put("batch", batch);
-      memory.put("seq_len", tokens);
-      memory.put("kv_dtype", kvDtype.toLowerCase());
-      memory.put("weights_bytes", weightBytes);
-      memory.put("kv_cache_bytes", kvCache);
-      memory.put("total_bytes", weightBytes + kvCache);
+      putShape(out, family);
+      putMemory(out, family, kvBytes, weightBytes);
       if (tensors) {
         ArrayNode list = out.putArray("tensors");
         for (String name : checkpoint.names()) {
@@ -136,13 +134,152 @@ final class InspectCommand implements Callable<Integer> {
     return Llmc.OK;
   }
 
+  /**
+   * A GGUF file: the same report as a folder's where it applies (parameters, bytes by dtype, size, shape, memory),
+   * dtypes as ggml names them, plus the parameters by dtype and a summary of the metadata (general.*, llama.*, the
+   * tokenizer's model and token count). Shape and memory need llama.cpp's "llama" architecture; other
+   * architectures are listed without them.
+   */
+  private Integer inspectGguf(int kvBytes) {
+    try (GgufFile file = GgufFile.open(model)) {
+      GgufMetadata meta = file.metadata();
+      String architecture = meta.contains("general.architecture") ? meta.string("general.architecture") : "(none)";
+      long parameters = 0;
+      long weightBytes = 0;
+      Map<String, Long> bytesByDtype = new TreeMap<>();
+      Map<String, Long> parametersByDtype = new TreeMap<>();
+      for (GgufTensorInfo t : file.tensors()) {
+        parameters += t.numel();
+        weightBytes += t.byteSize();
+        bytesByDtype.merge(t.type().ggmlName(), t.byteSize(), Long::sum);
+        parametersByDtype.merge(t.type().ggmlName(), t.numel(), Long::sum);
+      }
+      long sizeOnDisk;
+      try {
+        sizeOnDisk = Files.size(model);
+      } catch (IOException e) {
+        throw new BadInputException(model + ": cannot read its size: " + e.getMessage(), e);
+      }
+
+      ObjectNode out = Json.mapper().createObjectNode();
+      out.put("model", model.toString());
+      out.put("format", "gguf");
+      out.put("gguf_version", file.version());
+      out.put("architecture", architecture);
+      out.put("tensor_count", file.tensors().size());
+      out.put("parameters", parameters);
+      ObjectNode params = out.putObject("parameters_by_dtype");
+      parametersByDtype.forEach(params::put);
+      ObjectNode dtypes = out.putObject("bytes_by_dtype");
+      bytesByDtype.forEach(dtypes::put);
+      out.put("bits_per_parameter", parameters == 0 ? 0 : 8.0 * weightBytes / parameters);
+      out.put("size_on_disk_bytes", sizeOnDisk);
+      out.put("files", 1);
+      if (architecture.equals(LlamaGguf.ARCHITECTURE)) {
+        LlamaFamily family = GgufWeights.family(file);
+        putShape(out, family);
+        putMemory(out, family, kvBytes, weightBytes);
+      }
+      out.put("metadata_keys", meta.keys().size());
+      ObjectNode metadata = out.putObject("metadata");
+      for (String key : meta.keys()) {
+        if (key.startsWith("general.") || key.startsWith(architecture + ".")) {
+          metadata.set(key, summary(meta, key));
+        }
+      }
+      if (meta.contains("tokenizer.ggml.model")) {
+        ObjectNode tokenizer = out.putObject("tokenizer");
+        for (String key : meta.keys()) {
+          if (key.startsWith("tokenizer.ggml.") && meta.type(key) != GgufValueType.ARRAY) {
+            tokenizer.set(key.substring("tokenizer.ggml.".length()), summary(meta, key));
+          }
+        }
+        if (meta.contains("tokenizer.ggml.tokens") && meta.type("tokenizer.ggml.tokens") == GgufValueType.ARRAY) {
+          tokenizer.put("tokens", meta.strings("tokenizer.ggml.tokens").size());
+        }
+      }
+      if (tensors) {
+        ArrayNode list = out.putArray("tensors");
+        for (GgufTensorInfo info : file.tensors()) {
+          ObjectNode t = list.addObject();
+          t.put("name", info.name());
+          t.put("dtype", info.type().ggmlName());
+          ArrayNode dims = t.putArray("shape");
+          Arrays.stream(info.shape()).forEach(dims::add);
+          t.put("bytes", info.byteSize());
+          t.put("hf_name", LlamaGguf.hfName(info.name()));
+        }
+      }
+      PrintWriter stdout = spec.commandLine().getOut();
+      if (common.json) {
+        common.print(stdout, out);
+      } else {
+        printHuman(stdout, out);
+      }
+    }
+    return Llmc.OK;
+  }
+
+  /** A metadata value as JSON: scalars as they are, arrays of up to 8 values in full, longer ones as a count. */
+  private static JsonNode summary(GgufMetadata meta, String key) {
+    Object value = meta.value(key);
+    if (meta.type(key) == GgufValueType.ARRAY) {
+      int length = switch (value) {
+        case long[] a -> a.length;
+        case float[] a -> a.length;
+        case double[] a -> a.length;
+        case boolean[] a -> a.length;
+        case List<?> a -> a.size();
+        default -> throw new IllegalStateException(key);
+      };
+      if (length > 8) {
+        return new TextNode("[" + length + " " + meta.elementType(key).label() + " values]");
+      }
+    }
+    return Json.mapper().valueToTree(value);
+  }
+
+  private void putShape(ObjectNode out, LlamaFamily family) {
+    ObjectNode shape = out.putObject("shape");
+    shape.put("hidden_size", family.hidden());
+    shape.put("num_hidden_layers", family.layers());
+    shape.put("num_attention_heads", family.heads());
+    shape.put("num_key_value_heads", family.kvHeads());
+    shape.put("head_dim", family.headDim());
+    shape.put("intermediate_size", family.intermediate());
+    shape.put("vocab_size", family.vocab());
+    shape.put("context_length", family.contextLength());
+    shape.put("tie_word_embeddings", family.tiedEmbeddings());
+  }
+
+  private void putMemory(ObjectNode out, LlamaFamily family, int kvBytes, long weightBytes) {
+    int tokens = seqLen != null ? seqLen : family.contextLength();
+    long kvCache = 2L * family.layers() * family.kvHeads() * family.headDim() * kvBytes * batch * tokens;
+    ObjectNode memory = out.putObject("memory");
+    memory.put("batch", batch);
+    memory.put("seq_len", tokens);
+    memory.put("kv_dtype", kvDtype.toLowerCase());
+    memory.put("weights_bytes", weightBytes);
+    memory.put("kv_cache_bytes", kvCache);
+    memory.put("total_bytes", weightBytes + kvCache);
+  }
+
   private static void printHuman(PrintWriter o, ObjectNode r) {
     ObjectNode s = (ObjectNode) r.get("shape");
     ObjectNode m = (ObjectNode) r.get("memory");
+    boolean gguf = r.has("gguf_version");
     o.printf("model         %s%n", r.get("model").asText());
-    o.printf("architecture  %s (%s)%n", r.get("architecture").asText(), r.path("model_type").asText());
-    o.printf("parameters    %,d (%.2f bits each as stored; bytes by dtype %s)%n", r.get("parameters").asLong(),
-        r.get("bits_per_parameter").asDouble(), r.get("bytes_by_dtype"));
+    if (gguf) {
+      o.printf("architecture  %s (GGUF v%d, %d tensors)%n", r.get("architecture").asText(),
+          r.get("gguf_version").asInt(), r.get("tensor_count").asInt());
+      o.printf("parameters    %,d (%.2f bits each as stored; parameters by dtype %s; bytes by dtype %s)%n",
+          r.get("parameters").asLong(), r.get("bits_per_parameter").asDouble(), r.get("parameters_by_dtype"),
+          r.get("bytes_by_dtype"));
+    } else {
+      o.printf("architecture  %s (%s)%n", r.get("architecture").asText(), r.path("model_type").asText());
+      o.printf("parameters    %,d (%.2f bits each as stored; bytes by dtype %s)%n", r.get("parameters").asLong(),
+          r.get("bits_per_parameter").asDouble(), r.get("bytes_by_dtype"));
+    }
     if (r.has("quantization")) {
       var q = r.get("quantization");
       o.printf("quantization  %s%s%s%n", q.path("quant_method").asText(),
@@ -150,15 +287,36 @@ final class InspectCommand implements Callable<Integer> {
           q.has("format") ? ", " + q.get("format").asText() : "");
     }
     o.printf("on disk       %s in %d file(s)%n", Sizes.human(r.get("size_on_disk_bytes").asLong()), r.get("files").asInt());
-    o.printf("shape         hidden %d, layers %d, heads %d (kv %d, head_dim %d), intermediate %d, vocab %d, context %d%s%n",
-        s.get("hidden_size").asInt(), s.get("num_hidden_layers").asInt(), s.get("num_attention_heads").asInt(),
-        s.get("num_key_value_heads").asInt(), s.get("head_dim").asInt(), s.get("intermediate_size").asInt(),
-        s.get("vocab_size").asInt(), s.get("context_length").asInt(),
-        s.get("tie_word_embeddings").asBoolean() ? ", tied embeddings" : "");
-    o.printf("memory        %s weights + %s KV cache (%s, batch %d x %d tokens) = %s%n",
-        Sizes.human(m.get("weights_bytes").asLong()), Sizes.human(m.get("kv_cache_bytes").asLong()),
-        m.get("kv_dtype").asText(), m.get("batch").asInt(), m.get("seq_len").asInt(),
-        Sizes.human(m.get("total_bytes").asLong()));
+    if (s != null) {
+      o.printf("shape         hidden %d, layers %d, heads %d (kv %d, head_dim %d), intermediate %d, vocab %d, context %d%s%n",
+          s.get("hidden_size").asInt(), s.get("num_hidden_layers").asInt(), s.get("num_attention_heads").asInt(),
+          s.get("num_key_value_heads").asInt(), s.get("head_dim").asInt(), s.get("intermediate_size").asInt(),
+          s.get("vocab_size").asInt(), s.get("context_length").asInt(),
+          s.get("tie_word_embeddings").asBoolean() ? ", tied embeddings" : "");
+    }
+    if (m != null) {
+      o.printf("memory        %s weights + %s KV cache (%s, batch %d x %d tokens) = %s%n",
+          Sizes.human(m.get("weights_bytes").asLong()), Sizes.human(m.get("kv_cache_bytes").asLong()),
+          m.get("kv_dtype").asText(), m.get("batch").asInt(), m.get("seq_len").asInt(),
+          Sizes.human(m.get("total_bytes").asLong()));
+    }
+    if (r.has("tokenizer")) {
+      JsonNode t = r.get("tokenizer");
+      StringBuilder ids = new StringBuilder();
+      t.properties().forEach(e -> {
+        if (!e.getKey().equals("model") && !e.getKey().equals("tokens")) {
+          ids.append(ids.isEmpty() ? "; " : ", ").append(e.getKey()).append(' ').append(e.getValue().asText());
+        }
+      });
+      o.printf("tokenizer     %s, %s tokens%s (llmc tokenizes with --tokenizer DIR)%n", t.path("model").asText(),
+          t.has("tokens") ? String.format("%,d", t.get("tokens").asLong()) : "no", ids);
+    }
+    if (r.has("metadata")) {
+      o.printf("metadata      %d keys; general.* and %s.*:%n", r.get("metadata_keys").asInt(),
+          r.get("architecture").asText());
+      r.get("metadata").properties().forEach(e ->
+          o.printf("  %-42s %s%n", e.getKey(), e.getValue().isTextual() ? e.getValue().asText() : e.getValue()));
+    }
     if (r.has("tensors")) {
       o.println();
       o.printf("%-56s %-8s %-16s %12s%n", "tensor", "dtype", "shape", "bytes");
