@@ -70,12 +70,8 @@ final class QuantizeJob {
     }
     long t0 = System.nanoTime();
     try (ModelFolder input = ModelFolder.open(o.model())) {
-      ModelConfig config = input.config();
-      if (config.json().has("quantization_config")) {
-        throw new BadInputException(input.dir().resolve("config.json") + " already has a quantization_config; "
-            + "quantize an unquantized model");
-      }
-      LlamaFamily family = LlamaFamily.from(config);
+      requireUnquantized(input);
+      LlamaFamily family = LlamaFamily.from(input.config());
       Checkpoint checkpoint = input.checkpoint();
       modelDtype = checkpoint.info(Linear.Q.weightName(0)).dtype();
       checkPlan(family);
@@ -90,26 +86,12 @@ final class QuantizeJob {
               layers.copy(name);
             }
           }
-          if (o.method() == QuantizeOptions.Method.RTN) {
-            rtn(family, checkpoint, layers, timings);
-          } else {
-            gptq(input, family, layers, timings);
-          }
+          quantizeLayers(input, family, checkpoint, layers, timings);
           writer.finish();
         }
         writeConfig(input, folder.dir());
         input.copyAuxiliaryFilesTo(folder.dir());
-        ObjectNode time = report.putObject("seconds");
-        time.put("forward", timings[0]);
-        time.put("statistics", timings[1]);
-        time.put("quantize", timings[2]);
-        time.put("total", (System.nanoTime() - t0) / 1e9);
-        report.set("matrices", matrices);
-        ObjectNode size = report.putObject("size");
-        size.put("input_bytes", checkpoint.sizeOnDisk());
-        long outBytes = folderBytes(folder.dir());
-        size.put("output_bytes", outBytes);
-        size.put("compression", (double) checkpoint.sizeOnDisk() / outBytes);
+        putTimesAndSizes(timings, t0, checkpoint.sizeOnDisk(), folderBytes(folder.dir()));
         if (o.eval() != null) {
           report.set("eval", evaluate(o.model(), folder.dir()));
         }
@@ -132,10 +114,7 @@ final class QuantizeJob {
   private ObjectNode runGguf() {
     long t0 = System.nanoTime();
     try (ModelFolder input = ModelFolder.open(o.model())) {
-      if (input.config().json().has("quantization_config")) {
-        throw new BadInputException(input.dir().resolve("config.json") + " already has a quantization_config; "
-            + "quantize an unquantized model");
-      }
+      requireUnquantized(input);
       LlamaFamily family = LlamaFamily.from(input.config());
       Checkpoint checkpoint = input.checkpoint();
       Weights weights = Weights.of(checkpoint);
@@ -172,24 +151,10 @@ final class QuantizeJob {
             }
           }
         };
-        if (o.method() == QuantizeOptions.Method.RTN) {
-          rtn(family, checkpoint, layers, timings);
-        } else {
-          gptq(input, family, layers, timings);
-        }
+        quantizeLayers(input, family, checkpoint, layers, timings);
         file.finish();
       }
-      ObjectNode time = report.putObject("seconds");
-      time.put("forward", timings[0]);
-      time.put("statistics", timings[1]);
-      time.put("quantize", timings[2]);
-      time.put("total", (System.nanoTime() - t0) / 1e9);
-      report.set("matrices", matrices);
-      ObjectNode size = report.putObject("size");
-      size.put("input_bytes", checkpoint.sizeOnDisk());
-      long outBytes = o.out().toFile().length();
-      size.put("output_bytes", outBytes);
-      size.put("compression", (double) checkpoint.sizeOnDisk() / outBytes);
+      putTimesAndSizes(timings, t0, checkpoint.sizeOnDisk(), o.out().toFile().length());
       if (o.eval() != null) {
         report.set("eval", evaluate(o.model(), o.out()));
       }
@@ -197,6 +162,37 @@ final class QuantizeJob {
       warnings.forEach(w::add);
     }
     return report;
+  }
+
+  private static void requireUnquantized(ModelFolder input) {
+    if (input.config().json().has("quantization_config")) {
+      throw new BadInputException(input.dir().resolve("config.json") + " already has a quantization_config; "
+          + "quantize an unquantized model");
+    }
+  }
+
+  /** RTN straight from the checkpoint, or GPTQ through the layer-sequential pipeline; each layer to {@code sink}. */
+  private void quantizeLayers(ModelFolder input, LlamaFamily family, Checkpoint checkpoint, LayerSink sink,
+      double[] timings) {
+    if (o.method() == QuantizeOptions.Method.RTN) {
+      rtn(family, checkpoint, sink, timings);
+    } else {
+      gptq(input, family, sink, timings);
+    }
+  }
+
+  /** Wall times per phase, the matrices, and the sizes before and after. */
+  private void putTimesAndSizes(double[] timings, long t0, long inBytes, long outBytes) {
+    ObjectNode time = report.putObject("seconds");
+    time.put("forward", timings[0]);
+    time.put("statistics", timings[1]);
+    time.put("quantize", timings[2]);
+    time.put("total", (System.nanoTime() - t0) / 1e9);
+    report.set("matrices", matrices);
+    ObjectNode size = report.putObject("size");
+    size.put("input_bytes", inBytes);
+    size.put("output_bytes", outBytes);
+    size.put("compression", (double) inBytes / outBytes);
   }
 
   /** Refuses what the chosen layout cannot hold before any work is done. */
