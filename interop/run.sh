@@ -25,6 +25,7 @@ set -euo pipefail
 # Q4_1 5.255253.
 PPL_F32=4.9823          # F32 export: within PPL_TOL of this
 PPL_Q8_0=4.9874         # RTN Q8_0 export: within PPL_TOL
+PPL_Q5_1=5.0227         # RTN Q5_1 export: within PPL_TOL
 PPL_Q4_0=5.3396         # RTN Q4_0 export: within PPL_TOL
 PPL_Q4_1=5.2555         # RTN Q4_1 export: within PPL_TOL
 PPL_GPTQ_Q4_0_MAX=5.2858  # GPTQ -> Q4_0 must beat this (strictly below)
@@ -65,6 +66,7 @@ export NODE_LLAMA_CPP_SKIP_DOWNLOAD=true
 specs=(
   "stories-f32.gguf|export --type f32|rel $PPL_F32|yes"
   "stories-q8_0.gguf|export --type q8_0|rel $PPL_Q8_0|yes"
+  "stories-q5_1.gguf|export --type q5_1|rel $PPL_Q5_1|no"
   "stories-q4_0.gguf|export --type q4_0|rel $PPL_Q4_0|no"
   "stories-q4_1.gguf|export --type q4_1|rel $PPL_Q4_1|no"
   "stories-gptq-q4_0.gguf|quantize --gguf-type q4_0|lt $PPL_GPTQ_Q4_0_MAX|no"
