@@ -10,7 +10,7 @@ import picocli.CommandLine.Command;
 /** The {@code llmc} command: exit 0 on success, 1 on an internal error, 2 on bad input or usage. */
 @Command(name = "llmc", mixinStandardHelpOptions = true, versionProvider = Llmc.Version.class,
     description = "Compress large language models (Hugging Face checkpoints) and measure what it costs.",
-    subcommands = {QuantizeCommand.class, ExportCommand.class, InspectCommand.class, EvalCommand.class, GenerateCommand.class,
+    subcommands = {QuantizeCommand.class, PruneCommand.class, ExportCommand.class, InspectCommand.class, EvalCommand.class, GenerateCommand.class,
         RandomModelCommand.class, CommandLine.HelpCommand.class},
     footer = {"", "Example:", "  llmc eval samples/models/stories260K --data samples/data/tinystories/valid.jsonl"})
 public final class Llmc {

@@ -9,7 +9,6 @@ import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
-import llmc.calibration.CalibrationWindows;
 import llmc.calibration.InputStatistics;
 import llmc.calibration.LayerwisePipeline;
 import llmc.calibration.StatisticsStore;
@@ -28,17 +27,12 @@ import llmc.formats.quant.CompressedTensorsLayout;
 import llmc.formats.quant.GptqLayout;
 import llmc.formats.gguf.GgufTokenizer;
 import llmc.model.DecoderLayer;
-import llmc.model.Evaluator;
 import llmc.model.LlamaFamily;
 import llmc.model.LlamaRuntime;
 import llmc.model.Linear;
-import llmc.model.LoadedModel;
-import llmc.model.TextDataset;
 import llmc.model.TensorNames;
-import llmc.model.TokenWindows;
 import llmc.model.gguf.GgufModelWriter;
 import llmc.model.gguf.LlamaGguf;
-import llmc.model.Tokenizer;
 import llmc.model.Weights;
 import llmc.quantize.Gptq;
 import llmc.quantize.QuantScheme;
@@ -91,14 +85,14 @@ final class QuantizeJob {
         }
         writeConfig(input, folder.dir());
         input.copyAuxiliaryFilesTo(folder.dir());
-        putTimesAndSizes(timings, t0, checkpoint.sizeOnDisk(), folderBytes(folder.dir()));
+        putTimesAndSizes(timings, t0, checkpoint.sizeOnDisk(), Runs.folderBytes(folder.dir()));
         if (o.eval() != null) {
           report.set("eval", evaluate(o.model(), folder.dir()));
         }
         ArrayNode w = report.putArray("warnings");
         warnings.forEach(w::add);
         // The folder's copy leaves out wall times and its own path: the same run gives the same bytes.
-        ObjectNode stored = withoutTimes(report.deepCopy());
+        ObjectNode stored = Runs.withoutTimes(report.deepCopy());
         stored.remove("out");
         Json.writePretty(folder.dir().resolve("llmc-report.json"), stored);
         folder.commit();
@@ -362,27 +356,8 @@ final class QuantizeJob {
 
   /** C1 windows of the calibration file, described in the report. */
   private List<int[]> calibrationWindows(ModelFolder input, LlamaFamily family) {
-    try (Tokenizer tokenizer = Tokenizer.open(input)) {
-      int seqLen = o.seqLen() != null ? o.seqLen() : family.defaultSeqLen();
-      int[] stream = TokenWindows.stream(tokenizer, TextDataset.read(o.calib(), o.field()));
-      CalibrationWindows.Result calibration = CalibrationWindows.cut(stream, seqLen, o.nsamples(),
-          o.randomSampling() ? CalibrationWindows.Sampling.RANDOM : CalibrationWindows.Sampling.FIRST, o.seed());
-      ObjectNode c = report.putObject("calibration");
-      c.put("protocol", "C1");
-      c.put("file", o.calib().toString());
-      c.put("field", o.field());
-      c.put("sampling", calibration.sampling().name().toLowerCase());
-      c.put("seed", o.seed());
-      c.put("seq_len", seqLen);
-      c.put("requested_windows", o.nsamples());
-      c.put("windows", calibration.windows().size());
-      c.put("stream_tokens", calibration.streamTokens());
-      if (calibration.shortOfRequested()) {
-        warnings.add("calibration data holds only " + calibration.windows().size() + " windows of " + seqLen
-            + " tokens, fewer than --nsamples " + o.nsamples() + "; all of them were used");
-      }
-      return calibration.windows();
-    }
+    return Runs.calibrationWindows(input, family, new Runs.Calibration(o.calib(), o.field(), o.seqLen(), o.nsamples(),
+        o.randomSampling(), o.seed()), report, warnings);
   }
 
   /** GPTQ on each group of linear layers, true-sequential; the layer is written when complete. */
@@ -557,48 +532,8 @@ final class QuantizeJob {
     }
   }
 
-  /** P1 before (the input) and after (the written folder, read back) on the same windows, with KL. */
   private ObjectNode evaluate(Path before, Path after) {
-    try (LoadedModel base = LoadedModel.open(before); LoadedModel quantized = LoadedModel.open(after)) {
-      int seqLen = base.family.defaultSeqLen();
-      int[] stream = TokenWindows.stream(base.tokenizer(), TextDataset.read(o.eval(), "text"));
-      List<int[]> windows = TokenWindows.first(stream, seqLen, o.evalMaxWindows());
-      if (windows.isEmpty()) {
-        throw new BadInputException(o.eval() + ": fewer than one window of " + seqLen + " tokens");
-      }
-      Evaluator.Result r = Evaluator.evaluate(quantized.runtime, base.runtime, windows, 1,
-          done -> CommonOptions.progress("eval: window " + done + "/" + windows.size()));
-      CommonOptions.endProgress();
-      ObjectNode e = Json.mapper().createObjectNode();
-      e.put("protocol", "P1");
-      e.put("data", o.eval().toString());
-      e.put("seq_len", seqLen);
-      e.put("windows", r.windows());
-      e.put("scored_tokens", r.scoredTokens());
-      e.put("perplexity_before", r.basePerplexity());
-      e.put("perplexity_after", r.perplexity());
-      e.put("mean_nll_before", r.baseMeanNll());
-      e.put("mean_nll_after", r.meanNll());
-      e.put("mean_kl", r.meanKl());
-      e.put("top1_agreement", r.top1Agreement());
-      return e;
-    }
-  }
-
-  private static ObjectNode withoutTimes(ObjectNode node) {
-    node.remove("seconds");
-    node.forEach(child -> {
-      if (child instanceof ObjectNode object) {
-        withoutTimes(object);
-      } else if (child instanceof ArrayNode array) {
-        array.forEach(item -> {
-          if (item instanceof ObjectNode object) {
-            withoutTimes(object);
-          }
-        });
-      }
-    });
-    return node;
+    return Runs.evaluate(before, after, o.eval(), o.evalMaxWindows());
   }
 
   static String module(int layer, Linear linear) {
@@ -614,12 +549,5 @@ final class QuantizeJob {
     return sum / a.length;
   }
 
-  private static long folderBytes(Path dir) {
-    try (var files = java.nio.file.Files.list(dir)) {
-      return files.filter(p -> p.getFileName().toString().endsWith(".safetensors"))
-          .mapToLong(p -> p.toFile().length()).sum();
-    } catch (java.io.IOException e) {
-      throw new java.io.UncheckedIOException(e);
-    }
-  }
+
 }

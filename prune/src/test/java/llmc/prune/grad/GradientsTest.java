@@ -1,0 +1,182 @@
+package llmc.prune.grad;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import ai.djl.ndarray.NDManager;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.SplittableRandom;
+import llmc.formats.BadInputException;
+import llmc.model.Linear;
+import llmc.model.LlamaFamily;
+import llmc.model.LlamaFamily.Variant;
+import llmc.model.LlamaRuntime;
+import llmc.model.Rope;
+import llmc.model.Weights;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The DJL autograd forward against llmc's runtime (same loss), its gradients against central
+ * finite differences of the runtime's loss, and batching against one batch.
+ */
+class GradientsTest {
+  private static final Rope.Spec PLAIN_ROPE = new Rope.Spec(10000, "none", 1, 0, 0, 0);
+
+  /** A tiny family: hidden 16, 2 layers, 4 query heads, 2 key/value heads, vocab 32. */
+  private static LlamaFamily tiny(Variant variant, int headDim, Rope.Spec rope, boolean tied, int window) {
+    return new LlamaFamily(variant, 16, 2, 4, 2, headDim, 24, 32, 64, 1e-5, rope, tied, window);
+  }
+
+  private static List<int[]> windows(int count, int length, int vocab, long seed) {
+    SplittableRandom random = new SplittableRandom(seed);
+    List<int[]> windows = new ArrayList<>();
+    for (int i = 0; i < count; i++) {
+      windows.add(random.ints(length, 0, vocab).toArray());
+    }
+    return windows;
+  }
+
+  /** Mean next-token cross-entropy from the runtime's float32 logits, log-softmax in float64. */
+  static double runtimeLoss(LlamaFamily f, Weights weights, List<int[]> windows) {
+    int[][] tokens = windows.toArray(int[][]::new);
+    int length = tokens[0].length;
+    int vocab = f.vocab();
+    try (LlamaRuntime runtime = new LlamaRuntime(f, weights, true);
+         NDManager scope = runtime.manager().newSubManager()) {
+      float[] logits = runtime.forward(scope, tokens).toFloatArray();   // [B, T, V]
+      double nll = 0;
+      for (int b = 0; b < tokens.length; b++) {
+        for (int t = 0; t < length - 1; t++) {
+          int row = (b * length + t) * vocab;
+          double max = Double.NEGATIVE_INFINITY;
+          for (int v = 0; v < vocab; v++) {
+            max = Math.max(max, logits[row + v]);
+          }
+          double sum = 0;
+          for (int v = 0; v < vocab; v++) {
+            sum += Math.exp(logits[row + v] - max);
+          }
+          nll += max + Math.log(sum) - logits[row + tokens[b][t + 1]];
+        }
+      }
+      return nll / ((double) tokens.length * (length - 1));
+    }
+  }
+
+  private static void assertSameLossAsRuntime(String name, LlamaFamily f, Weights w, List<int[]> windows) {
+    double expected = runtimeLoss(f, w, windows);
+    double got = Gradients.compute(f, w, windows, 2, done -> { }).loss();
+    double relative = Math.abs(got - expected) / expected;
+    System.out.printf("%s: loss autograd %.7f runtime %.7f, relative difference %.2e%n", name, got, expected, relative);
+    assertTrue(relative < 1e-5, name + ": autograd loss " + got + " vs runtime " + expected);
+  }
+
+  @Test
+  void autogradLossEqualsTheRuntimesCrossEntropyForEveryVariant() {
+    List<int[]> windows = windows(3, 16, 32, 1);
+    LlamaFamily llama = tiny(Variant.LLAMA, 4, PLAIN_ROPE, false, 0);
+    assertSameLossAsRuntime("llama", llama, MemoryWeights.random(llama, 1, 0.3, false), windows);
+    // Tied head, and Llama-3 rope scaling with one frequency in the smooth band (theta 100, d 8).
+    LlamaFamily llama3 = tiny(Variant.LLAMA, 8, new Rope.Spec(100, "llama3", 8, 1, 4, 32), true, 0);
+    assertSameLossAsRuntime("llama3 tied", llama3, MemoryWeights.random(llama3, 2, 0.3, false), windows);
+    LlamaFamily linear = tiny(Variant.LLAMA, 4, new Rope.Spec(10000, "linear", 2, 0, 0, 0), false, 0);
+    assertSameLossAsRuntime("linear rope", linear, MemoryWeights.random(linear, 3, 0.3, false), windows);
+    LlamaFamily mistral = tiny(Variant.MISTRAL, 4, PLAIN_ROPE, false, 5);
+    assertSameLossAsRuntime("mistral window 5", mistral, MemoryWeights.random(mistral, 4, 0.3, false), windows);
+    LlamaFamily qwen2 = tiny(Variant.QWEN2, 4, PLAIN_ROPE, true, 0);
+    assertSameLossAsRuntime("qwen2 biases", qwen2, MemoryWeights.random(qwen2, 5, 0.3, true), windows);
+    LlamaFamily qwen3 = tiny(Variant.QWEN3, 8, PLAIN_ROPE, false, 0);   // q width 32 != hidden 16
+    assertSameLossAsRuntime("qwen3 qk-norm", qwen3, MemoryWeights.random(qwen3, 6, 0.3, false), windows);
+  }
+
+  /**
+   * Central differences {@code (L(w + h) - L(w - h)) / 2h} of the runtime's loss at two entries of
+   * every linear weight (the largest |g| and a random one of at least a quarter of it), h = 1e-2.
+   * The difference's error is truncation, {@code h^2 / 6 * L'''}, measured here as 4.5e-4 at
+   * h = 3e-2 and 4.7e-5 at h = 1e-2 (it scales as h^2), plus float32 noise of the loss
+   * (about 1.6e-7, i.e. 8e-6 at h = 1e-2; it takes over below h = 3e-3: 7.9e-5 at h = 1e-3). Hence a
+   * tolerance of 1e-4 on gradients of at least 1e-2: a transposed gradient, a wrong RoPE or a
+   * missing scale misses by a good part of |g|.
+   */
+  @Test
+  void gradientsAgreeWithCentralDifferencesOfTheRuntimeLoss() {
+    LlamaFamily f = tiny(Variant.LLAMA, 4, PLAIN_ROPE, false, 0);
+    MemoryWeights w = MemoryWeights.random(f, 11, 0.3, false);
+    List<int[]> windows = windows(4, 12, f.vocab(), 12);
+    Gradients g = Gradients.compute(f, w, windows, 2, done -> { });
+    SplittableRandom random = new SplittableRandom(13);
+    double step = 1e-2;
+    double worst = 0;
+    for (int layer = 0; layer < f.layers(); layer++) {
+      for (Linear l : Linear.values()) {
+        String name = l.weightName(layer);
+        float[] grad = g.of(name);
+        int largest = 0;
+        for (int j = 0; j < grad.length; j++) {
+          if (Math.abs(grad[j]) > Math.abs(grad[largest])) {
+            largest = j;
+          }
+        }
+        int other;
+        do {
+          other = random.nextInt(grad.length);
+        } while (Math.abs(grad[other]) < 0.25 * Math.abs(grad[largest]));
+        for (int j : new int[] {largest, other}) {
+          float value = w.floats(name)[j];
+          float plus = (float) (value + step);
+          float minus = (float) (value - step);
+          double fd = (runtimeLoss(f, w.with(name, j, plus), windows) - runtimeLoss(f, w.with(name, j, minus), windows))
+              / ((double) plus - minus);
+          double err = Math.abs(fd - grad[j]);
+          worst = Math.max(worst, err);
+          System.out.printf("%s[%d][%d]: autograd %.6e finite difference %.6e, |diff| %.2e%n", name,
+              j / l.inFeatures(f), j % l.inFeatures(f), grad[j], fd, err);
+          assertTrue(Math.abs(grad[j]) >= 1e-2, name + ": gradient too small to check: " + grad[j]);
+          assertEquals(fd, grad[j], 1e-4, name + "[" + j + "]: autograd vs central difference");
+        }
+      }
+    }
+    System.out.printf("worst |autograd - central difference| %.2e%n", worst);
+  }
+
+  @Test
+  void oneWindowPerBatchGivesTheSameGradientAsOneBatchOfAll() {
+    LlamaFamily f = tiny(Variant.MISTRAL, 4, PLAIN_ROPE, false, 6);
+    MemoryWeights w = MemoryWeights.random(f, 21, 0.3, false);
+    List<int[]> windows = windows(5, 14, f.vocab(), 22);
+    List<Integer> progress = new ArrayList<>();
+    Gradients single = Gradients.compute(f, w, windows, 1, progress::add);
+    Gradients all = Gradients.compute(f, w, windows, windows.size(), done -> { });
+    assertEquals(List.of(1, 2, 3, 4, 5), progress);
+    assertEquals(single.loss(), all.loss(), 1e-6 * all.loss());
+    double worst = 0;
+    for (String name : all.names()) {
+      float[] a = single.of(name);
+      float[] b = all.of(name);
+      double max = 0;
+      double diff = 0;
+      for (int j = 0; j < a.length; j++) {
+        max = Math.max(max, Math.abs(b[j]));
+        diff = Math.max(diff, Math.abs(a[j] - b[j]));
+      }
+      assertTrue(max > 0, name + " has a zero gradient");
+      worst = Math.max(worst, diff / max);
+    }
+    System.out.printf("batch 1 vs batch 5: worst max|diff| / max|g| over matrices %.2e%n", worst);
+    assertTrue(worst < 1e-5, "batch 1 vs batch 5: " + worst);
+    assertEquals(14, all.names().size());
+    assertEquals(4L * 2 * (16 * 16 + 8 * 16 * 2 + 16 * 16 + 24 * 16 * 3), all.bytes());
+    assertEquals(5 * 13, all.scoredTokens());
+  }
+
+  @Test
+  void windowsOfDifferentLengthsAndTokensOutsideTheVocabularyAreRefused() {
+    LlamaFamily f = tiny(Variant.LLAMA, 4, PLAIN_ROPE, false, 0);
+    MemoryWeights w = MemoryWeights.random(f, 1, 0.3, false);
+    assertThrows(BadInputException.class,
+        () -> Gradients.compute(f, w, List.of(new int[] {1, 2, 3}, new int[] {1, 2}), 1, done -> { }));
+    assertThrows(BadInputException.class, () -> Gradients.compute(f, w, List.of(new int[] {1, 32}), 1, done -> { }));
+  }
+}
