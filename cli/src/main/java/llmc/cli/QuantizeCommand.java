@@ -309,6 +309,10 @@ final class QuantizeCommand implements Callable<Integer> {
         r.at("/seconds/quantize").asDouble(), r.at("/seconds/total").asDouble());
     out.printf("size      %s -> %s (%.2fx smaller)%n", Sizes.human(r.at("/size/input_bytes").asLong()),
         Sizes.human(r.at("/size/output_bytes").asLong()), r.at("/size/compression").asDouble());
+    if (r.has("sparsity")) {
+      out.printf("sparsity  %,d of the input's %,d zeros are still 0%s%n", r.at("/sparsity/zeros_kept").asLong(),
+          r.at("/sparsity/input_zeros").asLong(), r.at("/sparsity/survived").asBoolean() ? " (survived)" : "");
+    }
     for (JsonNode f : r.path("fallbacks")) {
       out.printf("fallback  %s stored as %s: %s%n", f.get("name").asText(), f.get("type").asText(),
           f.get("reason").asText());

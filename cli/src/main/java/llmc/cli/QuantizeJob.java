@@ -175,8 +175,40 @@ final class QuantizeJob {
     }
   }
 
-  /** Wall times per phase, the matrices, and the sizes before and after. */
+  /** A pruned input's zeros before and after quantization, per matrix (only where the input has zeros). */
+  private void sparsity(ObjectNode m, float[] before, float[] after) {
+    long zerosBefore = 0;
+    long kept = 0;
+    long zerosAfter = 0;
+    for (int i = 0; i < before.length; i++) {
+      zerosBefore += before[i] == 0f ? 1 : 0;
+      zerosAfter += after[i] == 0f ? 1 : 0;
+      kept += before[i] == 0f && after[i] == 0f ? 1 : 0;
+    }
+    if (zerosBefore == 0) {
+      return;
+    }
+    m.put("sparsity_before", (double) zerosBefore / before.length);
+    m.put("sparsity_after", (double) zerosAfter / after.length);
+    sparseZeros[0] += zerosBefore;
+    sparseZeros[1] += kept;
+  }
+
+  /** Zeros of the input's quantized matrices, and how many of them are still exactly 0 after quantization. */
+  private final long[] sparseZeros = new long[2];
+
+  /** Wall times per phase, the matrices, and the sizes before and after; whether a pruned input kept its zeros. */
   private void putTimesAndSizes(double[] timings, long t0, long inBytes, long outBytes) {
+    if (sparseZeros[0] > 0) {
+      ObjectNode sp = report.putObject("sparsity");
+      sp.put("input_zeros", sparseZeros[0]);
+      sp.put("zeros_kept", sparseZeros[1]);
+      sp.put("survived", sparseZeros[0] == sparseZeros[1]);
+      if (sparseZeros[0] != sparseZeros[1]) {
+        warnings.add("the input's sparsity did not survive: " + (sparseZeros[0] - sparseZeros[1]) + " of its "
+            + sparseZeros[0] + " zeros are no longer 0 (a grid without an exact 0, such as GGUF's _1 types)");
+      }
+    }
     ObjectNode time = report.putObject("seconds");
     time.put("forward", timings[0]);
     time.put("statistics", timings[1]);
@@ -306,7 +338,9 @@ final class QuantizeJob {
         timings[2] += seconds;
         quantized.put(linear, q);
         ObjectNode m = matrix(i, linear, bits, seconds);
-        m.put("weight_mse", mse(w, q.dequantize()));
+        float[] dequantized = q.dequantize();
+        m.put("weight_mse", mse(w, dequantized));
+        sparsity(m, w, dequantized);
       }
       layers.writeLayer(i, quantized);
     }
@@ -387,8 +421,10 @@ final class QuantizeJob {
         Gptq.Result r = Gptq.quantize(w, linear.outFeatures(family), linear.inFeatures(family), hessian.clone(),
             new Gptq.Options(scheme(bits, modelDtype), o.damp(), o.blockSize(), o.actOrder(), o.staticGroups()));
         quantized.put(linear, r.quantized());
-        layer.replace(linear, r.quantized().dequantize());
+        float[] dequantized = r.quantized().dequantize();
+        layer.replace(linear, dequantized);
         ObjectNode m = matrix(layer.index, linear, bits, r.seconds());
+        sparsity(m, w, dequantized);
         m.put("gptq_loss", r.loss());
         m.put("damp", r.damp());
         if (r.fellBackToRtn()) {

@@ -87,6 +87,21 @@ class PruneTest {
   }
 
   @Test
+  void quantizingAPrunedModelKeepsItsZeros() {
+    Path pruned = dir.resolve("pruned");
+    assertEquals(0, Cli.run("prune", Cli.stories(), "--out", pruned.toString(), "--pattern", "2:4").exitCode());
+    Path quantized = dir.resolve("quantized");
+    Cli r = Cli.run("quantize", pruned.toString(), "--out", quantized.toString(), "--bits", "4", "--group-size", "32",
+        "--asym", "--format", "dense", "--calib", calib(), "--nsamples", "8", "--json");
+    assertEquals(0, r.exitCode(), r.err());
+    assertTrue(r.json().at("/sparsity/survived").asBoolean(), r.out());
+    assertEquals(r.json().at("/sparsity/input_zeros").asLong(), r.json().at("/sparsity/zeros_kept").asLong());
+    for (double s : sparsities(quantized)) {
+      assertTrue(s >= 0.5, "sparsity " + s);
+    }
+  }
+
+  @Test
   void channelPruningWritesASmallerModelThatRuns() {
     Path out = dir.resolve("channels");
     Cli r = Cli.run("prune", Cli.stories(), "--out", out.toString(), "--method", "lp", "--structure", "channels",

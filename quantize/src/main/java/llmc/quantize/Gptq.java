@@ -157,9 +157,10 @@ public final class Gptq {
           "the Hessian is not positive definite even with dampening " + damp / 10 + "; used RTN");
     }
     h = null;
+    boolean[] pruned = prunedWeights(weights, scheme);
     byte[] codes = new byte[rows * cols];          // [rows][cols] in processing order
     double[] rowLoss = new double[rows];
-    process(weights, rows, cols, hinv, options, size, scales, zeros, mins, perm, codes, rowLoss);
+    process(weights, rows, cols, hinv, options, size, scales, zeros, mins, pruned, perm, codes, rowLoss);
     if (options.actOrder()) {
       codes = unpermuteColumns(codes, rows, cols, perm);
     }
@@ -181,7 +182,7 @@ public final class Gptq {
 
   /** The block loop of {@code fasterquant}, on {@code w [rows][cols]} already in processing order. */
   private static void process(float[] w, int rows, int cols, float[] hinv, Options options, int size,
-      float[] scales, int[] zeros, float[] mins, int[] perm, byte[] codes, double[] rowLoss) {
+      float[] scales, int[] zeros, float[] mins, boolean[] pruned, int[] perm, byte[] codes, double[] rowLoss) {
     QuantScheme scheme = options.scheme();
     boolean dynamicGroups = !options.staticGroups() && size < cols;
     int blockSize = options.blockSize();
@@ -206,7 +207,7 @@ public final class Gptq {
               group = col / size;
               if (col % size == 0) {
                 fitDynamicGroup(w, block, err, hinv, n, rows, cols, first, i, blockSize, size, options,
-                    scales, zeros, mins, group);
+                    scales, zeros, mins, pruned, group);
               }
             } else {
               group = options.staticGroups() ? perm[col] / size : 0;
@@ -215,7 +216,8 @@ public final class Gptq {
             z = zeros[group * rows + n];
             m = mins == null ? 0f : mins[group * rows + n];
             float wi = block[i];
-            int code = scheme.code(wi, s, z, m);
+            // A pruned weight stays exactly 0 (code z); its update so far is compensated like any error.
+            int code = pruned != null && pruned[n * cols + col] ? z : scheme.code(wi, s, z, m);
             codes[n * cols + col] = (byte) code;
             float q = QuantScheme.value(code, s, z, m);
             float d = hinv[col * cols + col];
@@ -239,13 +241,16 @@ public final class Gptq {
   /** Scale and zero of row {@code n}'s group starting at processing column {@code first + i}. */
   private static void fitDynamicGroup(float[] w, float[] block, float[] err, float[] hinv, int n, int rows,
       int cols, int first, int i, int blockSize, int size, Options options, float[] scales, int[] zeros, float[] mins,
-      int group) {
+      boolean[] pruned, int group) {
     int col = first + i;
     int end = Math.min(col + size, cols);
     int blockEnd = first + block.length;
     float min = Float.POSITIVE_INFINITY;
     float max = Float.NEGATIVE_INFINITY;
     for (int c = col; c < end; c++) {
+      if (pruned != null && pruned[n * cols + c]) {
+        continue;                                  // it will be 0: not part of the range to cover
+      }
       float v;
       if (!options.freshGroups()) {
         v = w[n * cols + c];                       // outside the current block's updates
@@ -260,6 +265,10 @@ public final class Gptq {
       min = Math.min(min, v);
       max = Math.max(max, v);
     }
+    if (min > max) {                               // every weight of the group is pruned
+      min = 0f;
+      max = 0f;
+    }
     QuantScheme scheme = options.scheme();
     float s = scheme.scale(min, max);
     scales[group * rows + n] = s;
@@ -267,6 +276,23 @@ public final class Gptq {
     if (mins != null) {
       mins[group * rows + n] = scheme.min(min);
     }
+  }
+
+  /**
+   * The weights that are exactly 0 in {@code w} (a pruned model's zeros), which GPTQ then keeps at 0, or null when
+   * there are none or the grid cannot hold 0 exactly (ggml's _1 types, whose levels are {@code d q + m}).
+   */
+  static boolean[] prunedWeights(float[] w, QuantScheme scheme) {
+    if (scheme.hasMin()) {
+      return null;
+    }
+    boolean[] pruned = new boolean[w.length];
+    boolean any = false;
+    for (int i = 0; i < w.length; i++) {
+      pruned[i] = w[i] == 0f;
+      any |= pruned[i];
+    }
+    return any ? pruned : null;
   }
 
   /** Group parameters from {@code w} as it is (static groups; per-row grids). */
