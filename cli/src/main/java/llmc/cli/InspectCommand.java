@@ -25,6 +25,9 @@ import llmc.formats.gguf.GgufTensorInfo;
 import llmc.formats.gguf.GgufValueType;
 import llmc.formats.quant.QuantizedCheckpoint;
 import llmc.model.LlamaFamily;
+import llmc.model.Linear;
+import llmc.model.Weights;
+import llmc.prune.Masks;
 import llmc.model.LoadedModel;
 import llmc.model.gguf.GgufWeights;
 import llmc.model.gguf.LlamaGguf;
@@ -111,6 +114,7 @@ final class InspectCommand implements Callable<Integer> {
       out.put("files", checkpoint.files().size());
       putShape(out, family);
       putMemory(out, family, kvBytes, weightBytes);
+      putSparsity(out, family, Weights.of(folder));
       if (tensors) {
         ArrayNode list = out.putArray("tensors");
         for (String name : checkpoint.names()) {
@@ -239,6 +243,32 @@ final class InspectCommand implements Callable<Integer> {
     return Json.mapper().valueToTree(value);
   }
 
+  /**
+   * The exact zeros of the decoder's linear weights (as the model computes with them: quantized ones dequantized),
+   * and whether every one of them is 2:4. Reads every linear weight once.
+   */
+  private static void putSparsity(ObjectNode out, LlamaFamily family, Weights weights) {
+    long zeros = 0;
+    long count = 0;
+    boolean twoFour = true;
+    for (int i = 0; i < family.layers(); i++) {
+      for (Linear linear : Linear.values()) {
+        float[] w = weights.floats(linear.weightName(i));
+        for (float x : w) {
+          zeros += x == 0f ? 1 : 0;
+        }
+        count += w.length;
+        twoFour &= linear.inFeatures(family) % 4 == 0
+            && Masks.satisfies(w, linear.outFeatures(family), linear.inFeatures(family), 2, 4);
+      }
+    }
+    ObjectNode sparsity = out.putObject("sparsity");
+    sparsity.put("linear", count == 0 ? 0 : (double) zeros / count);
+    sparsity.put("zeros", zeros);
+    sparsity.put("weights", count);
+    sparsity.put("two_four", twoFour);
+  }
+
   private void putShape(ObjectNode out, LlamaFamily family) {
     ObjectNode shape = out.putObject("shape");
     shape.put("hidden_size", family.hidden());
@@ -293,6 +323,12 @@ final class InspectCommand implements Callable<Integer> {
           s.get("num_key_value_heads").asInt(), s.get("head_dim").asInt(), s.get("intermediate_size").asInt(),
           s.get("vocab_size").asInt(), s.get("context_length").asInt(),
           s.get("tie_word_embeddings").asBoolean() ? ", tied embeddings" : "");
+    }
+    JsonNode sp = r.get("sparsity");
+    if (sp != null) {
+      o.printf("sparsity      %.2f%% of the linear layers' weights are zero (%,d of %,d)%s%n",
+          100 * sp.get("linear").asDouble(), sp.get("zeros").asLong(), sp.get("weights").asLong(),
+          sp.get("two_four").asBoolean() ? "; 2:4 in every block" : "");
     }
     if (m != null) {
       o.printf("memory        %s weights + %s KV cache (%s, batch %d x %d tokens) = %s%n",

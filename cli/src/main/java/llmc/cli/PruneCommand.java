@@ -97,7 +97,8 @@ final class PruneCommand implements Callable<Integer> {
   @Option(names = "--ignore", paramLabel = "REGEX", description = "Leave matrices whose module name matches as they are (repeatable).")
   List<String> ignore = new ArrayList<>();
 
-  @Option(names = "--format", defaultValue = "dense", paramLabel = "dense", description = "Output layout (default: ${DEFAULT-VALUE}).")
+  @Option(names = "--format", defaultValue = "dense", paramLabel = "dense|sparse-24-bitmask",
+      description = "Output layout: zeros in place, or (2:4 only) compressed-tensors' sparse-24-bitmask (default: ${DEFAULT-VALUE}).")
   String format;
 
   @Option(names = "--eval", paramLabel = "FILE", description = "Also measure P1 perplexity before and after (and KL) on this text.")
@@ -155,15 +156,19 @@ final class PruneCommand implements Callable<Integer> {
     if (p != 1 && p != 2) {
       throw new BadInputException("--p " + p + ": use 1 or 2");
     }
-    if (!format.equalsIgnoreCase("dense")) {
-      throw new BadInputException("--format '" + format + "': llmc prune writes dense folders (zeros in place; the"
-          + " smaller model for structured pruning)");
-    }
+    boolean bitmask = switch (format.toLowerCase()) {
+      case "dense" -> false;
+      case "sparse-24-bitmask" -> true;
+      default -> throw new BadInputException("--format '" + format + "': use dense or sparse-24-bitmask");
+    };
     Structured.GroupReduce reduce = switch (taylorGroup.toLowerCase()) {
       case "element" -> Structured.GroupReduce.SUM;
       case "vector" -> Structured.GroupReduce.ABS_OF_SUM;
       default -> throw new BadInputException("--taylor-group '" + taylorGroup + "': use element or vector");
     };
+    if (bitmask && !"2:4".equals(pattern == null ? null : pattern.trim())) {
+      throw new BadInputException("--format sparse-24-bitmask stores 2:4 sparsity; add --pattern 2:4");
+    }
     SparsityPattern sp = null;
     if (s == null) {
       if (pattern != null) {
@@ -211,7 +216,7 @@ final class PruneCommand implements Callable<Integer> {
     Runs.Calibration calibration = m.needsCalibration()
         ? new Runs.Calibration(calib, field, seqLen, nsamples, random, seed) : null;
     return new PruneOptions(model, out, overwrite, m, sp, s, sparsity, dropLayers, p, reduce, calibration, gradBatch,
-        damp, blockSize, ignored, eval, evalMaxWindows, QuantizeCommand.parseSize(maxShardSize));
+        damp, blockSize, ignored, bitmask, eval, evalMaxWindows, QuantizeCommand.parseSize(maxShardSize));
   }
 
   private static void printSummary(PrintWriter out, ObjectNode r) {

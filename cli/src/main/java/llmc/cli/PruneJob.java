@@ -17,6 +17,7 @@ import llmc.formats.ModelFolder;
 import llmc.formats.OutputFolder;
 import llmc.formats.SafetensorsWriter;
 import llmc.formats.TensorInfo;
+import llmc.formats.quant.Sparse24BitmaskLayout;
 import llmc.model.DecoderLayer;
 import llmc.model.LlamaFamily;
 import llmc.model.LlamaRuntime;
@@ -78,7 +79,7 @@ final class PruneJob {
             structured(input, family, checkpoint, weights, scores, writer, folder);
           } else {
             unstructured(input, family, checkpoint, weights, scores, writer);
-            input.config().write(folder.dir().resolve("config.json"));
+            writeConfig(input, family, folder);
           }
           writer.finish();
         }
@@ -91,7 +92,8 @@ final class PruneJob {
         ObjectNode size = report.putObject("size");
         size.put("input_bytes", checkpoint.sizeOnDisk());
         size.put("output_bytes", Runs.folderBytes(folder.dir()));
-        report.put("seconds", (System.nanoTime() - t0) / 1e9);
+        ObjectNode time = report.has("seconds") ? (ObjectNode) report.get("seconds") : report.putObject("seconds");
+        time.put("total", (System.nanoTime() - t0) / 1e9);
         if (o.eval() != null) {
           report.set("eval", Runs.evaluate(o.model(), folder.dir(), o.eval(), o.evalMaxWindows()));
         }
@@ -239,7 +241,7 @@ final class PruneJob {
           }
         }, (i, n) -> CommonOptions.progress("prune: layer " + (i + 1) + "/" + n));
         CommonOptions.endProgress();
-        ObjectNode time = report.putObject("seconds_by_phase");
+        ObjectNode time = report.putObject("seconds");
         time.put("forward", t.forwardSeconds());
         time.put("statistics", t.statisticsSeconds());
         time.put("prune", t.compressSeconds());
@@ -310,6 +312,25 @@ final class PruneJob {
     }
   }
 
+  /** The input's config; with sparse-24-bitmask, compressed-tensors' sparsity config naming what stayed dense. */
+  private void writeConfig(ModelFolder input, LlamaFamily family, OutputFolder folder) {
+    if (!o.bitmask()) {
+      input.config().write(folder.dir().resolve("config.json"));
+      return;
+    }
+    List<String> ignore = new ArrayList<>(List.of("lm_head"));
+    for (int i = 0; i < family.layers(); i++) {
+      for (Linear linear : Linear.values()) {
+        if (o.ignored(QuantizeJob.module(i, linear))) {
+          ignore.add(QuantizeJob.module(i, linear));
+        }
+      }
+    }
+    double global = weightsCounted == 0 ? 0 : (double) zeros / weightsCounted;
+    input.config().with(json -> json.set("quantization_config",
+        Sparse24BitmaskLayout.config(List.of("Linear"), ignore, global))).write(folder.dir().resolve("config.json"));
+  }
+
   private static List<Integer> missing(int[] kept, int count) {
     List<Integer> out = new ArrayList<>();
     for (int i = 0, k = 0; i < count; i++) {
@@ -375,7 +396,12 @@ final class PruneJob {
       } else {
         TensorInfo info = checkpoint.info(name);
         DType dtype = info.dtype();
-        writer.writeFloats(name, dtype, info.shape(), pruned.get(linear));
+        if (o.bitmask()) {
+          Sparse24BitmaskLayout.write(writer, QuantizeJob.module(i, linear), pruned.get(linear),
+              (int) info.shape()[0], (int) info.shape()[1], dtype);
+        } else {
+          writer.writeFloats(name, dtype, info.shape(), pruned.get(linear));
+        }
       }
     }
   }

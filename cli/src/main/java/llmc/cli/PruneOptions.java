@@ -24,6 +24,7 @@ record PruneOptions(
     double damp,
     int blockSize,
     List<Pattern> ignore,
+    boolean bitmask,                  // --format sparse-24-bitmask
     Path eval,
     int evalMaxWindows,
     long maxShardBytes) {

@@ -25,6 +25,7 @@ import llmc.formats.TensorInfo;
 import llmc.formats.quant.CheckpointFormat;
 import llmc.formats.quant.CompressedTensorsLayout;
 import llmc.formats.quant.GptqLayout;
+import llmc.formats.quant.QuantizedCheckpoint;
 import llmc.formats.gguf.GgufTokenizer;
 import llmc.model.DecoderLayer;
 import llmc.model.LlamaFamily;
@@ -159,7 +160,12 @@ final class QuantizeJob {
   }
 
   private static void requireUnquantized(ModelFolder input) {
-    if (input.config().json().has("quantization_config")) {
+    ObjectNode qc = (ObjectNode) input.config().json().get("quantization_config");
+    if (qc != null && !QuantizedCheckpoint.quantizes(qc)) {
+      throw new BadInputException(input.dir() + " is stored compressed (" + qc.path("sparsity_config").path("format")
+          .asText("sparse") + "); quantize the dense pruned folder (llmc prune --format dense) instead");
+    }
+    if (qc != null) {
       throw new BadInputException(input.dir().resolve("config.json") + " already has a quantization_config; "
           + "quantize an unquantized model");
     }

@@ -56,6 +56,9 @@ class PruneTest {
     assertEquals(35, report.get("matrices").size());
     assertTrue(Files.isRegularFile(out.resolve("llmc-report.json")));
     assertTrue(Files.isRegularFile(out.resolve("tokenizer.json")));
+    JsonNode inspect = Cli.run("inspect", out.toString(), "--json").json();
+    assertEquals(0.5, inspect.at("/sparsity/linear").asDouble(), 1e-3);
+    assertFalse(inspect.at("/sparsity/two_four").asBoolean());
   }
 
   @Test
@@ -81,9 +84,44 @@ class PruneTest {
           }
         }
       }
+      assertTrue(Cli.run("inspect", out.toString(), "--json").json().at("/sparsity/two_four").asBoolean());
       ppl[k] = r.json().at("/eval/perplexity_after").asDouble();
     }
     assertTrue(ppl[2] <= ppl[1] && ppl[1] < ppl[0], "sparsegpt " + ppl[2] + ", wanda " + ppl[1] + ", magnitude " + ppl[0]);
+  }
+
+  @Test
+  void sparse24BitmaskReadsBackAsTheDenseResult() {
+    Path dense = dir.resolve("dense");
+    Path packed = dir.resolve("packed");
+    assertEquals(0, Cli.run("prune", Cli.stories(), "--out", dense.toString(), "--pattern", "2:4").exitCode());
+    Cli r = Cli.run("prune", Cli.stories(), "--out", packed.toString(), "--pattern", "2:4", "--format",
+        "sparse-24-bitmask", "--json");
+    assertEquals(0, r.exitCode(), r.err());
+    try (ModelFolder d = ModelFolder.open(dense); ModelFolder p = ModelFolder.open(packed)) {
+      JsonNode sc = p.config().json().at("/quantization_config/sparsity_config");
+      assertEquals("sparse-24-bitmask", sc.get("format").asText());
+      assertEquals("2:4", sc.get("sparsity_structure").asText());
+      assertTrue(p.checkpoint().contains("model.layers.0.mlp.up_proj.compressed"));
+      assertTrue(p.checkpoint().contains("model.layers.0.mlp.up_proj.bitmask"));
+      assertFalse(p.checkpoint().contains("model.layers.0.mlp.up_proj.weight"));
+      var read = llmc.model.Weights.of(p);
+      LlamaFamily f = LlamaFamily.from(d.config());
+      for (int i = 0; i < f.layers(); i++) {
+        for (Linear linear : Linear.values()) {
+          assertArrayEquals(d.checkpoint().floats(linear.weightName(i)), read.floats(linear.weightName(i)));
+        }
+      }
+    }
+    JsonNode inspect = Cli.run("inspect", packed.toString(), "--json").json();
+    assertTrue(inspect.at("/sparsity/two_four").asBoolean());
+    Cli e = Cli.run("eval", packed.toString(), "--data", Cli.valid(), "--max-windows", "2", "--base", dense.toString(),
+        "--json");
+    assertEquals(0, e.exitCode(), e.err());
+    assertEquals(0.0, e.json().get("mean_kl").asDouble(), 1e-6);
+    Cli q = Cli.run("quantize", packed.toString(), "--out", dir.resolve("q").toString(), "--method", "rtn");
+    assertEquals(2, q.exitCode());
+    assertTrue(q.err().contains("llmc prune --format dense"), q.err());
   }
 
   @Test
@@ -152,6 +190,21 @@ class PruneTest {
   }
 
   @Test
+  void twoSparseGptRunsWriteByteIdenticalFolders() throws java.io.IOException {
+    List<Path> outs = new ArrayList<>();
+    for (int run = 0; run < 2; run++) {
+      Path out = dir.resolve("sgpt-" + run);
+      Cli r = Cli.run("prune", Cli.stories(), "--out", out.toString(), "--method", "sparsegpt", "--sparsity", "0.5",
+          "--calib", calib(), "--nsamples", "8");
+      assertEquals(0, r.exitCode(), r.err());
+      outs.add(out);
+    }
+    for (String file : List.of("model.safetensors", "config.json", "llmc-report.json")) {
+      assertEquals(-1, Files.mismatch(outs.get(0).resolve(file), outs.get(1).resolve(file)), file);
+    }
+  }
+
+  @Test
   void refusedOptionsWriteNothing() {
     Path out = dir.resolve("x");
     List<String[]> refused = List.of(
@@ -162,7 +215,8 @@ class PruneTest {
         new String[] {"--method", "wanda", "--structure", "channels", "--calib", calib()},
         new String[] {"--structure", "heads", "--sparsity", "0.01"},
         new String[] {"--drop-layers", "7"},
-        new String[] {"--pattern", "2:4", "--compare", "row"});
+        new String[] {"--pattern", "2:4", "--compare", "row"},
+        new String[] {"--format", "sparse-24-bitmask"});
     for (String[] extra : refused) {
       List<String> args = new ArrayList<>(List.of("prune", Cli.stories(), "--out", out.toString()));
       args.addAll(List.of(extra));
