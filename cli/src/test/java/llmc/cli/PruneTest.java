@@ -159,6 +159,26 @@ class PruneTest {
   }
 
   @Test
+  void gradientScoresPruneChannelsAndReportTheirMemory() {
+    Path out = dir.resolve("taylor");
+    Cli r = Cli.run("prune", Cli.stories(), "--out", out.toString(), "--method", "taylor", "--structure", "channels",
+        "--sparsity", "0.25", "--calib", calib(), "--nsamples", "4", "--seq-len", "128", "--grad-batch", "2", "--json");
+    assertEquals(0, r.exitCode(), r.err());
+    JsonNode report = r.json();
+    assertEquals(226560L * 4, report.at("/gradients/bytes").asLong());     // float32 per linear parameter
+    assertTrue(report.at("/gradients/loss").asDouble() > 0.5 && report.at("/gradients/loss").asDouble() < 3);
+    try (ModelFolder m = ModelFolder.open(out)) {
+      assertEquals(129, m.config().intermediateSize());
+    }
+    Cli u = Cli.run("prune", Cli.stories(), "--out", dir.resolve("sens").toString(), "--method", "sensitivity",
+        "--sparsity", "0.3", "--calib", calib(), "--nsamples", "2", "--seq-len", "128");
+    assertEquals(0, u.exitCode(), u.err());
+    for (double s : sparsities(dir.resolve("sens"))) {
+      assertEquals(0.3, s, 1e-3);
+    }
+  }
+
+  @Test
   void headPruningRemovesWholeKeyValueGroups() {
     Path out = dir.resolve("heads");
     Cli r = Cli.run("prune", Cli.stories(), "--out", out.toString(), "--method", "magnitude", "--structure", "heads",
