@@ -5,7 +5,7 @@ import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
 import llmc.model.kernels.Gemm;
 import llmc.model.kernels.Parallel;
-import llmc.quantize.Cholesky;
+import llmc.quantize.InverseHessian;
 
 /**
  * SparseGPT (Frantar &amp; Alistarh 2023, "SparseGPT: Massive Language Models Can Be Accurately
@@ -30,7 +30,6 @@ import llmc.quantize.Cholesky;
  */
 public final class SparseGpt {
   private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
-  static final int MAX_DAMP_RETRIES = 4;
 
   private SparseGpt() {
   }
@@ -47,7 +46,7 @@ public final class SparseGpt {
   /**
    * Prunes {@code w [rows][cols]} (out x in, row-major) to {@code p} given {@code hessian [cols][cols]}
    * ({@code H = 2/n X^T X}); {@code dampPercent * mean(diag H)} is added to the diagonal (raised x10 up
-   * to {@value #MAX_DAMP_RETRIES} times while the Cholesky factorization fails; if it still fails, the
+   * to {@value InverseHessian#MAX_DAMP_RETRIES} times while the Cholesky factorization fails; if it still fails, the
    * result is magnitude pruning to {@code p}, with a warning). Neither array is modified.
    */
   public static Result prune(float[] w, int rows, int cols, float[] hessian, SparsityPattern p, double dampPercent,
@@ -64,37 +63,15 @@ public final class SparseGpt {
     }
     float[] weights = w.clone();                   // [rows][cols]
     float[] h = hessian.clone();                   // [cols][cols]
-    for (int i = 0; i < cols; i++) {               // dead inputs: H_ii = 1, W[:, i] = 0
-      if (h[i * cols + i] == 0f) {
-        h[i * cols + i] = 1f;
-        for (int n = 0; n < rows; n++) {
-          weights[n * cols + i] = 0f;
-        }
-      }
-    }
-    double meanDiag = 0;
-    for (int i = 0; i < cols; i++) {
-      meanDiag += h[i * cols + i];
-    }
-    meanDiag /= Math.max(1, cols);
+    InverseHessian.fixDeadInputs(h, weights, rows, cols);
     // Hinv = cholesky(H^-1, upper)
-    float[] hinv = null;
-    double damp = dampPercent;
-    for (int attempt = 0; attempt <= MAX_DAMP_RETRIES; attempt++, damp *= 10) {
-      float[] damped = attempt == MAX_DAMP_RETRIES ? h : h.clone();
-      float add = (float) (damp * meanDiag);
-      for (int i = 0; i < cols; i++) {
-        damped[i * cols + i] += add;
-      }
-      hinv = Cholesky.upperFactorOfInverse(damped, cols);
-      if (hinv != null) {
-        break;
-      }
-    }
+    InverseHessian.Factor factor = InverseHessian.factor(h, cols, dampPercent);
+    float[] hinv = factor.upper();
+    double damp = factor.damp();
     if (hinv == null) {
       float[] pruned = Masks.apply(w, Masks.select(Scores.magnitude(w), rows, cols, p));
-      return new Result(pruned, (System.nanoTime() - start) / 1e9, damp / 10,
-          "the Hessian is not positive definite even with dampening " + damp / 10 + "; used magnitude pruning");
+      return new Result(pruned, (System.nanoTime() - start) / 1e9, damp,
+          "the Hessian is not positive definite even with dampening " + damp + "; used magnitude pruning");
     }
     h = null;
     int size = blockSize;

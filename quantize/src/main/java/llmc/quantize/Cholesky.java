@@ -7,7 +7,7 @@ import llmc.model.kernels.Parallel;
  * Blocked Cholesky factorization and triangular inverse in float32 (as PyTorch's GPTQ), with every
  * trailing update done by {@link Gemm}: {@code n^3/3} multiply-adds each, at matrix-product speed.
  */
-public final class Cholesky {
+final class Cholesky {
   static final int NB = 128;
 
   private Cholesky() {
@@ -23,7 +23,7 @@ public final class Cholesky {
    * {@code H^-1 = V^-T V^-1} and {@code U = V^-1 = P L^-1 P}. Reversing both indices of a row-major
    * square matrix is reversing its flat array.
    */
-  public static float[] upperFactorOfInverse(float[] h, int n) {
+  static float[] upperFactorOfInverse(float[] h, int n) {
     float[] m = reversed(h);                 // P H P
     if (!factorInPlace(m, n)) {
       return null;

@@ -21,7 +21,6 @@ import llmc.formats.QuantizedTensor;
  */
 public final class Gptq {
   private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
-  static final int MAX_DAMP_RETRIES = 4;
 
   private Gptq() {
   }
@@ -102,15 +101,7 @@ public final class Gptq {
     QuantScheme scheme = options.scheme();
     float[] weights = w.clone();                   // [rows][cols]
     float[] h = hessian.clone();                   // [cols][cols]
-    // Dead inputs (never active): H_ii = 1 and W[:, i] = 0, so they cannot disturb anything.
-    for (int i = 0; i < cols; i++) {
-      if (h[i * cols + i] == 0f) {
-        h[i * cols + i] = 1f;
-        for (int n = 0; n < rows; n++) {
-          weights[n * cols + i] = 0f;
-        }
-      }
-    }
+    InverseHessian.fixDeadInputs(h, weights, rows, cols);
     int size = scheme.columnsPerGroup(cols);
     int groups = scheme.groups(cols);
     float[] scales = new float[groups * rows];     // [G][N]
@@ -132,29 +123,14 @@ public final class Gptq {
       weights = permuteColumns(weights, rows, cols, perm);
       h = permuteSymmetric(h, cols, perm);
     }
-    double meanDiag = 0;
-    for (int i = 0; i < cols; i++) {
-      meanDiag += h[i * cols + i];
-    }
-    meanDiag /= cols;
     // Hinv = cholesky(H^-1, upper): the rows of the inverse Hessian GPTQ needs (Section 4, Step 3)
-    float[] hinv = null;
-    double damp = options.dampPercent();
-    for (int attempt = 0; attempt <= MAX_DAMP_RETRIES; attempt++, damp *= 10) {
-      float[] damped = attempt == MAX_DAMP_RETRIES ? h : h.clone();
-      float add = (float) (damp * meanDiag);
-      for (int i = 0; i < cols; i++) {
-        damped[i * cols + i] += add;
-      }
-      hinv = Cholesky.upperFactorOfInverse(damped, cols);
-      if (hinv != null) {
-        break;
-      }
-    }
+    InverseHessian.Factor factor = InverseHessian.factor(h, cols, options.dampPercent());
+    float[] hinv = factor.upper();
+    double damp = factor.damp();
     if (hinv == null) {
       QuantizedTensor q = Rtn.quantize(w, rows, cols, scheme, Rtn.Clip.NONE);
-      return new Result(q, Double.NaN, (System.nanoTime() - start) / 1e9, damp / 10, true,
-          "the Hessian is not positive definite even with dampening " + damp / 10 + "; used RTN");
+      return new Result(q, Double.NaN, (System.nanoTime() - start) / 1e9, damp, true,
+          "the Hessian is not positive definite even with dampening " + damp + "; used RTN");
     }
     h = null;
     boolean[] pruned = prunedWeights(weights, scheme);
