@@ -1,5 +1,7 @@
 package llmc.prune;
 
+import llmc.quantize.UnitAnchors;
+
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;

@@ -8,20 +8,24 @@ import java.nio.file.Path;
 
 /**
  * The shared reference anchors ({@code reference/unit_anchors.json}) and their inputs, rebuilt from
- * the LCG of the file's spec: {@code W [8][192]}, {@code X [256][192]}, {@code H = 2/T X^T X}.
+ * the LCG of the file's spec: {@code W [8][192]}, {@code X [256][192]}, {@code H = 2/T X^T X}, and
+ * Wanda's column norms {@code sum_t X_tj^2} (float64).
+ *
+ * <p>Shared with prune's tests through quantize's test jar.
  */
-final class UnitAnchors {
-  final int rows;
-  final int cols;
-  final int samples;
-  final float[] w;        // [rows][cols]
-  final float[] x;        // [samples][cols]
-  final float[] hessian;  // [cols][cols]
-  final JsonNode json;
+public final class UnitAnchors {
+  public final int rows;
+  public final int cols;
+  public final int samples;
+  public final float[] w;        // [rows][cols]
+  public final float[] x;        // [samples][cols]
+  public final float[] hessian;  // [cols][cols]
+  public final double[] columnSquaredNorms;  // [cols]
+  public final JsonNode json;
 
   private static UnitAnchors instance;
 
-  static synchronized UnitAnchors load() {
+  public static synchronized UnitAnchors load() {
     if (instance == null) {
       instance = new UnitAnchors();
     }
@@ -67,6 +71,12 @@ final class UnitAnchors {
         hessian[i * cols + j] = (float) (2.0 / samples * s);
       }
     }
+    columnSquaredNorms = new double[cols];
+    for (int j = 0; j < cols; j++) {
+      for (int t = 0; t < samples; t++) {
+        columnSquaredNorms[j] += (double) x[t * cols + j] * x[t * cols + j];
+      }
+    }
   }
 
   /** {@code state_{k+1} = (1103515245 state_k + 12345) mod 2^31}, {@code u = state / 2^31}. */
@@ -79,7 +89,7 @@ final class UnitAnchors {
     }
   }
 
-  float[] values(String result) {
+  public float[] values(String result) {
     JsonNode v = json.get("results").get(result).get("values");
     float[] out = new float[v.size()];
     for (int i = 0; i < out.length; i++) {
@@ -88,12 +98,12 @@ final class UnitAnchors {
     return out;
   }
 
-  double outErr(String result) {
+  public double outErr(String result) {
     return json.get("results").get(result).get("out_err").asDouble();
   }
 
   /** {@code sum(((Q - W) X^T)^2)} in float64. */
-  double outputError(float[] q) {
+  public double outputError(float[] q) {
     double total = 0;
     for (int n = 0; n < rows; n++) {
       for (int t = 0; t < samples; t++) {
