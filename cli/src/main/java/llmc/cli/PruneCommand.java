@@ -67,23 +67,8 @@ final class PruneCommand implements Callable<Integer> {
       description = "Taylor group score: sum of |g w| (element) or |sum g w| (vector) (default: ${DEFAULT-VALUE}).")
   String taylorGroup;
 
-  @Option(names = "--calib", paramLabel = "FILE", description = "Calibration text, .jsonl or .txt (wanda, sparsegpt, sensitivity, taylor).")
-  Path calib;
-
-  @Option(names = "--field", defaultValue = "text", description = "JSON field of the text (default: ${DEFAULT-VALUE}).")
-  String field;
-
-  @Option(names = "--nsamples", defaultValue = "128", description = "Calibration windows (default: ${DEFAULT-VALUE}).")
-  int nsamples;
-
-  @Option(names = "--seq-len", paramLabel = "L", description = "Calibration window length (default: min(context, 2048)).")
-  Integer seqLen;
-
-  @Option(names = "--calib-sampling", defaultValue = "first", paramLabel = "first|random", description = "The first windows, or windows at random offsets (default: ${DEFAULT-VALUE}).")
-  String sampling;
-
-  @Option(names = "--seed", defaultValue = "0", description = "Seed of --calib-sampling random (default: ${DEFAULT-VALUE}).")
-  long seed;
+  @Mixin
+  CalibrationOptions calibration;
 
   @Option(names = "--grad-batch", defaultValue = "8", paramLabel = "B", description = "sensitivity/taylor: windows per backward pass (default: ${DEFAULT-VALUE}).")
   int gradBatch;
@@ -193,18 +178,14 @@ final class PruneCommand implements Callable<Integer> {
             + " taylor; wanda and sparsegpt prune single weights");
       }
     }
-    if (m.needsCalibration() && calib == null) {
+    Runs.Calibration calib = calibration.toCalibration();
+    if (m.needsCalibration() && calib.file() == null) {
       throw new BadInputException("--method " + m.name().toLowerCase() + " needs calibration data: give --calib FILE"
           + " (.jsonl or .txt), e.g. samples/data/tinystories/train.jsonl");
     }
-    if (nsamples < 1 || blockSize < 1 || damp <= 0 || gradBatch < 1) {
-      throw new BadInputException("--nsamples, --block-size and --grad-batch must be positive and --damp above 0");
+    if (blockSize < 1 || damp <= 0 || gradBatch < 1) {
+      throw new BadInputException("--block-size and --grad-batch must be positive and --damp above 0");
     }
-    boolean random = switch (sampling.toLowerCase()) {
-      case "first" -> false;
-      case "random" -> true;
-      default -> throw new BadInputException("--calib-sampling '" + sampling + "': use first or random");
-    };
     List<Pattern> ignored = new ArrayList<>();
     for (String regex : ignore) {
       try {
@@ -213,9 +194,8 @@ final class PruneCommand implements Callable<Integer> {
         throw new BadInputException("--ignore '" + regex + "' is not a regular expression: " + e.getDescription());
       }
     }
-    Runs.Calibration calibration = m.needsCalibration()
-        ? new Runs.Calibration(calib, field, seqLen, nsamples, random, seed) : null;
-    return new PruneOptions(model, out, overwrite, m, sp, s, sparsity, dropLayers, p, reduce, calibration, gradBatch,
+    return new PruneOptions(model, out, overwrite, m, sp, s, sparsity, dropLayers, p, reduce,
+        m.needsCalibration() ? calib : null, gradBatch,
         damp, blockSize, ignored, bitmask, eval, evalMaxWindows, QuantizeCommand.parseSize(maxShardSize));
   }
 

@@ -77,23 +77,8 @@ final class QuantizeCommand implements Callable<Integer> {
   @Option(names = "--clip", defaultValue = "none", paramLabel = "none|mse", description = "RTN: search a shrunk range per group for the lowest squared error (default: ${DEFAULT-VALUE}).")
   String clip;
 
-  @Option(names = "--calib", paramLabel = "FILE", description = "Calibration text, .jsonl or .txt (needed by GPTQ).")
-  Path calib;
-
-  @Option(names = "--field", defaultValue = "text", description = "JSON field of the text (default: ${DEFAULT-VALUE}).")
-  String field;
-
-  @Option(names = "--nsamples", defaultValue = "128", description = "Calibration windows (default: ${DEFAULT-VALUE}).")
-  int nsamples;
-
-  @Option(names = "--seq-len", paramLabel = "L", description = "Calibration window length (default: min(context, 2048)).")
-  Integer seqLen;
-
-  @Option(names = "--calib-sampling", defaultValue = "first", paramLabel = "first|random", description = "The first windows, or windows at random offsets (default: ${DEFAULT-VALUE}).")
-  String sampling;
-
-  @Option(names = "--seed", defaultValue = "0", description = "Seed of --calib-sampling random (default: ${DEFAULT-VALUE}).")
-  long seed;
+  @Mixin
+  CalibrationOptions calibration;
 
   @Option(names = "--format", defaultValue = "gptq", paramLabel = "gptq|compressed-tensors|dense|gguf", description = "Output layout (default: ${DEFAULT-VALUE}).")
   String format;
@@ -173,16 +158,12 @@ final class QuantizeCommand implements Callable<Integer> {
       case "mse" -> true;
       default -> throw new BadInputException("--clip '" + clip + "': use none or mse");
     };
-    boolean random = switch (sampling.toLowerCase()) {
-      case "first" -> false;
-      case "random" -> true;
-      default -> throw new BadInputException("--calib-sampling '" + sampling + "': use first or random");
-    };
+    Runs.Calibration calib = calibration.toCalibration();
     if (groupSize == 0 || groupSize < -1) {
       throw new BadInputException("--group-size " + groupSize + ": use a positive size or -1 (per-channel)");
     }
-    if (nsamples < 1 || blockSize < 1 || damp <= 0) {
-      throw new BadInputException("--nsamples and --block-size must be positive and --damp above 0");
+    if (blockSize < 1 || damp <= 0) {
+      throw new BadInputException("--block-size must be positive and --damp above 0");
     }
     if (m == QuantizeOptions.Method.RTN && (actOrder || staticGroups)) {
       throw new BadInputException("--act-order and --static-groups are GPTQ options; drop them or use --method gptq");
@@ -205,7 +186,7 @@ final class QuantizeCommand implements Callable<Integer> {
       }
       overrides.add(new QuantizeOptions.BitsOverride(regex("--bits-for", spec.substring(0, eq)), b));
     }
-    if (stats != null && (calib != null || saveStats != null)) {
+    if (stats != null && (calib.file() != null || saveStats != null)) {
       throw new BadInputException("--stats replaces calibration: drop --calib and --save-stats");
     }
     if (m == QuantizeOptions.Method.RTN && (stats != null || saveStats != null)) {
@@ -219,7 +200,7 @@ final class QuantizeCommand implements Callable<Integer> {
       symmetric = grid.symmetric();
     }
     return new QuantizeOptions(model, out, overwrite, m, bits, groupSize, symmetric, actOrder, staticGroups, damp,
-        blockSize, clipMse, calib, field, nsamples, seqLen, random, seed, f, v2, ignored, overrides, eval,
+        blockSize, clipMse, calib, f, v2, ignored, overrides, eval,
         evalMaxWindows, parseSize(maxShardSize), saveStats, stats, gguf);
   }
 

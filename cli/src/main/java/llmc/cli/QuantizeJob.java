@@ -354,7 +354,7 @@ final class QuantizeJob {
   }
 
   private void gptq(ModelFolder input, LlamaFamily family, LayerSink layers, double[] timings) {
-    if (o.calib() == null && o.stats() == null) {
+    if (o.calibration().file() == null && o.stats() == null) {
       throw new BadInputException("GPTQ needs calibration data: give --calib FILE (.jsonl or .txt), "
           + "e.g. samples/data/tinystories/train.jsonl, or --stats DIR, or use --method rtn");
     }
@@ -396,8 +396,7 @@ final class QuantizeJob {
 
   /** C1 windows of the calibration file, described in the report. */
   private List<int[]> calibrationWindows(ModelFolder input, LlamaFamily family) {
-    return Runs.calibrationWindows(input, family, new Runs.Calibration(o.calib(), o.field(), o.seqLen(), o.nsamples(),
-        o.randomSampling(), o.seed()), report, warnings);
+    return Runs.calibrationWindows(input, family, o.calibration(), report, warnings);
   }
 
   /** GPTQ on each group of linear layers, true-sequential; the layer is written when complete. */
