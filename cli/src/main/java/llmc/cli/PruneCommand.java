@@ -86,14 +86,8 @@ final class PruneCommand implements Callable<Integer> {
       description = "Output layout: zeros in place, or (2:4 only) compressed-tensors' sparse-24-bitmask (default: ${DEFAULT-VALUE}).")
   String format;
 
-  @Option(names = "--eval", paramLabel = "FILE", description = "Also measure P1 perplexity before and after (and KL) on this text.")
-  Path eval;
-
-  @Option(names = "--eval-max-windows", defaultValue = "0", paramLabel = "W", description = "With --eval: only the first W windows (default: all).")
-  int evalMaxWindows;
-
-  @Option(names = "--max-shard-size", defaultValue = "5GB", paramLabel = "SIZE", description = "Split the safetensors output into shards of at most SIZE (default: ${DEFAULT-VALUE}).")
-  String maxShardSize;
+  @Mixin
+  OutputOptions output;
 
   @Mixin
   CommonOptions common;
@@ -196,7 +190,7 @@ final class PruneCommand implements Callable<Integer> {
     }
     return new PruneOptions(model, out, overwrite, m, sp, s, sparsity, dropLayers, p, reduce,
         m.needsCalibration() ? calib : null, gradBatch,
-        damp, blockSize, ignored, bitmask, eval, evalMaxWindows, QuantizeCommand.parseSize(maxShardSize));
+        damp, blockSize, ignored, bitmask, output.eval, output.evalMaxWindows, output.maxShardBytes());
   }
 
   private static void printSummary(PrintWriter out, ObjectNode r) {
@@ -211,15 +205,7 @@ final class PruneCommand implements Callable<Integer> {
     }
     out.printf("size      %s -> %s%n", Sizes.human(r.at("/size/input_bytes").asLong()),
         Sizes.human(r.at("/size/output_bytes").asLong()));
-    if (r.has("eval")) {
-      JsonNode e = r.get("eval");
-      out.printf("quality   perplexity %.4f -> %.4f (P1, %d windows of %d), mean KL %.5f, top-1 agreement %.2f%%%n",
-          e.get("perplexity_before").asDouble(), e.get("perplexity_after").asDouble(), e.get("windows").asInt(),
-          e.get("seq_len").asInt(), e.get("mean_kl").asDouble(), 100 * e.get("top1_agreement").asDouble());
-    }
-    for (JsonNode w : r.get("warnings")) {
-      out.println("warning   " + w.asText());
-    }
+    Runs.printQualityAndWarnings(out, r);
     out.flush();
   }
 }

@@ -97,11 +97,7 @@ final class PruneJob {
         if (o.eval() != null) {
           report.set("eval", Runs.evaluate(o.model(), folder.dir(), o.eval(), o.evalMaxWindows()));
         }
-        ArrayNode w = report.putArray("warnings");
-        warnings.forEach(w::add);
-        ObjectNode stored = Runs.withoutTimes(report.deepCopy());
-        stored.remove("out");
-        Json.writePretty(folder.dir().resolve("llmc-report.json"), stored);
+        Runs.storeReport(report, warnings, folder.dir());
         folder.commit();
       }
     }

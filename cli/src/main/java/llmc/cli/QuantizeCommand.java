@@ -105,14 +105,8 @@ final class QuantizeCommand implements Callable<Integer> {
       description = "GPTQ from statistics saved with --save-stats, without calibration: fast, but not sequential.")
   Path stats;
 
-  @Option(names = "--eval", paramLabel = "FILE", description = "Also measure P1 perplexity before and after (and KL) on this text.")
-  Path eval;
-
-  @Option(names = "--eval-max-windows", defaultValue = "0", paramLabel = "W", description = "With --eval: only the first W windows (default: all).")
-  int evalMaxWindows;
-
-  @Option(names = "--max-shard-size", defaultValue = "5GB", paramLabel = "SIZE", description = "Split the safetensors output into shards of at most SIZE (default: ${DEFAULT-VALUE}).")
-  String maxShardSize;
+  @Mixin
+  OutputOptions output;
 
   @Mixin
   CommonOptions common;
@@ -200,8 +194,8 @@ final class QuantizeCommand implements Callable<Integer> {
       symmetric = grid.symmetric();
     }
     return new QuantizeOptions(model, out, overwrite, m, bits, groupSize, symmetric, actOrder, staticGroups, damp,
-        blockSize, clipMse, calib, f, v2, ignored, overrides, eval,
-        evalMaxWindows, parseSize(maxShardSize), saveStats, stats, gguf);
+        blockSize, clipMse, calib, f, v2, ignored, overrides, output.eval,
+        output.evalMaxWindows, output.maxShardBytes(), saveStats, stats, gguf);
   }
 
   /**
@@ -246,7 +240,7 @@ final class QuantizeCommand implements Callable<Integer> {
       throw new BadInputException("--bits-for: a GGUF file from llmc has one block type for its linear layers; use"
           + " --ignore to keep modules in F16");
     }
-    if (!maxShardSize.equals("5GB")) {
+    if (output.shardSizeGiven()) {
       throw new BadInputException("--max-shard-size: a GGUF file is not sharded");
     }
     return type;
@@ -257,23 +251,6 @@ final class QuantizeCommand implements Callable<Integer> {
       return Pattern.compile(regex);
     } catch (PatternSyntaxException e) {
       throw new BadInputException(option + " '" + regex + "' is not a regular expression: " + e.getDescription());
-    }
-  }
-
-  static long parseSize(String size) {
-    String s = size.trim().toUpperCase();
-    long unit = 1;
-    for (String[] u : new String[][] {{"GB", "1000000000"}, {"MB", "1000000"}, {"KB", "1000"}, {"B", "1"}}) {
-      if (s.endsWith(u[0])) {
-        unit = Long.parseLong(u[1]);
-        s = s.substring(0, s.length() - u[0].length()).trim();
-        break;
-      }
-    }
-    try {
-      return (long) (Double.parseDouble(s) * unit);
-    } catch (NumberFormatException e) {
-      throw new BadInputException("--max-shard-size '" + size + "': use a size like 5GB or 500MB");
     }
   }
 
@@ -298,15 +275,7 @@ final class QuantizeCommand implements Callable<Integer> {
       out.printf("fallback  %s stored as %s: %s%n", f.get("name").asText(), f.get("type").asText(),
           f.get("reason").asText());
     }
-    if (r.has("eval")) {
-      JsonNode e = r.get("eval");
-      out.printf("quality   perplexity %.4f -> %.4f (P1, %d windows of %d), mean KL %.5f, top-1 agreement %.2f%%%n",
-          e.get("perplexity_before").asDouble(), e.get("perplexity_after").asDouble(), e.get("windows").asInt(),
-          e.get("seq_len").asInt(), e.get("mean_kl").asDouble(), 100 * e.get("top1_agreement").asDouble());
-    }
-    for (JsonNode w : r.get("warnings")) {
-      out.println("warning   " + w.asText());
-    }
+    Runs.printQualityAndWarnings(out, r);
     out.flush();
   }
 }

@@ -90,12 +90,7 @@ final class QuantizeJob {
         if (o.eval() != null) {
           report.set("eval", evaluate(o.model(), folder.dir()));
         }
-        ArrayNode w = report.putArray("warnings");
-        warnings.forEach(w::add);
-        // The folder's copy leaves out wall times and its own path: the same run gives the same bytes.
-        ObjectNode stored = Runs.withoutTimes(report.deepCopy());
-        stored.remove("out");
-        Json.writePretty(folder.dir().resolve("llmc-report.json"), stored);
+        Runs.storeReport(report, warnings, folder.dir());
         folder.commit();
       }
     }

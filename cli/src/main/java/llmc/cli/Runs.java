@@ -81,6 +81,31 @@ final class Runs {
     }
   }
 
+  /** The report's closing lines: the quality measured with --eval, then every warning. */
+  static void printQualityAndWarnings(java.io.PrintWriter out, ObjectNode r) {
+    if (r.has("eval")) {
+      com.fasterxml.jackson.databind.JsonNode e = r.get("eval");
+      out.printf("quality   perplexity %.4f -> %.4f (P1, %d windows of %d), mean KL %.5f, top-1 agreement %.2f%%%n",
+          e.get("perplexity_before").asDouble(), e.get("perplexity_after").asDouble(), e.get("windows").asInt(),
+          e.get("seq_len").asInt(), e.get("mean_kl").asDouble(), 100 * e.get("top1_agreement").asDouble());
+    }
+    for (com.fasterxml.jackson.databind.JsonNode w : r.get("warnings")) {
+      out.println("warning   " + w.asText());
+    }
+  }
+
+  /**
+   * Puts the warnings into the report and stores it as {@code llmc-report.json} in the output folder, without wall
+   * times and without its own path: the same run gives the same bytes.
+   */
+  static void storeReport(ObjectNode report, List<String> warnings, Path dir) {
+    ArrayNode w = report.putArray("warnings");
+    warnings.forEach(w::add);
+    ObjectNode stored = withoutTimes(report.deepCopy());
+    stored.remove("out");
+    Json.writePretty(dir.resolve("llmc-report.json"), stored);
+  }
+
   /** The report without wall times anywhere: what the output folder stores, identical for identical runs. */
   static ObjectNode withoutTimes(ObjectNode node) {
     node.remove("seconds");

@@ -48,7 +48,7 @@ public record LayerWeights(
   }
 
   /** Reads a tensor after checking its shape against the one the config implies. */
-  static float[] read(Weights weights, String name, long... expected) {
+  public static float[] read(Weights weights, String name, long... expected) {
     if (!weights.contains(name)) {
       throw new BadInputException("checkpoint has no tensor '" + name
           + "', which config.json implies; is the folder a complete Llama-family checkpoint?");

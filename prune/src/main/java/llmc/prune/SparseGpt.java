@@ -1,9 +1,8 @@
 package llmc.prune;
 
 import java.util.Arrays;
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorSpecies;
 import llmc.model.kernels.Gemm;
+import llmc.model.kernels.Ops;
 import llmc.model.kernels.Parallel;
 import llmc.quantize.InverseHessian;
 
@@ -29,7 +28,6 @@ import llmc.quantize.InverseHessian;
  * Dead inputs ({@code H_ii = 0}) get {@code H_ii = 1} and zero weights, as in the reference.
  */
 public final class SparseGpt {
-  private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
 
   private SparseGpt() {
   }
@@ -125,7 +123,7 @@ public final class SparseGpt {
               float e = wi / d;                    // err = (w - 0) / [H^-1]_ii
               err[n * blockSize + i] = e;
               // W1[n, j>i] -= err * Hinv[i, j>i]  (a kept column's err is 0: nothing to do)
-              subtractScaled(e, hinv, col * cols + col + 1, block, i + 1, count - i - 1);
+              Ops.subtractScaled(e, hinv, col * cols + col + 1, block, i + 1, count - i - 1);
             }
           }
         }
@@ -155,18 +153,5 @@ public final class SparseGpt {
     return s;
   }
 
-  /**
-   * {@code y[yOff ..] -= alpha * x[xOff ..]} over {@code len} elements, product rounded before the
-   * subtraction (not fused) as PyTorch's outer product and subtraction do.
-   */
-  private static void subtractScaled(float alpha, float[] x, int xOff, float[] y, int yOff, int len) {
-    int i = 0;
-    FloatVector a = FloatVector.broadcast(S, alpha);
-    for (int bound = S.loopBound(len); i < bound; i += S.length()) {
-      FloatVector.fromArray(S, y, yOff + i).sub(FloatVector.fromArray(S, x, xOff + i).mul(a)).intoArray(y, yOff + i);
-    }
-    for (; i < len; i++) {
-      y[yOff + i] -= alpha * x[xOff + i];
-    }
-  }
+
 }

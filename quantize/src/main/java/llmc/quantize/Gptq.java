@@ -1,12 +1,10 @@
 package llmc.quantize;
 
 import llmc.model.kernels.Gemm;
+import llmc.model.kernels.Ops;
 import llmc.model.kernels.Parallel;
 
-import java.util.Arrays;
 import java.util.stream.IntStream;
-import jdk.incubator.vector.FloatVector;
-import jdk.incubator.vector.VectorSpecies;
 import llmc.calibration.InputStatistics;
 import llmc.formats.QuantizedTensor;
 
@@ -20,7 +18,6 @@ import llmc.formats.QuantizedTensor;
  * stays in L1) and in parallel; the lazy update is one matrix product per block.
  */
 public final class Gptq {
-  private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
 
   private Gptq() {
   }
@@ -201,7 +198,7 @@ public final class Gptq {
             float e = (wi - q) / d;                // err = (w - q) / [H^-1]_qq  (Eq. 3)
             err[n * blockSize + i] = e;
             // W1[n, j>i] -= err * Hinv[i, j>i]
-            subtractScaled(e, hinv, col * cols + col + 1, block, i + 1, count - i - 1);
+            Ops.subtractScaled(e, hinv, col * cols + col + 1, block, i + 1, count - i - 1);
           }
           rowLoss[n] += loss / 2;
         }
@@ -288,20 +285,7 @@ public final class Gptq {
     }
   }
 
-  /**
-   * {@code y[yOff ..] -= alpha * x[xOff ..]} over {@code len} elements, product rounded before the
-   * subtraction (not fused) as PyTorch's outer product and subtraction do.
-   */
-  private static void subtractScaled(float alpha, float[] x, int xOff, float[] y, int yOff, int len) {
-    int i = 0;
-    FloatVector a = FloatVector.broadcast(S, alpha);
-    for (int bound = S.loopBound(len); i < bound; i += S.length()) {
-      FloatVector.fromArray(S, y, yOff + i).sub(FloatVector.fromArray(S, x, xOff + i).mul(a)).intoArray(y, yOff + i);
-    }
-    for (; i < len; i++) {
-      y[yOff + i] -= alpha * x[xOff + i];
-    }
-  }
+
 
   static float[] permuteColumns(float[] w, int rows, int cols, int[] perm) {
     float[] p = new float[w.length];

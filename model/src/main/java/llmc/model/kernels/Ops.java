@@ -69,6 +69,21 @@ public final class Ops {
   }
 
   /** {@code a[i] += b[i]} for {@code i < n}. */
+  /**
+   * {@code y[yOff ..] -= alpha * x[xOff ..]} over {@code len} elements, product rounded before the subtraction
+   * (not fused) as PyTorch's outer product and subtraction do: GPTQ's and SparseGPT's in-block error update.
+   */
+  public static void subtractScaled(float alpha, float[] x, int xOff, float[] y, int yOff, int len) {
+    int i = 0;
+    FloatVector a = FloatVector.broadcast(S, alpha);
+    for (int bound = S.loopBound(len); i < bound; i += S.length()) {
+      FloatVector.fromArray(S, y, yOff + i).sub(FloatVector.fromArray(S, x, xOff + i).mul(a)).intoArray(y, yOff + i);
+    }
+    for (; i < len; i++) {
+      y[yOff + i] -= alpha * x[xOff + i];
+    }
+  }
+
   public static void addInPlace(float[] a, float[] b, int n) {
     addInPlace(a, 0, b, 0, n);
   }

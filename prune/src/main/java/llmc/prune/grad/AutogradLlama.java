@@ -4,7 +4,6 @@ import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
-import java.util.Arrays;
 import java.util.EnumMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -68,9 +67,10 @@ final class AutogradLlama {
       layers[i] = new Layer(weight, bias, vector(manager, w.inputNorm()), vector(manager, w.postAttentionNorm()),
           w.qNorm() == null ? null : vector(manager, w.qNorm()), w.kNorm() == null ? null : vector(manager, w.kNorm()));
     }
-    finalNorm = vector(manager, read(TensorNames.FINAL_NORM, f.hidden()));
+    finalNorm = vector(manager, LayerWeights.read(weights, TensorNames.FINAL_NORM, f.hidden()));
     boolean tied = f.tiedEmbeddings() || !weights.contains(TensorNames.LM_HEAD);
-    lmHead = Tensors.create(manager, read(tied ? TensorNames.EMBED : TensorNames.LM_HEAD, f.vocab(), f.hidden()),
+    lmHead = Tensors.create(manager,
+        LayerWeights.read(weights, tied ? TensorNames.EMBED : TensorNames.LM_HEAD, f.vocab(), f.hidden()),
         new Shape(f.vocab(), f.hidden()));
   }
 
@@ -221,19 +221,5 @@ final class AutogradLlama {
 
   private static NDArray vector(NDManager manager, float[] values) {
     return Tensors.create(manager, values, new Shape(values.length));
-  }
-
-  /** A tensor after checking its shape against the one the config implies. */
-  private float[] read(String name, long... expected) {
-    if (!weights.contains(name)) {
-      throw new BadInputException("checkpoint has no tensor '" + name
-          + "', which config.json implies; is the folder a complete Llama-family checkpoint?");
-    }
-    long[] shape = weights.shape(name);
-    if (!Arrays.equals(shape, expected)) {
-      throw new BadInputException("tensor '" + name + "' has shape " + Arrays.toString(shape)
-          + " but config.json implies " + Arrays.toString(expected));
-    }
-    return weights.floats(name);
   }
 }
