@@ -21,9 +21,11 @@ import picocli.CommandLine.Spec;
 import picocli.CommandLine.Model.CommandSpec;
 
 @Command(name = "prune", mixinStandardHelpOptions = true, sortOptions = false,
-    description = {"Pruning of the decoder's linear layers: magnitude, Lp-norm, gradient sensitivity, first-order Taylor,",
-        "Wanda or SparseGPT scores; unstructured, N:M (2:4) or structured (MLP channels, heads, layers: the model",
-        "written is physically smaller). Written as a dense Hugging Face folder with llmc-report.json."},
+    description = {"Pruning of the decoder's linear layers by magnitude, Lp-norm, gradient",
+        "sensitivity, first-order Taylor, Wanda or SparseGPT scores: unstructured,",
+        "N:M (2:4) or structured (MLP channels, heads, layers: the model written is",
+        "physically smaller). Written as a Hugging Face folder (dense, or",
+        "sparse-24-bitmask) with llmc-report.json."},
     footer = {"", "Examples:",
         "  llmc prune samples/models/stories260K --out /tmp/stories-wanda --method wanda --sparsity 0.5 \\",
         "      --calib samples/data/tinystories/train.jsonl --eval samples/data/tinystories/valid.jsonl",
