@@ -8,10 +8,14 @@ import llmc.model.TokenWindows;
 
 /** Protocol C1: calibration windows of L tokens cut from the tokenized calibration documents. */
 public final class CalibrationWindows {
-  public enum Sampling { FIRST, RANDOM }
+  public enum Sampling {
+    FIRST,
+    RANDOM
+  }
 
   /** The windows and what was asked for (fewer than asked when the stream is short). */
-  public record Result(List<int[]> windows, int requested, int seqLen, Sampling sampling, long streamTokens) {
+  public record Result(
+      List<int[]> windows, int requested, int seqLen, Sampling sampling, long streamTokens) {
     public boolean shortOfRequested() {
       return windows.size() < requested;
     }
@@ -20,13 +24,17 @@ public final class CalibrationWindows {
   private CalibrationWindows() {}
 
   /**
-   * FIRST: the first N non-overlapping windows (all full windows if there are fewer).
-   * RANDOM: N windows at uniformly random offsets of the stream, from {@code seed}.
+   * FIRST: the first N non-overlapping windows (all full windows if there are fewer). RANDOM: N
+   * windows at uniformly random offsets of the stream, from {@code seed}.
    */
   public static Result cut(int[] stream, int seqLen, int count, Sampling sampling, long seed) {
     if (stream.length < seqLen) {
-      throw new BadInputException("calibration data has " + stream.length + " tokens, fewer than one window of "
-          + seqLen + "; use more text or a smaller --seq-len");
+      throw new BadInputException(
+          "calibration data has "
+              + stream.length
+              + " tokens, fewer than one window of "
+              + seqLen
+              + "; use more text or a smaller --seq-len");
     }
     List<int[]> windows;
     if (sampling == Sampling.FIRST) {

@@ -9,7 +9,7 @@ import llmc.model.kernels.Gram;
  */
 public final class InputStatistics {
   private final int width;
-  private final float[] sum;   // [in][in], upper triangle valid
+  private final float[] sum; // [in][in], upper triangle valid
   private long tokens;
 
   public InputStatistics(int width) {
@@ -46,7 +46,10 @@ public final class InputStatistics {
     return s;
   }
 
-  /** GPTQ's Hessian of the layer-wise squared error: {@code H = 2/n sum_t x_t x_t^T}, {@code [in][in]}. */
+  /**
+   * GPTQ's Hessian of the layer-wise squared error: {@code H = 2/n sum_t x_t x_t^T}, {@code
+   * [in][in]}.
+   */
   public float[] hessian() {
     float[] h = sum();
     float scale = tokens == 0 ? 0f : (float) (2.0 / tokens);

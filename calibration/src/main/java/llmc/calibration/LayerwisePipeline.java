@@ -3,32 +3,33 @@ package llmc.calibration;
 import java.util.ArrayList;
 import java.util.List;
 import llmc.model.DecoderLayer;
+import llmc.model.Linear;
 import llmc.model.LlamaFamily;
 import llmc.model.LlamaRuntime;
-import llmc.model.Linear;
 
 /**
  * The layer-sequential walk every calibration-based method shares (GPTQ, SparseGPT, Wanda, ...).
- * One decoder layer at a time: the calibration activations go through the layer in its four
- * stages; after each stage the statistics of the activation that stage produced go to the
- * compressor, which replaces the weights of the linear layers reading it; the next stage then runs
- * on the compressed weights ("true sequential": (q, k, v) -> o -> (gate, up) -> down). The layer's
- * output becomes the next layer's input. Memory: one layer's weights plus the activations.
+ * One decoder layer at a time: the calibration activations go through the layer in its four stages;
+ * after each stage the statistics of the activation that stage produced go to the compressor, which
+ * replaces the weights of the linear layers reading it; the next stage then runs on the compressed
+ * weights ("true sequential": (q, k, v) -> o -> (gate, up) -> down). The layer's output becomes the
+ * next layer's input. Memory: one layer's weights plus the activations.
  */
 public final class LayerwisePipeline {
 
   /** Compresses the linear layers that read one activation, given its statistics. */
   public interface Compressor {
     /**
-     * @param layer   the layer, whose weights the compressor replaces ({@link DecoderLayer#replace})
-     * @param input   which activation
+     * @param layer the layer, whose weights the compressor replaces ({@link DecoderLayer#replace})
+     * @param input which activation
      * @param linears the linear layers reading it, in order
-     * @param stats   the activation's statistics over all calibration tokens
+     * @param stats the activation's statistics over all calibration tokens
      */
-    void compress(DecoderLayer layer, Linear.Input input, List<Linear> linears, InputStatistics stats);
+    void compress(
+        DecoderLayer layer, Linear.Input input, List<Linear> linears, InputStatistics stats);
 
     /** Called when layer {@code index} is complete (all its groups compressed). */
-    default void layerDone(DecoderLayer layer) { }
+    default void layerDone(DecoderLayer layer) {}
   }
 
   /** Seconds spent running layers, accumulating statistics and compressing. */
@@ -39,33 +40,44 @@ public final class LayerwisePipeline {
     void layer(int index, int layers);
   }
 
-  /** Up to this many bytes of MLP activations are kept between the statistics and the layer's output. */
+  /**
+   * Up to this many bytes of MLP activations are kept between the statistics and the layer's
+   * output.
+   */
   static final long KEPT_ACTIVATION_BYTES = 1L << 30;
 
   private LayerwisePipeline() {}
 
   /**
-   * @param runtime a runtime that does not keep its layers (each layer is loaded, compressed, closed)
+   * @param runtime a runtime that does not keep its layers (each layer is loaded, compressed,
+   *     closed)
    * @param windows calibration windows, C1
    */
-  public static Timings run(LlamaRuntime runtime, List<int[]> windows, Compressor compressor, Progress progress) {
+  public static Timings run(
+      LlamaRuntime runtime, List<int[]> windows, Compressor compressor, Progress progress) {
     return run(runtime, windows, compressor, progress, null);
   }
 
   /**
-   * As {@link #run(LlamaRuntime, List, Compressor, Progress)}; with {@code save}, also the statistics
-   * of the uncompressed model (a second activation stream through the original layers) are saved.
+   * As {@link #run(LlamaRuntime, List, Compressor, Progress)}; with {@code save}, also the
+   * statistics of the uncompressed model (a second activation stream through the original layers)
+   * are saved.
    */
-  public static Timings run(LlamaRuntime runtime, List<int[]> windows, Compressor compressor, Progress progress,
+  public static Timings run(
+      LlamaRuntime runtime,
+      List<int[]> windows,
+      Compressor compressor,
+      Progress progress,
       StatisticsStore.Writer save) {
     LlamaFamily family = runtime.family();
-    int rows = windows.get(0).length;                          // one window at a time: [T][width]
+    int rows = windows.get(0).length; // one window at a time: [T][width]
     if (windows.stream().anyMatch(window -> window.length != rows)) {
       throw new IllegalArgumentException("calibration windows must all have the same length");
     }
     Clock clock = new Clock();
-    List<float[]> xs = new ArrayList<>(windows.size());        // per window [T][H]: the layer's input, updated in place
-    List<float[]> original = new ArrayList<>();                 // the same through the uncompressed layers
+    List<float[]> xs =
+        new ArrayList<>(windows.size()); // per window [T][H]: the layer's input, updated in place
+    List<float[]> original = new ArrayList<>(); // the same through the uncompressed layers
     clock.start();
     for (int[] window : windows) {
       xs.add(runtime.embedRows(new int[][] {window}));
@@ -94,27 +106,57 @@ public final class LayerwisePipeline {
           clock.stopStatistics();
         }
         // (q, k, v) read RMSNorm(x).
-        statistics(clock, compressor, layer, Linear.Input.ATTN_IN, family, xs, rows,
+        statistics(
+            clock,
+            compressor,
+            layer,
+            Linear.Input.ATTN_IN,
+            family,
+            xs,
+            rows,
             (j, x) -> runtime.attentionInput(layer, x, rows));
         // o reads the merged heads; keep them to build the residual once o is compressed.
-        statistics(clock, compressor, layer, Linear.Input.ATTN_OUT, family, xs, rows,
+        statistics(
+            clock,
+            compressor,
+            layer,
+            Linear.Input.ATTN_OUT,
+            family,
+            xs,
+            rows,
             (j, x) -> runtime.attentionOutput(layer, x, 1, rows, merged.get(j)));
         clock.start();
         for (int j = 0; j < xs.size(); j++) {
-          runtime.afterAttention(layer, xs.get(j), merged.get(j), rows);   // x becomes the residual
+          runtime.afterAttention(layer, xs.get(j), merged.get(j), rows); // x becomes the residual
         }
         clock.stopForward();
         // gate and up read RMSNorm(residual); down reads silu(gate) * up, kept when it fits the
         // activation budget (else computed again once down is compressed).
-        statistics(clock, compressor, layer, Linear.Input.MLP_IN, family, xs, rows,
+        statistics(
+            clock,
+            compressor,
+            layer,
+            Linear.Input.MLP_IN,
+            family,
+            xs,
+            rows,
             (j, r) -> runtime.mlpInput(layer, r, rows));
-        statistics(clock, compressor, layer, Linear.Input.MLP_OUT, family, xs, rows,
-            (j, r) -> runtime.mlpActivation(layer, r, rows, acts != null ? acts.get(j) : actScratch));
+        statistics(
+            clock,
+            compressor,
+            layer,
+            Linear.Input.MLP_OUT,
+            family,
+            xs,
+            rows,
+            (j, r) ->
+                runtime.mlpActivation(layer, r, rows, acts != null ? acts.get(j) : actScratch));
         clock.start();
         for (int j = 0; j < xs.size(); j++) {
           float[] r = xs.get(j);
-          float[] act = acts != null ? acts.get(j) : runtime.mlpActivation(layer, r, rows, actScratch);
-          runtime.afterMlp(layer, r, act, rows);                          // the residual becomes the output
+          float[] act =
+              acts != null ? acts.get(j) : runtime.mlpActivation(layer, r, rows, actScratch);
+          runtime.afterMlp(layer, r, act, rows); // the residual becomes the output
         }
         clock.stopForward();
         compressor.layerDone(layer);
@@ -123,16 +165,31 @@ public final class LayerwisePipeline {
     return new Timings(clock.forward, clock.statistics, clock.compress);
   }
 
-  /** Runs the (still uncompressed) layer on the original stream, saving the statistics of all four activations. */
-  private static void saveUncompressed(LlamaRuntime runtime, DecoderLayer layer, List<float[]> original, int rows,
+  /**
+   * Runs the (still uncompressed) layer on the original stream, saving the statistics of all four
+   * activations.
+   */
+  private static void saveUncompressed(
+      LlamaRuntime runtime,
+      DecoderLayer layer,
+      List<float[]> original,
+      int rows,
       StatisticsStore.Writer save) {
     java.util.Map<Linear.Input, InputStatistics> all = new java.util.EnumMap<>(Linear.Input.class);
     for (Linear.Input input : Linear.Input.values()) {
       all.put(input, new InputStatistics(input.width(runtime.family())));
     }
     for (int w = 0; w < original.size(); w++) {
-      original.set(w, runtime.runLayer(layer, original.get(w), 1, rows, 0, null,
-          (l, input, x, n) -> all.get(input).add(x, n)));
+      original.set(
+          w,
+          runtime.runLayer(
+              layer,
+              original.get(w),
+              1,
+              rows,
+              0,
+              null,
+              (l, input, x, n) -> all.get(input).add(x, n)));
     }
     for (Linear.Input input : Linear.Input.values()) {
       save.add(layer.index, input, all.get(input));
@@ -143,8 +200,8 @@ public final class LayerwisePipeline {
    * Compresses from saved statistics (of the uncompressed model), without running the model: quick,
    * but not sequential, since no layer sees the compression of the layers before it.
    */
-  public static Timings runFromStatistics(LlamaRuntime runtime, StatisticsStore store, Compressor compressor,
-      Progress progress) {
+  public static Timings runFromStatistics(
+      LlamaRuntime runtime, StatisticsStore store, Compressor compressor, Progress progress) {
     LlamaFamily family = runtime.family();
     Clock clock = new Clock();
     for (int i = 0; i < family.layers(); i++) {
@@ -168,9 +225,19 @@ public final class LayerwisePipeline {
     float[] apply(int j, float[] source);
   }
 
-  /** Runs {@code stage} on every source ({@code [rows][width]} each), accumulates the statistics of its output, then compresses. */
-  private static void statistics(Clock clock, Compressor compressor, DecoderLayer layer, Linear.Input input,
-      LlamaFamily family, List<float[]> sources, int rows, Stage stage) {
+  /**
+   * Runs {@code stage} on every source ({@code [rows][width]} each), accumulates the statistics of
+   * its output, then compresses.
+   */
+  private static void statistics(
+      Clock clock,
+      Compressor compressor,
+      DecoderLayer layer,
+      Linear.Input input,
+      LlamaFamily family,
+      List<float[]> sources,
+      int rows,
+      Stage stage) {
     InputStatistics stats = new InputStatistics(input.width(family));
     for (int j = 0; j < sources.size(); j++) {
       clock.start();

@@ -12,10 +12,10 @@ import llmc.formats.SafetensorsWriter;
 import llmc.model.Linear;
 
 /**
- * Calibration statistics on disk, to calibrate once and compress many times: a folder with
- * {@code statistics.safetensors} holding, per layer and activation, {@code S = sum_t x_t x_t^T}
- * as {@code model.layers.{i}.{activation}.xxt} (F32 {@code [in, in]}); the metadata says how many
- * tokens were summed and where they came from.
+ * Calibration statistics on disk, to calibrate once and compress many times: a folder with {@code
+ * statistics.safetensors} holding, per layer and activation, {@code S = sum_t x_t x_t^T} as {@code
+ * model.layers.{i}.{activation}.xxt} (F32 {@code [in, in]}); the metadata says how many tokens were
+ * summed and where they came from.
  */
 public final class StatisticsStore implements AutoCloseable {
   public static final String FILE = "statistics.safetensors";
@@ -26,7 +26,8 @@ public final class StatisticsStore implements AutoCloseable {
     this.file = file;
     String count = file.metadata().get("tokens");
     if (count == null) {
-      throw new BadInputException(file.path() + ": no 'tokens' in the metadata; not written by llmc --save-stats");
+      throw new BadInputException(
+          file.path() + ": no 'tokens' in the metadata; not written by llmc --save-stats");
     }
     this.tokens = Long.parseLong(count);
   }
@@ -51,12 +52,22 @@ public final class StatisticsStore implements AutoCloseable {
   public InputStatistics load(int layer, Linear.Input input, int width) {
     String name = tensorName(layer, input);
     if (!file.contains(name)) {
-      throw new BadInputException(file.path() + ": no statistics for '" + name + "'; were they saved for this model?");
+      throw new BadInputException(
+          file.path() + ": no statistics for '" + name + "'; were they saved for this model?");
     }
     long[] shape = file.info(name).shape();
     if (shape.length != 2 || shape[0] != width || shape[1] != width) {
-      throw new BadInputException(file.path() + ": '" + name + "' is " + java.util.Arrays.toString(shape)
-          + ", this model needs [" + width + ", " + width + "]");
+      throw new BadInputException(
+          file.path()
+              + ": '"
+              + name
+              + "' is "
+              + java.util.Arrays.toString(shape)
+              + ", this model needs ["
+              + width
+              + ", "
+              + width
+              + "]");
     }
     return InputStatistics.of(width, file.floats(name), tokens);
   }
@@ -79,7 +90,11 @@ public final class StatisticsStore implements AutoCloseable {
     }
 
     public void add(int layer, Linear.Input input, InputStatistics stats) {
-      writer.writeFloats(tensorName(layer, input), DType.F32, new long[] {stats.width(), stats.width()}, stats.sum());
+      writer.writeFloats(
+          tensorName(layer, input),
+          DType.F32,
+          new long[] {stats.width(), stats.width()},
+          stats.sum());
     }
 
     public void finish() {

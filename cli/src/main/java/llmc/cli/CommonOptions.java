@@ -11,10 +11,15 @@ public final class CommonOptions {
   @Option(names = "--json", description = "Print one JSON object on stdout and nothing else there.")
   boolean json;
 
-  @Option(names = {"-v", "--verbose"}, description = "Stack traces for errors.")
+  @Option(
+      names = {"-v", "--verbose"},
+      description = "Stack traces for errors.")
   boolean verbose;
 
-  @Option(names = "--threads", paramLabel = "N", defaultValue = "0",
+  @Option(
+      names = "--threads",
+      paramLabel = "N",
+      defaultValue = "0",
       description = "Compute threads (default: one per physical core).")
   int threads;
 

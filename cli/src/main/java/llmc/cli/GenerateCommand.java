@@ -13,35 +13,53 @@ import llmc.model.Generator;
 import llmc.model.LoadedModel;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 import picocli.CommandLine.Spec;
-import picocli.CommandLine.Model.CommandSpec;
 
-@Command(name = "generate", mixinStandardHelpOptions = true,
+@Command(
+    name = "generate",
+    mixinStandardHelpOptions = true,
     description = "Greedy decoding with a KV cache: prints the prompt and its continuation.",
-    footer = {"", "Example:", "  llmc generate samples/models/stories260K --prompt \"Once upon a time\" --max-tokens 40",
-        "  llmc generate model-q8_0.gguf --tokenizer original/ --prompt \"Once upon a time\""})
+    footer = {
+      "",
+      "Example:",
+      "  llmc generate samples/models/stories260K --prompt \"Once upon a time\" --max-tokens 40",
+      "  llmc generate model-q8_0.gguf --tokenizer original/ --prompt \"Once upon a time\""
+    })
 final class GenerateCommand implements Callable<Integer> {
-  @Parameters(index = "0", paramLabel = "MODEL", description = "A Hugging Face model folder or a .gguf file.")
+  @Parameters(
+      index = "0",
+      paramLabel = "MODEL",
+      description = "A Hugging Face model folder or a .gguf file.")
   Path model;
 
-  @Option(names = "--prompt", required = true, paramLabel = "TEXT", description = "The prompt (\"\" starts from BOS alone).")
+  @Option(
+      names = "--prompt",
+      required = true,
+      paramLabel = "TEXT",
+      description = "The prompt (\"\" starts from BOS alone).")
   String prompt;
 
-  @Option(names = "--max-tokens", defaultValue = "64", paramLabel = "N", description = "New tokens at most (default: ${DEFAULT-VALUE}).")
+  @Option(
+      names = "--max-tokens",
+      defaultValue = "64",
+      paramLabel = "N",
+      description = "New tokens at most (default: ${DEFAULT-VALUE}).")
   int maxTokens;
 
-  @Option(names = "--tokenizer", paramLabel = "DIR",
-      description = "Hugging Face folder whose tokenizer.json to use (needed for a .gguf MODEL: the folder it was"
-          + " exported from).")
+  @Option(
+      names = "--tokenizer",
+      paramLabel = "DIR",
+      description =
+          "Hugging Face folder whose tokenizer.json to use (needed for a .gguf MODEL: the folder it was"
+              + " exported from).")
   Path tokenizer;
 
-  @Mixin
-  CommonOptions common;
+  @Mixin CommonOptions common;
 
-  @Spec
-  CommandSpec spec;
+  @Spec CommandSpec spec;
 
   @Override
   public Integer call() {
@@ -52,20 +70,30 @@ final class GenerateCommand implements Callable<Integer> {
     try (LoadedModel loaded = LoadedModel.open(model, tokenizer)) {
       int[] promptIds = loaded.tokenizer().encodeDocument(prompt);
       if (promptIds.length == 0) {
-        throw new BadInputException("the prompt is empty and the tokenizer adds no BOS token; give a --prompt");
+        throw new BadInputException(
+            "the prompt is empty and the tokenizer adds no BOS token; give a --prompt");
       }
       if (promptIds.length + maxTokens > loaded.family.contextLength()) {
         maxTokens = Math.max(0, loaded.family.contextLength() - promptIds.length);
-        spec.commandLine().getErr().println("llmc: note: --max-tokens cut to " + maxTokens + " to stay within the context length "
-            + loaded.family.contextLength());
+        spec.commandLine()
+            .getErr()
+            .println(
+                "llmc: note: --max-tokens cut to "
+                    + maxTokens
+                    + " to stay within the context length "
+                    + loaded.family.contextLength());
       }
       long t0 = System.nanoTime();
-      List<Integer> generated = Generator.greedy(loaded.runtime, promptIds, maxTokens, loaded.tokenizer().eosId());
+      List<Integer> generated =
+          Generator.greedy(loaded.runtime, promptIds, maxTokens, loaded.tokenizer().eosId());
       double seconds = (System.nanoTime() - t0) / 1e9;
-      int[] all = IntStream.concat(IntStream.of(promptIds), generated.stream().mapToInt(Integer::intValue)).toArray();
+      int[] all =
+          IntStream.concat(IntStream.of(promptIds), generated.stream().mapToInt(Integer::intValue))
+              .toArray();
       String text = loaded.tokenizer().decode(all);
       String promptText = loaded.tokenizer().decode(promptIds);
-      String continuation = text.startsWith(promptText) ? text.substring(promptText.length()) : text;
+      String continuation =
+          text.startsWith(promptText) ? text.substring(promptText.length()) : text;
       PrintWriter stdout = spec.commandLine().getOut();
       if (common.json) {
         ObjectNode out = Json.mapper().createObjectNode();
@@ -83,7 +111,11 @@ final class GenerateCommand implements Callable<Integer> {
       } else {
         stdout.println(text);
         stdout.flush();
-        spec.commandLine().getErr().printf("llmc: %d tokens in %.2f s (%.1f tokens/s)%n", generated.size(), seconds, generated.size() / seconds);
+        spec.commandLine()
+            .getErr()
+            .printf(
+                "llmc: %d tokens in %.2f s (%.1f tokens/s)%n",
+                generated.size(), seconds, generated.size() / seconds);
       }
     }
     return Llmc.OK;

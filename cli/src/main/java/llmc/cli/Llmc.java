@@ -8,11 +8,27 @@ import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
 /** The {@code llmc} command: exit 0 on success, 1 on an internal error, 2 on bad input or usage. */
-@Command(name = "llmc", mixinStandardHelpOptions = true, versionProvider = Llmc.Version.class,
-    description = "Compress large language models (Hugging Face checkpoints) and measure what it costs.",
-    subcommands = {QuantizeCommand.class, PruneCommand.class, ExportCommand.class, InspectCommand.class, EvalCommand.class, GenerateCommand.class,
-        RandomModelCommand.class, CommandLine.HelpCommand.class},
-    footer = {"", "Example:", "  llmc eval samples/models/stories260K --data samples/data/tinystories/valid.jsonl"})
+@Command(
+    name = "llmc",
+    mixinStandardHelpOptions = true,
+    versionProvider = Llmc.Version.class,
+    description =
+        "Compress large language models (Hugging Face checkpoints) and measure what it costs.",
+    subcommands = {
+      QuantizeCommand.class,
+      PruneCommand.class,
+      ExportCommand.class,
+      InspectCommand.class,
+      EvalCommand.class,
+      GenerateCommand.class,
+      RandomModelCommand.class,
+      CommandLine.HelpCommand.class
+    },
+    footer = {
+      "",
+      "Example:",
+      "  llmc eval samples/models/stories260K --data samples/data/tinystories/valid.jsonl"
+    })
 public final class Llmc {
   public static final int OK = 0;
   public static final int INTERNAL_ERROR = 1;
@@ -24,7 +40,8 @@ public final class Llmc {
 
   /** Runs the command line and returns its exit code (tests call this instead of main). */
   public static int run(String... args) {
-    return run(new java.io.PrintWriter(System.out, true), new java.io.PrintWriter(System.err, true), args);
+    return run(
+        new java.io.PrintWriter(System.out, true), new java.io.PrintWriter(System.err, true), args);
   }
 
   /** Runs with the given stdout and stderr. */
@@ -32,23 +49,30 @@ public final class Llmc {
     CommandLine cli = new CommandLine(new Llmc());
     cli.setOut(out);
     cli.setErr(err);
-    cli.setExecutionExceptionHandler((e, commandLine, parseResult) -> {
-      boolean verbose = parseResult.hasMatchedOption("--verbose")
-          || parseResult.subcommands().stream().anyMatch(p -> p.hasMatchedOption("--verbose"));
-      if (e instanceof BadInputException) {
-        commandLine.getErr().println("llmc: error: " + e.getMessage());
-        if (verbose) {
-          e.printStackTrace(commandLine.getErr());
-        }
-        return BAD_INPUT;
-      }
-      commandLine.getErr().println("llmc: internal error: " + e
-          + (verbose ? "" : " (run with --verbose for the stack trace)"));
-      if (verbose) {
-        e.printStackTrace(commandLine.getErr());
-      }
-      return INTERNAL_ERROR;
-    });
+    cli.setExecutionExceptionHandler(
+        (e, commandLine, parseResult) -> {
+          boolean verbose =
+              parseResult.hasMatchedOption("--verbose")
+                  || parseResult.subcommands().stream()
+                      .anyMatch(p -> p.hasMatchedOption("--verbose"));
+          if (e instanceof BadInputException) {
+            commandLine.getErr().println("llmc: error: " + e.getMessage());
+            if (verbose) {
+              e.printStackTrace(commandLine.getErr());
+            }
+            return BAD_INPUT;
+          }
+          commandLine
+              .getErr()
+              .println(
+                  "llmc: internal error: "
+                      + e
+                      + (verbose ? "" : " (run with --verbose for the stack trace)"));
+          if (verbose) {
+            e.printStackTrace(commandLine.getErr());
+          }
+          return INTERNAL_ERROR;
+        });
     return cli.execute(args);
   }
 
@@ -61,8 +85,10 @@ public final class Llmc {
           p.load(in);
         }
       }
-      return new String[] {"llmc " + p.getProperty("version", "unknown"),
-          "JVM " + System.getProperty("java.vm.name") + " " + System.getProperty("java.version")};
+      return new String[] {
+        "llmc " + p.getProperty("version", "unknown"),
+        "JVM " + System.getProperty("java.vm.name") + " " + System.getProperty("java.version")
+      };
     }
   }
 }

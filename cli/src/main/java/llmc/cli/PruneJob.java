@@ -19,9 +19,9 @@ import llmc.formats.SafetensorsWriter;
 import llmc.formats.TensorInfo;
 import llmc.formats.quant.Sparse24BitmaskLayout;
 import llmc.model.DecoderLayer;
+import llmc.model.Linear;
 import llmc.model.LlamaFamily;
 import llmc.model.LlamaRuntime;
-import llmc.model.Linear;
 import llmc.model.Weights;
 import llmc.prune.Masks;
 import llmc.prune.Scores;
@@ -31,10 +31,11 @@ import llmc.prune.grad.Gradients;
 import llmc.prune.structured.Structured;
 
 /**
- * One `llmc prune` run. Unstructured and N:M: magnitude, Lp and the gradient scores straight from the checkpoint
- * (after one backward pass over the calibration windows for the gradient scores); Wanda and SparseGPT through the
- * layer-sequential pipeline, so every layer is pruned on the inputs the already-pruned layers before it produce.
- * Structured: group scores, the survivors, and a physically smaller model.
+ * One `llmc prune` run. Unstructured and N:M: magnitude, Lp and the gradient scores straight from
+ * the checkpoint (after one backward pass over the calibration windows for the gradient scores);
+ * Wanda and SparseGPT through the layer-sequential pipeline, so every layer is pruned on the inputs
+ * the already-pruned layers before it produce. Structured: group scores, the survivors, and a
+ * physically smaller model.
  */
 final class PruneJob {
   private final PruneOptions o;
@@ -52,8 +53,10 @@ final class PruneJob {
     long t0 = System.nanoTime();
     try (ModelFolder input = ModelFolder.open(o.model())) {
       if (input.config().json().has("quantization_config")) {
-        throw new BadInputException(input.dir().resolve("config.json") + " has a quantization_config; prune an"
-            + " unquantized model (and quantize it afterwards: llmc quantize keeps the zeros)");
+        throw new BadInputException(
+            input.dir().resolve("config.json")
+                + " has a quantization_config; prune an"
+                + " unquantized model (and quantize it afterwards: llmc quantize keeps the zeros)");
       }
       LlamaFamily family = LlamaFamily.from(input.config());
       Checkpoint checkpoint = input.checkpoint();
@@ -61,9 +64,15 @@ final class PruneJob {
       describe();
       Gradients gradients = null;
       if (o.method().needsGradients()) {
-        List<int[]> windows = Runs.calibrationWindows(input, family, o.calibration(), report, warnings);
-        gradients = Gradients.compute(family, weights, windows, o.gradBatch(),
-            done -> CommonOptions.progress("gradients: window " + done + "/" + windows.size()));
+        List<int[]> windows =
+            Runs.calibrationWindows(input, family, o.calibration(), report, warnings);
+        gradients =
+            Gradients.compute(
+                family,
+                weights,
+                windows,
+                o.gradBatch(),
+                done -> CommonOptions.progress("gradients: window " + done + "/" + windows.size()));
         CommonOptions.endProgress();
         ObjectNode g = report.putObject("gradients");
         g.put("loss", gradients.loss());
@@ -73,8 +82,11 @@ final class PruneJob {
       }
       ElementScoresOf scores = new ElementScoresOf(weights, gradients);
       try (OutputFolder folder = OutputFolder.create(o.out(), o.overwrite())) {
-        try (SafetensorsWriter writer = new SafetensorsWriter(folder.dir(), o.maxShardBytes(),
-            Map.of("format", "pt", "producer", "llmc prune"))) {
+        try (SafetensorsWriter writer =
+            new SafetensorsWriter(
+                folder.dir(),
+                o.maxShardBytes(),
+                Map.of("format", "pt", "producer", "llmc prune"))) {
           if (o.structure() != null) {
             structured(input, family, checkpoint, weights, scores, writer, folder);
           } else {
@@ -92,7 +104,10 @@ final class PruneJob {
         ObjectNode size = report.putObject("size");
         size.put("input_bytes", checkpoint.sizeOnDisk());
         size.put("output_bytes", Runs.folderBytes(folder.dir()));
-        ObjectNode time = report.has("seconds") ? (ObjectNode) report.get("seconds") : report.putObject("seconds");
+        ObjectNode time =
+            report.has("seconds")
+                ? (ObjectNode) report.get("seconds")
+                : report.putObject("seconds");
         time.put("total", (System.nanoTime() - t0) / 1e9);
         if (o.eval() != null) {
           report.set("eval", Runs.evaluate(o.model(), folder.dir(), o.eval(), o.evalMaxWindows()));
@@ -123,19 +138,23 @@ final class PruneJob {
 
   private String patternName() {
     if (o.structure() != null) {
-      return o.structure().name().toLowerCase() + (o.dropLayers() != null ? " (drop " + java.util.Arrays.toString(
-          o.dropLayers()) + ")" : " " + o.sparsity());
+      return o.structure().name().toLowerCase()
+          + (o.dropLayers() != null
+              ? " (drop " + java.util.Arrays.toString(o.dropLayers()) + ")"
+              : " " + o.sparsity());
     }
     return switch (o.pattern()) {
-      case SparsityPattern.Unstructured u -> "unstructured " + u.sparsity() + " per " + u.compare().name().toLowerCase();
+      case SparsityPattern.Unstructured u ->
+          "unstructured " + u.sparsity() + " per " + u.compare().name().toLowerCase();
       case SparsityPattern.NofM nm -> nm.n() + ":" + nm.m();
     };
   }
 
   /**
-   * Per-weight scores from the weights (and gradients): magnitude {@code |w|}, Lp {@code |w|^p} (a group's Lp norm
-   * orders groups as the sum of {@code |w|^p} does), sensitivity {@code |g|} (normalised by the matrix's
-   * {@code sum |g|}), Taylor {@code |g w|} (signed {@code g w} for the "vector" group form).
+   * Per-weight scores from the weights (and gradients): magnitude {@code |w|}, Lp {@code |w|^p} (a
+   * group's Lp norm orders groups as the sum of {@code |w|^p} does), sensitivity {@code |g|}
+   * (normalised by the matrix's {@code sum |g|}), Taylor {@code |g w|} (signed {@code g w} for the
+   * "vector" group form).
    */
   private final class ElementScoresOf implements Structured.ElementScores {
     private final Weights weights;
@@ -175,7 +194,8 @@ final class PruneJob {
         }
         case TAYLOR -> {
           float[] g = gradients.of(name);
-          boolean signed = o.structure() != null && o.taylorGroup() == Structured.GroupReduce.ABS_OF_SUM;
+          boolean signed =
+              o.structure() != null && o.taylorGroup() == Structured.GroupReduce.ABS_OF_SUM;
           for (int i = 0; i < w.length; i++) {
             float gw = g[i] * w[i];
             s[i] = signed ? gw : Math.abs(gw);
@@ -187,8 +207,13 @@ final class PruneJob {
     }
   }
 
-  private void unstructured(ModelFolder input, LlamaFamily family, Checkpoint checkpoint, Weights weights,
-      ElementScoresOf scores, SafetensorsWriter writer) {
+  private void unstructured(
+      ModelFolder input,
+      LlamaFamily family,
+      Checkpoint checkpoint,
+      Weights weights,
+      ElementScoresOf scores,
+      SafetensorsWriter writer) {
     for (String name : checkpoint.names()) {
       if (!name.startsWith("model.layers.")) {
         copy(checkpoint, writer, name);
@@ -196,46 +221,59 @@ final class PruneJob {
     }
     if (o.method() == PruneOptions.Method.WANDA || o.method() == PruneOptions.Method.SPARSEGPT) {
       try (LlamaRuntime runtime = new LlamaRuntime(family, weights, false)) {
-        List<int[]> windows = Runs.calibrationWindows(input, family, o.calibration(), report, warnings);
+        List<int[]> windows =
+            Runs.calibrationWindows(input, family, o.calibration(), report, warnings);
         Map<Linear, float[]> pruned = new EnumMap<>(Linear.class);
-        LayerwisePipeline.Timings t = LayerwisePipeline.run(runtime, windows, new LayerwisePipeline.Compressor() {
-          @Override
-          public void compress(DecoderLayer layer, Linear.Input in, List<Linear> linears, InputStatistics stats) {
-            float[] hessian = null;
-            for (Linear linear : linears) {
-              if (o.ignored(QuantizeJob.module(layer.index, linear))) {
-                continue;
-              }
-              long start = System.nanoTime();
-              float[] w = weights.floats(linear.weightName(layer.index));
-              int rows = linear.outFeatures(family);
-              int cols = linear.inFeatures(family);
-              float[] result;
-              if (o.method() == PruneOptions.Method.WANDA) {
-                float[] s = Scores.wanda(w, rows, cols, stats.columnSquaredNorms());
-                result = Masks.apply(w, Masks.select(s, rows, cols, o.pattern()));
-              } else {
-                if (hessian == null) {
-                  hessian = stats.hessian();
-                }
-                SparseGpt.Result r = SparseGpt.prune(w, rows, cols, hessian, o.pattern(), o.damp(), o.blockSize());
-                if (r.warning() != null) {
-                  warnings.add(QuantizeJob.module(layer.index, linear) + ": " + r.warning());
-                }
-                result = r.weights();
-              }
-              layer.replace(linear, result);
-              pruned.put(linear, result);
-              matrix(layer.index, linear, result, (System.nanoTime() - start) / 1e9);
-            }
-          }
+        LayerwisePipeline.Timings t =
+            LayerwisePipeline.run(
+                runtime,
+                windows,
+                new LayerwisePipeline.Compressor() {
+                  @Override
+                  public void compress(
+                      DecoderLayer layer,
+                      Linear.Input in,
+                      List<Linear> linears,
+                      InputStatistics stats) {
+                    float[] hessian = null;
+                    for (Linear linear : linears) {
+                      if (o.ignored(QuantizeJob.module(layer.index, linear))) {
+                        continue;
+                      }
+                      long start = System.nanoTime();
+                      float[] w = weights.floats(linear.weightName(layer.index));
+                      int rows = linear.outFeatures(family);
+                      int cols = linear.inFeatures(family);
+                      float[] result;
+                      if (o.method() == PruneOptions.Method.WANDA) {
+                        float[] s = Scores.wanda(w, rows, cols, stats.columnSquaredNorms());
+                        result = Masks.apply(w, Masks.select(s, rows, cols, o.pattern()));
+                      } else {
+                        if (hessian == null) {
+                          hessian = stats.hessian();
+                        }
+                        SparseGpt.Result r =
+                            SparseGpt.prune(
+                                w, rows, cols, hessian, o.pattern(), o.damp(), o.blockSize());
+                        if (r.warning() != null) {
+                          warnings.add(
+                              QuantizeJob.module(layer.index, linear) + ": " + r.warning());
+                        }
+                        result = r.weights();
+                      }
+                      layer.replace(linear, result);
+                      pruned.put(linear, result);
+                      matrix(layer.index, linear, result, (System.nanoTime() - start) / 1e9);
+                    }
+                  }
 
-          @Override
-          public void layerDone(DecoderLayer layer) {
-            writeLayer(checkpoint, writer, layer.index, pruned);
-            pruned.clear();
-          }
-        }, (i, n) -> CommonOptions.progress("prune: layer " + (i + 1) + "/" + n));
+                  @Override
+                  public void layerDone(DecoderLayer layer) {
+                    writeLayer(checkpoint, writer, layer.index, pruned);
+                    pruned.clear();
+                  }
+                },
+                (i, n) -> CommonOptions.progress("prune: layer " + (i + 1) + "/" + n));
         CommonOptions.endProgress();
         ObjectNode time = report.putObject("seconds");
         time.put("forward", t.forwardSeconds());
@@ -254,8 +292,11 @@ final class PruneJob {
         long start = System.nanoTime();
         float[] w = weights.floats(linear.weightName(i));
         float[] s = scores.of(linear.weightName(i), w);
-        float[] result = Masks.apply(w, Masks.select(s, linear.outFeatures(family), linear.inFeatures(family),
-            o.pattern()));
+        float[] result =
+            Masks.apply(
+                w,
+                Masks.select(
+                    s, linear.outFeatures(family), linear.inFeatures(family), o.pattern()));
         pruned.put(linear, result);
         matrix(i, linear, result, (System.nanoTime() - start) / 1e9);
       }
@@ -264,11 +305,18 @@ final class PruneJob {
     CommonOptions.endProgress();
   }
 
-  private void structured(ModelFolder input, LlamaFamily family, Checkpoint checkpoint, Weights weights,
-      ElementScoresOf scores, SafetensorsWriter writer, OutputFolder folder) {
-    Structured.GroupReduce reduce = o.method() == PruneOptions.Method.TAYLOR ? o.taylorGroup()
-        : Structured.GroupReduce.SUM;
-    Structured.Survivors s = Structured.choose(family, scores, o.structure(), o.sparsity(), reduce, o.dropLayers());
+  private void structured(
+      ModelFolder input,
+      LlamaFamily family,
+      Checkpoint checkpoint,
+      Weights weights,
+      ElementScoresOf scores,
+      SafetensorsWriter writer,
+      OutputFolder folder) {
+    Structured.GroupReduce reduce =
+        o.method() == PruneOptions.Method.TAYLOR ? o.taylorGroup() : Structured.GroupReduce.SUM;
+    Structured.Survivors s =
+        Structured.choose(family, scores, o.structure(), o.sparsity(), reduce, o.dropLayers());
     Structured.write(family, weights, checkpoint, s, writer);
     var config = Structured.config(input.config(), family, s);
     config.write(folder.dir().resolve("config.json"));
@@ -308,7 +356,10 @@ final class PruneJob {
     }
   }
 
-  /** The input's config; with sparse-24-bitmask, compressed-tensors' sparsity config naming what stayed dense. */
+  /**
+   * The input's config; with sparse-24-bitmask, compressed-tensors' sparsity config naming what
+   * stayed dense.
+   */
   private void writeConfig(ModelFolder input, LlamaFamily family, OutputFolder folder) {
     if (!o.bitmask()) {
       input.config().write(folder.dir().resolve("config.json"));
@@ -323,8 +374,14 @@ final class PruneJob {
       }
     }
     double global = weightsCounted == 0 ? 0 : (double) zeros / weightsCounted;
-    input.config().with(json -> json.set("quantization_config",
-        Sparse24BitmaskLayout.config(List.of("Linear"), ignore, global))).write(folder.dir().resolve("config.json"));
+    input
+        .config()
+        .with(
+            json ->
+                json.set(
+                    "quantization_config",
+                    Sparse24BitmaskLayout.config(List.of("Linear"), ignore, global)))
+        .write(folder.dir().resolve("config.json"));
   }
 
   private static List<Integer> missing(int[] kept, int count) {
@@ -368,7 +425,8 @@ final class PruneJob {
   }
 
   /** A layer's tensors: the pruned matrices in the checkpoint's dtype, the rest as they were. */
-  private void writeLayer(Checkpoint checkpoint, SafetensorsWriter writer, int i, Map<Linear, float[]> pruned) {
+  private void writeLayer(
+      Checkpoint checkpoint, SafetensorsWriter writer, int i, Map<Linear, float[]> pruned) {
     Map<String, Linear> names = new TreeMap<>();
     pruned.keySet().forEach(l -> names.put(l.weightName(i), l));
     String prefix = "model.layers." + i + ".";
@@ -393,8 +451,13 @@ final class PruneJob {
         TensorInfo info = checkpoint.info(name);
         DType dtype = info.dtype();
         if (o.bitmask()) {
-          Sparse24BitmaskLayout.write(writer, QuantizeJob.module(i, linear), pruned.get(linear),
-              (int) info.shape()[0], (int) info.shape()[1], dtype);
+          Sparse24BitmaskLayout.write(
+              writer,
+              QuantizeJob.module(i, linear),
+              pruned.get(linear),
+              (int) info.shape()[0],
+              (int) info.shape()[1],
+              dtype);
         } else {
           writer.writeFloats(name, dtype, info.shape(), pruned.get(linear));
         }

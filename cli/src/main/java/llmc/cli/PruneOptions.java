@@ -13,24 +13,30 @@ record PruneOptions(
     Path out,
     boolean overwrite,
     Method method,
-    SparsityPattern pattern,          // unstructured (with its comparison group) or N:M; null when structured
-    Structured.Structure structure,   // null = unstructured / N:M
+    SparsityPattern
+        pattern, // unstructured (with its comparison group) or N:M; null when structured
+    Structured.Structure structure, // null = unstructured / N:M
     double sparsity,
-    int[] dropLayers,                 // --drop-layers, or null
-    double p,                         // Lp norm
+    int[] dropLayers, // --drop-layers, or null
+    double p, // Lp norm
     Structured.GroupReduce taylorGroup,
-    Runs.Calibration calibration,     // null when the method needs none
+    Runs.Calibration calibration, // null when the method needs none
     int gradBatch,
     double damp,
     int blockSize,
     List<Pattern> ignore,
-    boolean bitmask,                  // --format sparse-24-bitmask
+    boolean bitmask, // --format sparse-24-bitmask
     Path eval,
     int evalMaxWindows,
     long maxShardBytes) {
 
   enum Method {
-    MAGNITUDE, LP, SENSITIVITY, TAYLOR, WANDA, SPARSEGPT;
+    MAGNITUDE,
+    LP,
+    SENSITIVITY,
+    TAYLOR,
+    WANDA,
+    SPARSEGPT;
 
     boolean needsCalibration() {
       return this == SENSITIVITY || this == TAYLOR || this == WANDA || this == SPARSEGPT;
@@ -40,7 +46,10 @@ record PruneOptions(
       return this == SENSITIVITY || this == TAYLOR;
     }
 
-    /** The default comparison group of unstructured sparsity: per output row for Wanda, per matrix otherwise. */
+    /**
+     * The default comparison group of unstructured sparsity: per output row for Wanda, per matrix
+     * otherwise.
+     */
     Compare defaultCompare() {
       return this == WANDA ? Compare.ROW : Compare.MATRIX;
     }

@@ -22,26 +22,26 @@ import llmc.formats.OutputFolder;
 import llmc.formats.QuantizedTensor;
 import llmc.formats.SafetensorsWriter;
 import llmc.formats.TensorInfo;
+import llmc.formats.gguf.GgufTokenizer;
 import llmc.formats.quant.CheckpointFormat;
 import llmc.formats.quant.CompressedTensorsLayout;
 import llmc.formats.quant.GptqLayout;
 import llmc.formats.quant.QuantizedCheckpoint;
-import llmc.formats.gguf.GgufTokenizer;
 import llmc.model.DecoderLayer;
+import llmc.model.Linear;
 import llmc.model.LlamaFamily;
 import llmc.model.LlamaRuntime;
-import llmc.model.Linear;
 import llmc.model.TensorNames;
+import llmc.model.Weights;
 import llmc.model.gguf.GgufModelWriter;
 import llmc.model.gguf.LlamaGguf;
-import llmc.model.Weights;
 import llmc.quantize.Gptq;
 import llmc.quantize.QuantScheme;
 import llmc.quantize.Rtn;
 
 /**
- * One `llmc quantize` run: plan which matrices get which grid, quantize them (RTN directly from
- * the checkpoint; GPTQ through the layer-sequential pipeline), stream every tensor into the chosen
+ * One `llmc quantize` run: plan which matrices get which grid, quantize them (RTN directly from the
+ * checkpoint; GPTQ through the layer-sequential pipeline), stream every tensor into the chosen
  * layout, write the folder atomically with its config and report, and evaluate when asked.
  */
 final class QuantizeJob {
@@ -51,6 +51,7 @@ final class QuantizeJob {
   private final ArrayNode matrices = Json.mapper().createArrayNode();
   private final List<String> warnings = new ArrayList<>();
   private DType modelDtype;
+
   /** With --format gguf: each tensor's place and type in the file. */
   private List<GgufModelWriter.Tensor> ggufPlan;
 
@@ -71,10 +72,13 @@ final class QuantizeJob {
       modelDtype = checkpoint.info(Linear.Q.weightName(0)).dtype();
       checkPlan(family);
       describe(family, modelDtype);
-      double[] timings = new double[4];   // forward, statistics, quantize, write
+      double[] timings = new double[4]; // forward, statistics, quantize, write
       try (OutputFolder folder = OutputFolder.create(o.out(), o.overwrite())) {
-        try (SafetensorsWriter writer = new SafetensorsWriter(folder.dir(), o.maxShardBytes(),
-            Map.of("format", "pt", "producer", "llmc quantize"))) {
+        try (SafetensorsWriter writer =
+            new SafetensorsWriter(
+                folder.dir(),
+                o.maxShardBytes(),
+                Map.of("format", "pt", "producer", "llmc quantize"))) {
           LayerWriter layers = new LayerWriter(checkpoint, writer);
           for (String name : checkpoint.names()) {
             if (!name.startsWith("model.layers.")) {
@@ -98,8 +102,9 @@ final class QuantizeJob {
   }
 
   /**
-   * --format gguf: one llama.cpp file. The token embedding, final norm and output projection are written first (the
-   * tensors' order in the file), then each layer as soon as its matrices are quantized on the block type's grid.
+   * --format gguf: one llama.cpp file. The token embedding, final norm and output projection are
+   * written first (the tensors' order in the file), then each layer as soon as its matrices are
+   * quantized on the block type's grid.
    */
   private ObjectNode runGguf() {
     long t0 = System.nanoTime();
@@ -112,35 +117,52 @@ final class QuantizeJob {
       GgufTokenizer tokenizer = GgufTokenizer.from(input);
       warnings.addAll(tokenizer.warnings());
       modelDtype = checkpoint.info(Linear.Q.weightName(0)).dtype();
-      ggufPlan = GgufModelWriter.plan(family, weights, checkpoint.names(), o.ggufType(),
-          hf -> o.bitsOf(hf.substring(0, hf.length() - ".weight".length())) != null);
+      ggufPlan =
+          GgufModelWriter.plan(
+              family,
+              weights,
+              checkpoint.names(),
+              o.ggufType(),
+              hf -> o.bitsOf(hf.substring(0, hf.length() - ".weight".length())) != null);
       describe(family, modelDtype);
       report.put("gguf_type", o.ggufType().ggmlName());
       report.set("tensor_types", ExportCommand.typeCounts(ggufPlan));
       report.set("fallbacks", ExportCommand.fallbacks(ggufPlan));
       double[] timings = new double[4];
-      try (GgufModelWriter file = new GgufModelWriter(o.out(), o.overwrite(), family, ExportCommand.modelName(input),
-          o.ggufType(), ggufPlan, tokenizer::writeTo)) {
+      try (GgufModelWriter file =
+          new GgufModelWriter(
+              o.out(),
+              o.overwrite(),
+              family,
+              ExportCommand.modelName(input),
+              o.ggufType(),
+              ggufPlan,
+              tokenizer::writeTo)) {
         for (GgufModelWriter.Tensor t : ggufPlan) {
           if (!t.hfName().startsWith("model.layers.")) {
             file.writeFloats(t.hfName(), weights.floats(t.hfName()));
           }
         }
-        LayerSink layers = (i, quantized) -> {
-          String prefix = TensorNames.layer(i);
-          for (GgufModelWriter.Tensor t : ggufPlan) {
-            if (!t.hfName().startsWith(prefix)) {
-              continue;
-            }
-            QuantizedTensor q = quantized.entrySet().stream().filter(e -> e.getKey().weightName(i).equals(t.hfName()))
-                .map(Map.Entry::getValue).findFirst().orElse(null);
-            if (q != null) {
-              file.writeQuantized(t.hfName(), q);
-            } else {
-              file.writeFloats(t.hfName(), weights.floats(t.hfName()));
-            }
-          }
-        };
+        LayerSink layers =
+            (i, quantized) -> {
+              String prefix = TensorNames.layer(i);
+              for (GgufModelWriter.Tensor t : ggufPlan) {
+                if (!t.hfName().startsWith(prefix)) {
+                  continue;
+                }
+                QuantizedTensor q =
+                    quantized.entrySet().stream()
+                        .filter(e -> e.getKey().weightName(i).equals(t.hfName()))
+                        .map(Map.Entry::getValue)
+                        .findFirst()
+                        .orElse(null);
+                if (q != null) {
+                  file.writeQuantized(t.hfName(), q);
+                } else {
+                  file.writeFloats(t.hfName(), weights.floats(t.hfName()));
+                }
+              }
+            };
         quantizeLayers(input, family, checkpoint, layers, timings);
         file.finish();
       }
@@ -157,17 +179,29 @@ final class QuantizeJob {
   private static void requireUnquantized(ModelFolder input) {
     ObjectNode qc = (ObjectNode) input.config().json().get("quantization_config");
     if (qc != null && !QuantizedCheckpoint.quantizes(qc)) {
-      throw new BadInputException(input.dir() + " is stored compressed (" + qc.path("sparsity_config").path("format")
-          .asText("sparse") + "); quantize the dense pruned folder (llmc prune --format dense) instead");
+      throw new BadInputException(
+          input.dir()
+              + " is stored compressed ("
+              + qc.path("sparsity_config").path("format").asText("sparse")
+              + "); quantize the dense pruned folder (llmc prune --format dense) instead");
     }
     if (qc != null) {
-      throw new BadInputException(input.dir().resolve("config.json") + " already has a quantization_config; "
-          + "quantize an unquantized model");
+      throw new BadInputException(
+          input.dir().resolve("config.json")
+              + " already has a quantization_config; "
+              + "quantize an unquantized model");
     }
   }
 
-  /** RTN straight from the checkpoint, or GPTQ through the layer-sequential pipeline; each layer to {@code sink}. */
-  private void quantizeLayers(ModelFolder input, LlamaFamily family, Checkpoint checkpoint, LayerSink sink,
+  /**
+   * RTN straight from the checkpoint, or GPTQ through the layer-sequential pipeline; each layer to
+   * {@code sink}.
+   */
+  private void quantizeLayers(
+      ModelFolder input,
+      LlamaFamily family,
+      Checkpoint checkpoint,
+      LayerSink sink,
       double[] timings) {
     if (o.method() == QuantizeOptions.Method.RTN) {
       rtn(family, checkpoint, sink, timings);
@@ -176,7 +210,10 @@ final class QuantizeJob {
     }
   }
 
-  /** A pruned input's zeros before and after quantization, per matrix (only where the input has zeros). */
+  /**
+   * A pruned input's zeros before and after quantization, per matrix (only where the input has
+   * zeros).
+   */
   private void sparsity(ObjectNode m, float[] before, float[] after) {
     long zerosBefore = 0;
     long kept = 0;
@@ -195,10 +232,16 @@ final class QuantizeJob {
     sparseZeros[1] += kept;
   }
 
-  /** Zeros of the input's quantized matrices, and how many of them are still exactly 0 after quantization. */
+  /**
+   * Zeros of the input's quantized matrices, and how many of them are still exactly 0 after
+   * quantization.
+   */
   private final long[] sparseZeros = new long[2];
 
-  /** Wall times per phase, the matrices, and the sizes before and after; whether a pruned input kept its zeros. */
+  /**
+   * Wall times per phase, the matrices, and the sizes before and after; whether a pruned input kept
+   * its zeros.
+   */
   private void putTimesAndSizes(double[] timings, long t0, long inBytes, long outBytes) {
     if (sparseZeros[0] > 0) {
       ObjectNode sp = report.putObject("sparsity");
@@ -206,8 +249,12 @@ final class QuantizeJob {
       sp.put("zeros_kept", sparseZeros[1]);
       sp.put("survived", sparseZeros[0] == sparseZeros[1]);
       if (sparseZeros[0] != sparseZeros[1]) {
-        warnings.add("the input's sparsity did not survive: " + (sparseZeros[0] - sparseZeros[1]) + " of its "
-            + sparseZeros[0] + " zeros are no longer 0 (a grid without an exact 0, such as GGUF's _1 types)");
+        warnings.add(
+            "the input's sparsity did not survive: "
+                + (sparseZeros[0] - sparseZeros[1])
+                + " of its "
+                + sparseZeros[0]
+                + " zeros are no longer 0 (a grid without an exact 0, such as GGUF's _1 types)");
       }
     }
     ObjectNode time = report.putObject("seconds");
@@ -231,20 +278,33 @@ final class QuantizeJob {
           continue;
         }
         if (bits < 2 || bits > 8) {
-          throw new BadInputException("bits " + bits + " for " + module(i, linear) + ": llmc quantizes to 2..8 bits");
+          throw new BadInputException(
+              "bits " + bits + " for " + module(i, linear) + ": llmc quantizes to 2..8 bits");
         }
         if (o.format() == QuantizeOptions.Format.GPTQ) {
           if (!(bits == 2 || bits == 3 || bits == 4 || bits == 8)) {
-            throw new BadInputException("--format gptq holds 2, 3, 4 or 8 bits, not " + bits + " (" + module(i, linear)
-                + "); use --format compressed-tensors or --format dense");
+            throw new BadInputException(
+                "--format gptq holds 2, 3, 4 or 8 bits, not "
+                    + bits
+                    + " ("
+                    + module(i, linear)
+                    + "); use --format compressed-tensors or --format dense");
           }
           int multiple = GptqLayout.dimensionMultiple(bits);
           int in = linear.inFeatures(family);
           int out = linear.outFeatures(family);
           if (in % multiple != 0 || out % multiple != 0) {
-            throw new BadInputException(module(i, linear) + " is " + out + "x" + in + ": the GPTQ layout packs "
-                + bits + "-bit codes in whole int32 words and needs both sizes to be multiples of " + multiple
-                + "; use --format compressed-tensors or dense, or leave it out with --ignore");
+            throw new BadInputException(
+                module(i, linear)
+                    + " is "
+                    + out
+                    + "x"
+                    + in
+                    + ": the GPTQ layout packs "
+                    + bits
+                    + "-bit codes in whole int32 words and needs both sizes to be multiples of "
+                    + multiple
+                    + "; use --format compressed-tensors or dense, or leave it out with --ignore");
           }
         }
       }
@@ -296,7 +356,9 @@ final class QuantizeJob {
    * the model's dtype, so bfloat16 for a bfloat16 model and float16 otherwise (exact in float32).
    */
   private DType scaleDtype(DType modelDtype) {
-    return o.format() == QuantizeOptions.Format.COMPRESSED_TENSORS && modelDtype == DType.BF16 ? DType.BF16 : DType.F16;
+    return o.format() == QuantizeOptions.Format.COMPRESSED_TENSORS && modelDtype == DType.BF16
+        ? DType.BF16
+        : DType.F16;
   }
 
   private QuantScheme scheme(int bits, DType modelDtype) {
@@ -307,13 +369,14 @@ final class QuantizeJob {
   }
 
   /**
-   * The bits of a layer's matrix, or null when it stays as it is: left out with --ignore, or (GGUF) stored as F16
-   * because its type cannot hold it.
+   * The bits of a layer's matrix, or null when it stays as it is: left out with --ignore, or (GGUF)
+   * stored as F16 because its type cannot hold it.
    */
   private Integer bitsOf(int layer, Linear linear) {
     if (ggufPlan != null) {
       String name = linear.weightName(layer);
-      boolean blocks = ggufPlan.stream().anyMatch(t -> t.hfName().equals(name) && t.type() == o.ggufType());
+      boolean blocks =
+          ggufPlan.stream().anyMatch(t -> t.hfName().equals(name) && t.type() == o.ggufType());
       if (!blocks) {
         return null;
       }
@@ -333,8 +396,13 @@ final class QuantizeJob {
         }
         long t = System.nanoTime();
         float[] w = weights.floats(linear.weightName(i));
-        QuantizedTensor q = Rtn.quantize(w, linear.outFeatures(family), linear.inFeatures(family),
-            scheme(bits, modelDtype), o.clipMse() ? Rtn.Clip.MSE : Rtn.Clip.NONE);
+        QuantizedTensor q =
+            Rtn.quantize(
+                w,
+                linear.outFeatures(family),
+                linear.inFeatures(family),
+                scheme(bits, modelDtype),
+                o.clipMse() ? Rtn.Clip.MSE : Rtn.Clip.NONE);
         double seconds = (System.nanoTime() - t) / 1e9;
         timings[2] += seconds;
         quantized.put(linear, q);
@@ -350,20 +418,23 @@ final class QuantizeJob {
 
   private void gptq(ModelFolder input, LlamaFamily family, LayerSink layers, double[] timings) {
     if (o.calibration().file() == null && o.stats() == null) {
-      throw new BadInputException("GPTQ needs calibration data: give --calib FILE (.jsonl or .txt), "
-          + "e.g. samples/data/tinystories/train.jsonl, or --stats DIR, or use --method rtn");
+      throw new BadInputException(
+          "GPTQ needs calibration data: give --calib FILE (.jsonl or .txt), "
+              + "e.g. samples/data/tinystories/train.jsonl, or --stats DIR, or use --method rtn");
     }
     try (LlamaRuntime runtime = new LlamaRuntime(family, Weights.of(input.checkpoint()), false)) {
       GptqCompressor compressor = new GptqCompressor(runtime, layers);
-      LayerwisePipeline.Progress progress = (i, n) -> CommonOptions.progress("gptq: layer " + (i + 1) + "/" + n);
+      LayerwisePipeline.Progress progress =
+          (i, n) -> CommonOptions.progress("gptq: layer " + (i + 1) + "/" + n);
       LayerwisePipeline.Timings t;
       if (o.stats() != null) {
         try (StatisticsStore store = StatisticsStore.open(o.stats())) {
           ObjectNode c = report.putObject("calibration");
           c.put("statistics", o.stats().toString());
           store.metadata().forEach(c::put);
-          warnings.add("GPTQ from saved statistics of the unquantized model: not sequential (no layer saw the "
-              + "quantization of the layers before it)");
+          warnings.add(
+              "GPTQ from saved statistics of the unquantized model: not sequential (no layer saw the "
+                  + "quantization of the layers before it)");
           t = LayerwisePipeline.runFromStatistics(runtime, store, compressor, progress);
         }
       } else {
@@ -371,9 +442,13 @@ final class QuantizeJob {
         if (o.saveStats() != null) {
           Map<String, String> about = new TreeMap<>();
           about.put("model", o.model().toString());
-          report.get("calibration").fields().forEachRemaining(e -> about.put(e.getKey(), e.getValue().asText()));
-          try (StatisticsStore.Writer save = new StatisticsStore.Writer(o.saveStats(),
-              (long) windows.size() * windows.get(0).length, about)) {
+          report
+              .get("calibration")
+              .fields()
+              .forEachRemaining(e -> about.put(e.getKey(), e.getValue().asText()));
+          try (StatisticsStore.Writer save =
+              new StatisticsStore.Writer(
+                  o.saveStats(), (long) windows.size() * windows.get(0).length, about)) {
             t = LayerwisePipeline.run(runtime, windows, compressor, progress, save);
             save.finish();
           }
@@ -406,7 +481,8 @@ final class QuantizeJob {
     }
 
     @Override
-    public void compress(DecoderLayer layer, Linear.Input input, List<Linear> linears, InputStatistics stats) {
+    public void compress(
+        DecoderLayer layer, Linear.Input input, List<Linear> linears, InputStatistics stats) {
       LlamaFamily family = runtime.family();
       float[] hessian = null;
       for (Linear linear : linears) {
@@ -418,8 +494,18 @@ final class QuantizeJob {
           hessian = stats.hessian();
         }
         float[] w = runtime.weights().floats(linear.weightName(layer.index));
-        Gptq.Result r = Gptq.quantize(w, linear.outFeatures(family), linear.inFeatures(family), hessian.clone(),
-            new Gptq.Options(scheme(bits, modelDtype), o.damp(), o.blockSize(), o.actOrder(), o.staticGroups()));
+        Gptq.Result r =
+            Gptq.quantize(
+                w,
+                linear.outFeatures(family),
+                linear.inFeatures(family),
+                hessian.clone(),
+                new Gptq.Options(
+                    scheme(bits, modelDtype),
+                    o.damp(),
+                    o.blockSize(),
+                    o.actOrder(),
+                    o.staticGroups()));
         quantized.put(linear, r.quantized());
         float[] dequantized = r.quantized().dequantize();
         layer.replace(linear, dequantized);
@@ -457,7 +543,9 @@ final class QuantizeJob {
     void writeLayer(int layer, Map<Linear, QuantizedTensor> quantized);
   }
 
-  /** Streams one layer's tensors: quantized matrices in the chosen layout, the rest as they were. */
+  /**
+   * Streams one layer's tensors: quantized matrices in the chosen layout, the rest as they were.
+   */
   private final class LayerWriter implements LayerSink {
     private final Checkpoint checkpoint;
     private final SafetensorsWriter writer;
@@ -489,7 +577,7 @@ final class QuantizeJob {
         if (linear != null) {
           writeQuantized(i, linear, quantized.get(linear));
         } else if (biasNames.containsKey(name) && o.format() == QuantizeOptions.Format.GPTQ) {
-          continue;   // the GPTQ layout stores the bias itself, in float16
+          continue; // the GPTQ layout stores the bias itself, in float16
         } else {
           copy(name);
         }
@@ -500,11 +588,19 @@ final class QuantizeJob {
       String module = module(i, linear);
       String biasName = linear.biasName(i);
       switch (o.format()) {
-        case GPTQ -> GptqLayout.write(writer, module, q,
-            checkpoint.contains(biasName) ? checkpoint.floats(biasName) : null,
-            o.checkpointV2() ? CheckpointFormat.V2 : CheckpointFormat.V1, warnings);
-        case COMPRESSED_TENSORS -> CompressedTensorsLayout.write(writer, module, q, scaleDtype(modelDtype), warnings);
-        case DENSE -> writer.writeFloats(linear.weightName(i), modelDtype, new long[] {q.rows(), q.cols()}, q.dequantize());
+        case GPTQ ->
+            GptqLayout.write(
+                writer,
+                module,
+                q,
+                checkpoint.contains(biasName) ? checkpoint.floats(biasName) : null,
+                o.checkpointV2() ? CheckpointFormat.V2 : CheckpointFormat.V1,
+                warnings);
+        case COMPRESSED_TENSORS ->
+            CompressedTensorsLayout.write(writer, module, q, scaleDtype(modelDtype), warnings);
+        case DENSE ->
+            writer.writeFloats(
+                linear.weightName(i), modelDtype, new long[] {q.rows(), q.cols()}, q.dequantize());
       }
     }
   }
@@ -513,13 +609,23 @@ final class QuantizeJob {
     ModelConfig config = input.config();
     switch (o.format()) {
       case GPTQ -> {
-        ObjectNode qc = GptqLayout.quantizationConfig(o.bits(), o.groupSize(), o.actOrder(), o.symmetric(), o.damp(),
-            true, o.staticGroups(), o.checkpointV2() ? CheckpointFormat.V2 : CheckpointFormat.V1);
+        ObjectNode qc =
+            GptqLayout.quantizationConfig(
+                o.bits(),
+                o.groupSize(),
+                o.actOrder(),
+                o.symmetric(),
+                o.damp(),
+                true,
+                o.staticGroups(),
+                o.checkpointV2() ? CheckpointFormat.V2 : CheckpointFormat.V1);
         if (!o.ignore().isEmpty() || !o.bitsFor().isEmpty()) {
-          // GPTQModel's per-module overrides: "-:regex" skips a module, "+:regex" changes its settings.
+          // GPTQModel's per-module overrides: "-:regex" skips a module, "+:regex" changes its
+          // settings.
           ObjectNode dynamic = qc.putObject("dynamic");
           o.ignore().forEach(p -> dynamic.putObject("-:" + p.pattern()));
-          o.bitsFor().forEach(b -> dynamic.putObject("+:" + b.pattern().pattern()).put("bits", b.bits()));
+          o.bitsFor()
+              .forEach(b -> dynamic.putObject("+:" + b.pattern().pattern()).put("bits", b.bits()));
         }
         config.with(json -> json.set("quantization_config", qc)).write(dir.resolve("config.json"));
         Json.writePretty(dir.resolve("quantize_config.json"), qc);
@@ -534,7 +640,9 @@ final class QuantizeJob {
             }
           }
         }
-        ObjectNode qc = CompressedTensorsLayout.quantizationConfig(o.bits(), o.groupSize(), o.symmetric(), o.actOrder(), ignored);
+        ObjectNode qc =
+            CompressedTensorsLayout.quantizationConfig(
+                o.bits(), o.groupSize(), o.symmetric(), o.actOrder(), ignored);
         if (!o.bitsFor().isEmpty()) {
           splitGroupsByBits(qc, family);
         }
@@ -584,6 +692,4 @@ final class QuantizeJob {
     }
     return sum / a.length;
   }
-
-
 }

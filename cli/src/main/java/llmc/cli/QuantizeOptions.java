@@ -31,15 +31,26 @@ record QuantizeOptions(
     Path stats,
     GgmlType ggufType) {
 
-  enum Method { GPTQ, RTN }
+  enum Method {
+    GPTQ,
+    RTN
+  }
 
   /** The output layout; GGUF is one file whose linear layers are blocks of {@code ggufType}. */
-  enum Format { GPTQ, COMPRESSED_TENSORS, DENSE, GGUF }
+  enum Format {
+    GPTQ,
+    COMPRESSED_TENSORS,
+    DENSE,
+    GGUF
+  }
 
   /** {@code --bits-for REGEX=BITS}: matrices whose module name matches get other bits. */
   record BitsOverride(Pattern pattern, int bits) {}
 
-  /** Bits for a module (e.g. {@code model.layers.3.mlp.down_proj}), or null when it is left as it is. */
+  /**
+   * Bits for a module (e.g. {@code model.layers.3.mlp.down_proj}), or null when it is left as it
+   * is.
+   */
   Integer bitsOf(String module) {
     for (Pattern p : ignore) {
       if (p.matcher(module).find()) {

@@ -10,7 +10,17 @@ class CommandsTest {
 
   @Test
   void inspectJsonReportsStories260kShapeAndMemory() {
-    Cli r = Cli.run("inspect", Cli.stories(), "--json", "--batch", "2", "--seq-len", "512", "--kv-dtype", "f32");
+    Cli r =
+        Cli.run(
+            "inspect",
+            Cli.stories(),
+            "--json",
+            "--batch",
+            "2",
+            "--seq-len",
+            "512",
+            "--kv-dtype",
+            "f32");
     assertEquals(0, r.exitCode(), r.err());
     JsonNode j = r.json();
     assertEquals("LlamaForCausalLM", j.get("architecture").asText());
@@ -20,7 +30,8 @@ class CommandsTest {
     // 2 (k and v) x 5 layers x 4 kv heads x 8 head_dim x 4 bytes x 2 x 512 tokens
     assertEquals(2L * 5 * 4 * 8 * 4 * 2 * 512, j.at("/memory/kv_cache_bytes").asLong());
     assertEquals(260_032L * 4, j.at("/memory/weights_bytes").asLong());
-    assertEquals(j.at("/memory/weights_bytes").asLong() + j.at("/memory/kv_cache_bytes").asLong(),
+    assertEquals(
+        j.at("/memory/weights_bytes").asLong() + j.at("/memory/kv_cache_bytes").asLong(),
         j.at("/memory/total_bytes").asLong());
   }
 
@@ -44,12 +55,23 @@ class CommandsTest {
     assertEquals(3, j.get("windows").asInt());
     assertEquals(3 * 511, j.get("scored_tokens").asLong());
     assertEquals(Math.exp(j.get("mean_nll").asDouble()), j.get("perplexity").asDouble(), 1e-9);
-    assertTrue(j.get("perplexity").asDouble() > 3 && j.get("perplexity").asDouble() < 7, j.toString());
+    assertTrue(
+        j.get("perplexity").asDouble() > 3 && j.get("perplexity").asDouble() < 7, j.toString());
   }
 
   @Test
   void evalAgainstItselfAsBaseHasZeroKl() {
-    Cli r = Cli.run("eval", Cli.stories(), "--data", Cli.valid(), "--max-windows", "1", "--base", Cli.stories(), "--json");
+    Cli r =
+        Cli.run(
+            "eval",
+            Cli.stories(),
+            "--data",
+            Cli.valid(),
+            "--max-windows",
+            "1",
+            "--base",
+            Cli.stories(),
+            "--json");
     assertEquals(0, r.exitCode(), r.err());
     assertEquals(0.0, r.json().get("mean_kl").asDouble(), 1e-6);
     assertEquals(1.0, r.json().get("top1_agreement").asDouble());
@@ -59,12 +81,24 @@ class CommandsTest {
   void generateFromBosPrintsTheLilyStory() {
     Cli r = Cli.run("generate", Cli.stories(), "--prompt", "", "--max-tokens", "40");
     assertEquals(0, r.exitCode(), r.err());
-    assertTrue(r.out().startsWith("Once upon a time, there was a little girl named Lily. She loved to play outside in the park."), r.out());
+    assertTrue(
+        r.out()
+            .startsWith(
+                "Once upon a time, there was a little girl named Lily. She loved to play outside in the park."),
+        r.out());
   }
 
   @Test
   void generateJsonContinuesThePrompt() {
-    Cli r = Cli.run("generate", Cli.stories(), "--prompt", "Once upon a time", "--max-tokens", "5", "--json");
+    Cli r =
+        Cli.run(
+            "generate",
+            Cli.stories(),
+            "--prompt",
+            "Once upon a time",
+            "--max-tokens",
+            "5",
+            "--json");
     assertEquals(0, r.exitCode(), r.err());
     JsonNode j = r.json();
     assertEquals(5, j.get("generated_tokens").asInt());
@@ -85,7 +119,7 @@ class CommandsTest {
 
   @Test
   void usageErrorExitsTwoWithOneLine() {
-    Cli r = Cli.run("eval", Cli.stories());   // --data missing
+    Cli r = Cli.run("eval", Cli.stories()); // --data missing
     assertEquals(2, r.exitCode());
     assertTrue(r.err().contains("--data"), r.err());
   }

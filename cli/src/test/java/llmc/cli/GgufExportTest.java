@@ -26,10 +26,12 @@ import llmc.quantize.Rtn;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** {@code llmc export --format gguf} and {@code llmc quantize --format gguf} on stories260K, read back byte by byte. */
+/**
+ * {@code llmc export --format gguf} and {@code llmc quantize --format gguf} on stories260K, read
+ * back byte by byte.
+ */
 class GgufExportTest {
-  @TempDir
-  Path dir;
+  @TempDir Path dir;
 
   static float[] hfWeights(String name) {
     try (ModelFolder folder = ModelFolder.open(Path.of(Cli.stories()))) {
@@ -46,10 +48,21 @@ class GgufExportTest {
   @Test
   void f32ExportHasLlamaMetadataNamesAndInterleavedQkRows() {
     Path out = dir.resolve("s.gguf");
-    Cli r = Cli.run("export", Cli.stories(), "--format", "gguf", "--type", "f32", "--out", out.toString(), "--json");
+    Cli r =
+        Cli.run(
+            "export",
+            Cli.stories(),
+            "--format",
+            "gguf",
+            "--type",
+            "f32",
+            "--out",
+            out.toString(),
+            "--json");
     assertEquals(0, r.exitCode(), r.err());
     JsonNode report = r.json();
-    assertEquals(47, report.get("tensors").asInt());          // token_embd, output_norm, 5 x 9 (tied: no output)
+    assertEquals(
+        47, report.get("tensors").asInt()); // token_embd, output_norm, 5 x 9 (tied: no output)
     assertEquals(0, report.get("fallbacks").size());
     try (GgufFile file = GgufFile.open(out)) {
       var m = file.metadata();
@@ -66,7 +79,8 @@ class GgufExportTest {
       assertEquals("llama", m.string("tokenizer.ggml.model"));
       assertFalse(file.contains("output.weight"));
       assertArrayEquals(new long[] {512, 64}, file.info("token_embd.weight").shape());
-      assertArrayEquals(hfWeights("model.layers.2.self_attn.v_proj.weight"), file.floats("blk.2.attn_v.weight"));
+      assertArrayEquals(
+          hfWeights("model.layers.2.self_attn.v_proj.weight"), file.floats("blk.2.attn_v.weight"));
       // q: head h, GGUF row h*8 + 2j + i is HF row h*8 + 4i + j
       float[] hf = hfWeights("model.layers.2.self_attn.q_proj.weight");
       float[] gguf = file.floats("blk.2.attn_q.weight");
@@ -98,7 +112,8 @@ class GgufExportTest {
     }
     assertEquals(30, report.at("/tensor_types/q4_0").asInt());
     assertEquals(1, report.at("/tensor_types/q8_0").asInt());
-    try (GgufFile file = GgufFile.open(out); Arena arena = Arena.ofConfined()) {
+    try (GgufFile file = GgufFile.open(out);
+        Arena arena = Arena.ofConfined()) {
       assertEquals(2, file.metadata().integer("general.file_type"));
       assertEquals(GgmlType.Q8_0, file.info("token_embd.weight").type());
       assertEquals(GgmlType.F32, file.info("blk.0.attn_norm.weight").type());
@@ -114,19 +129,32 @@ class GgufExportTest {
   @Test
   void rtnOnTheGgufGridIsStoredWithoutFurtherRounding() {
     Path out = dir.resolve("rtn-q4_1.gguf");
-    Cli r = Cli.run("quantize", Cli.stories(), "--method", "rtn", "--format", "gguf", "--gguf-type", "q4_1",
-        "--out", out.toString(), "--json");
+    Cli r =
+        Cli.run(
+            "quantize",
+            Cli.stories(),
+            "--method",
+            "rtn",
+            "--format",
+            "gguf",
+            "--gguf-type",
+            "q4_1",
+            "--out",
+            out.toString(),
+            "--json");
     assertEquals(0, r.exitCode(), r.err());
     assertEquals("gguf", r.json().get("format").asText());
-    assertEquals(30, r.json().get("matrices").size());           // 5 x (q, k, v, o, gate, up); down is F16
+    assertEquals(30, r.json().get("matrices").size()); // 5 x (q, k, v, o, gate, up); down is F16
     LlamaFamily f = stories();
     try (GgufFile file = GgufFile.open(out)) {
       assertEquals(3, file.metadata().integer("general.file_type"));
-      for (String hf : List.of("model.layers.3.self_attn.k_proj.weight", "model.layers.3.mlp.up_proj.weight")) {
+      for (String hf :
+          List.of("model.layers.3.self_attn.k_proj.weight", "model.layers.3.mlp.up_proj.weight")) {
         float[] w = hfWeights(hf);
         long[] shape = file.info(LlamaGguf.ggufName(hf)).shape();
-        QuantizedTensor q = Rtn.quantize(w, (int) shape[0], (int) shape[1], QuantScheme.ggml(GgmlType.Q4_1),
-            Rtn.Clip.NONE);
+        QuantizedTensor q =
+            Rtn.quantize(
+                w, (int) shape[0], (int) shape[1], QuantScheme.ggml(GgmlType.Q4_1), Rtn.Clip.NONE);
         float[] expected = q.dequantize();
         int[] order = LlamaGguf.rowOrder(hf, f);
         if (order != null) {
@@ -134,8 +162,10 @@ class GgufExportTest {
         }
         assertArrayEquals(expected, file.floats(LlamaGguf.ggufName(hf)), hf);
       }
-      assertArrayEquals(hfWeights("model.layers.3.mlp.down_proj.weight"),
-          file.floats("blk.3.ffn_down.weight"), 1e-3f);
+      assertArrayEquals(
+          hfWeights("model.layers.3.mlp.down_proj.weight"),
+          file.floats("blk.3.ffn_down.weight"),
+          1e-3f);
     }
   }
 
@@ -144,9 +174,21 @@ class GgufExportTest {
     List<Path> files = new ArrayList<>();
     for (int run = 0; run < 2; run++) {
       Path out = dir.resolve("gptq-" + run + ".gguf");
-      Cli r = Cli.run("quantize", Cli.stories(), "--format", "gguf", "--gguf-type", "q4_0", "--calib",
-          Cli.root().resolve("samples/data/tinystories/train.jsonl").toString(), "--nsamples", "16",
-          "--out", out.toString(), "--json");
+      Cli r =
+          Cli.run(
+              "quantize",
+              Cli.stories(),
+              "--format",
+              "gguf",
+              "--gguf-type",
+              "q4_0",
+              "--calib",
+              Cli.root().resolve("samples/data/tinystories/train.jsonl").toString(),
+              "--nsamples",
+              "16",
+              "--out",
+              out.toString(),
+              "--json");
       assertEquals(0, r.exitCode(), r.err());
       assertTrue(r.json().get("matrices").get(0).get("gptq_loss").asDouble() > 0);
       files.add(out);
@@ -154,9 +196,12 @@ class GgufExportTest {
     assertEquals(-1, Files.mismatch(files.get(0), files.get(1)));
     try (GgufFile file = GgufFile.open(files.get(0))) {
       for (GgufTensorInfo t : file.tensors()) {
-        GgmlType expected = t.name().endsWith("_norm.weight") ? GgmlType.F32
-            : t.name().equals("token_embd.weight") ? GgmlType.Q8_0
-            : t.name().endsWith("ffn_down.weight") ? GgmlType.F16 : GgmlType.Q4_0;
+        GgmlType expected =
+            t.name().endsWith("_norm.weight")
+                ? GgmlType.F32
+                : t.name().equals("token_embd.weight")
+                    ? GgmlType.Q8_0
+                    : t.name().endsWith("ffn_down.weight") ? GgmlType.F16 : GgmlType.Q4_0;
         assertEquals(expected, t.type(), t.name());
       }
     }
@@ -166,16 +211,24 @@ class GgufExportTest {
   void refusedGgufOptionsWriteNothing() {
     Path out = dir.resolve("x.gguf");
     String calib = Cli.root().resolve("samples/data/tinystories/train.jsonl").toString();
-    List<String[]> refused = List.of(
-        new String[] {"--format", "gguf", "--gguf-type", "q4_0", "--act-order", "--calib", calib},
-        new String[] {"--format", "gguf", "--gguf-type", "q4_0", "--group-size", "64", "--calib", calib},
-        new String[] {"--format", "gguf", "--gguf-type", "q4_0", "--asym", "--calib", calib},
-        new String[] {"--format", "gguf", "--gguf-type", "q4_1", "--bits", "8", "--calib", calib},
-        new String[] {"--format", "gguf", "--calib", calib},
-        new String[] {"--format", "gguf", "--gguf-type", "f16", "--calib", calib},
-        new String[] {"--gguf-type", "q4_0", "--calib", calib});
+    List<String[]> refused =
+        List.of(
+            new String[] {
+              "--format", "gguf", "--gguf-type", "q4_0", "--act-order", "--calib", calib
+            },
+            new String[] {
+              "--format", "gguf", "--gguf-type", "q4_0", "--group-size", "64", "--calib", calib
+            },
+            new String[] {"--format", "gguf", "--gguf-type", "q4_0", "--asym", "--calib", calib},
+            new String[] {
+              "--format", "gguf", "--gguf-type", "q4_1", "--bits", "8", "--calib", calib
+            },
+            new String[] {"--format", "gguf", "--calib", calib},
+            new String[] {"--format", "gguf", "--gguf-type", "f16", "--calib", calib},
+            new String[] {"--gguf-type", "q4_0", "--calib", calib});
     for (String[] extra : refused) {
-      List<String> args = new ArrayList<>(List.of("quantize", Cli.stories(), "--out", out.toString()));
+      List<String> args =
+          new ArrayList<>(List.of("quantize", Cli.stories(), "--out", out.toString()));
       args.addAll(List.of(extra));
       Cli r = Cli.run(args.toArray(String[]::new));
       assertEquals(2, r.exitCode(), String.join(" ", extra) + ": " + r.err());

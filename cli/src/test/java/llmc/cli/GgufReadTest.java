@@ -15,10 +15,12 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** {@code inspect}, {@code eval} and {@code generate} on GGUF files of stories260K written by GgufModelWriter. */
+/**
+ * {@code inspect}, {@code eval} and {@code generate} on GGUF files of stories260K written by
+ * GgufModelWriter.
+ */
 class GgufReadTest {
-  @TempDir
-  static Path dir;
+  @TempDir static Path dir;
 
   static Path f32;
   static Path q80;
@@ -35,8 +37,9 @@ class GgufReadTest {
       LlamaFamily family = LlamaFamily.from(folder.config());
       Weights weights = Weights.of(folder.checkpoint());
       var plan = GgufModelWriter.plan(family, weights, folder.checkpoint().names(), type, null);
-      try (GgufModelWriter w = new GgufModelWriter(dir.resolve(name), false, family, "stories260K", type, plan,
-          g -> { })) {
+      try (GgufModelWriter w =
+          new GgufModelWriter(
+              dir.resolve(name), false, family, "stories260K", type, plan, g -> {})) {
         for (GgufModelWriter.Tensor t : w.tensors()) {
           w.writeFloats(t.hfName(), weights.floats(t.hfName()));
         }
@@ -47,7 +50,16 @@ class GgufReadTest {
 
   @Test
   void inspectJsonSummarisesTheFile() {
-    Cli r = Cli.run("inspect", q80.toString(), "--json", "--tensors", "--seq-len", "512", "--kv-dtype", "f32");
+    Cli r =
+        Cli.run(
+            "inspect",
+            q80.toString(),
+            "--json",
+            "--tensors",
+            "--seq-len",
+            "512",
+            "--kv-dtype",
+            "f32");
     assertEquals(0, r.exitCode(), r.err());
     JsonNode j = r.json();
     assertEquals("gguf", j.get("format").asText());
@@ -70,7 +82,8 @@ class GgufReadTest {
     assertEquals("stories260K", j.at("/metadata/general.name").asText());
     assertEquals(7, j.at("/metadata/general.file_type").asInt());
     assertEquals(5, j.at("/metadata/llama.block_count").asInt());
-    assertEquals(5 + 10, j.get("metadata_keys").asInt(), "general.* (5) and llama.* (10), no tokenizer.*");
+    assertEquals(
+        5 + 10, j.get("metadata_keys").asInt(), "general.* (5) and llama.* (10), no tokenizer.*");
     assertEquals(15, j.get("metadata").size());
     assertFalse(j.has("tokenizer"), "written without tokenizer keys");
     JsonNode tensors = j.get("tensors");
@@ -91,20 +104,41 @@ class GgufReadTest {
 
   @Test
   void evalOfTheF32FileGivesTheFolderPerplexity() {
-    Cli folder = Cli.run("eval", Cli.stories(), "--data", Cli.valid(), "--max-windows", "2", "--json");
+    Cli folder =
+        Cli.run("eval", Cli.stories(), "--data", Cli.valid(), "--max-windows", "2", "--json");
     assertEquals(0, folder.exitCode(), folder.err());
-    Cli gguf = Cli.run("eval", f32.toString(), "--tokenizer", Cli.stories(), "--data", Cli.valid(),
-        "--max-windows", "2", "--json");
+    Cli gguf =
+        Cli.run(
+            "eval",
+            f32.toString(),
+            "--tokenizer",
+            Cli.stories(),
+            "--data",
+            Cli.valid(),
+            "--max-windows",
+            "2",
+            "--json");
     assertEquals(0, gguf.exitCode(), gguf.err());
-    assertEquals(folder.json().get("scored_tokens").asLong(), gguf.json().get("scored_tokens").asLong());
-    assertEquals(folder.json().get("perplexity").asDouble(), gguf.json().get("perplexity").asDouble(), 1e-4);
+    assertEquals(
+        folder.json().get("scored_tokens").asLong(), gguf.json().get("scored_tokens").asLong());
+    assertEquals(
+        folder.json().get("perplexity").asDouble(), gguf.json().get("perplexity").asDouble(), 1e-4);
     assertEquals(Cli.stories(), gguf.json().get("tokenizer").asText());
   }
 
   @Test
   void evalOfTheQ8FileAgainstTheFolderTakesTheTokenizerFromBase() {
-    Cli r = Cli.run("eval", q80.toString(), "--base", Cli.stories(), "--data", Cli.valid(), "--max-windows", "1",
-        "--json");
+    Cli r =
+        Cli.run(
+            "eval",
+            q80.toString(),
+            "--base",
+            Cli.stories(),
+            "--data",
+            Cli.valid(),
+            "--max-windows",
+            "1",
+            "--json");
     assertEquals(0, r.exitCode(), r.err());
     JsonNode j = r.json();
     assertTrue(j.get("mean_kl").asDouble() < 0.01, j.toString());
@@ -113,15 +147,28 @@ class GgufReadTest {
 
   @Test
   void generateFromTheF32FileTellsTheLilyStory() {
-    Cli r = Cli.run("generate", f32.toString(), "--tokenizer", Cli.stories(), "--prompt", "", "--max-tokens", "40");
+    Cli r =
+        Cli.run(
+            "generate",
+            f32.toString(),
+            "--tokenizer",
+            Cli.stories(),
+            "--prompt",
+            "",
+            "--max-tokens",
+            "40");
     assertEquals(0, r.exitCode(), r.err());
-    assertTrue(r.out().startsWith("Once upon a time, there was a little girl named Lily."), r.out());
+    assertTrue(
+        r.out().startsWith("Once upon a time, there was a little girl named Lily."), r.out());
   }
 
   @Test
   void withoutTokenizerTheUserIsToldToGiveOne() {
-    String expected = "llmc: error: " + f32 + ": llmc reads the tokenizer of a GGUF file from the original model"
-        + " folder; give --tokenizer DIR";
+    String expected =
+        "llmc: error: "
+            + f32
+            + ": llmc reads the tokenizer of a GGUF file from the original model"
+            + " folder; give --tokenizer DIR";
     Cli eval = Cli.run("eval", f32.toString(), "--data", Cli.valid(), "--max-windows", "1");
     assertEquals(2, eval.exitCode(), eval.err());
     assertEquals(expected, eval.err().strip());

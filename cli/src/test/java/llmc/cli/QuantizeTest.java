@@ -31,15 +31,14 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 /** `llmc quantize` on stories260K: what it writes reads back exactly, runs, and is reproducible. */
 class QuantizeTest {
-  @TempDir
-  Path dir;
+  @TempDir Path dir;
 
-  @TempDir
-  static Path shared;
+  @TempDir static Path shared;
 
   /**
-   * stories260K's architecture and tokenizer with 2 layers and an MLP width of 128 instead of 172, so that every
-   * matrix fits the GPTQ layout's whole int32 words at every bit width; random weights.
+   * stories260K's architecture and tokenizer with 2 layers and an MLP width of 128 instead of 172,
+   * so that every matrix fits the GPTQ layout's whole int32 words at every bit width; random
+   * weights.
    */
   static Path model;
 
@@ -47,10 +46,14 @@ class QuantizeTest {
   static void gptqFriendlyModel() {
     model = shared.resolve("stories-shape-128");
     try (ModelFolder stories = ModelFolder.open(Path.of(Cli.stories()))) {
-      ModelConfig config = stories.config().with(json -> {
-        json.put("intermediate_size", 128);
-        json.put("num_hidden_layers", 2);
-      });
+      ModelConfig config =
+          stories
+              .config()
+              .with(
+                  json -> {
+                    json.put("intermediate_size", 128);
+                    json.put("num_hidden_layers", 2);
+                  });
       RandomModel.write(config, stories, model, 3, DType.F32, 0.05, 0.1);
     }
   }
@@ -60,7 +63,8 @@ class QuantizeTest {
   }
 
   static Cli quantizeModel(String input, Path out, String... args) {
-    List<String> all = new ArrayList<>(List.of("quantize", input, "--out", out.toString(), "--json"));
+    List<String> all =
+        new ArrayList<>(List.of("quantize", input, "--out", out.toString(), "--json"));
     all.addAll(List.of(args));
     Cli r = Cli.run(all.toArray(String[]::new));
     assertEquals(0, r.exitCode(), r.err());
@@ -73,14 +77,29 @@ class QuantizeTest {
 
   static Stream<Arguments> layouts() {
     return Stream.of(
-        Arguments.of("gptq v1, 4 bits, g32, sym", "gptq --checkpoint-format v1", "--bits 4 --group-size 32 --sym"),
+        Arguments.of(
+            "gptq v1, 4 bits, g32, sym",
+            "gptq --checkpoint-format v1",
+            "--bits 4 --group-size 32 --sym"),
         Arguments.of("gptq v1, 4 bits, g32, asym", "gptq", "--bits 4 --group-size 32 --asym"),
-        Arguments.of("gptq v2, 3 bits, g32, asym", "gptq --checkpoint-format v2", "--bits 3 --group-size 32 --asym"),
+        Arguments.of(
+            "gptq v2, 3 bits, g32, asym",
+            "gptq --checkpoint-format v2",
+            "--bits 3 --group-size 32 --asym"),
         Arguments.of("gptq v1, 8 bits, per-channel", "gptq", "--bits 8 --group-size -1 --asym"),
         Arguments.of("gptq v1, 2 bits, g32", "gptq", "--bits 2 --group-size 32 --asym"),
-        Arguments.of("compressed-tensors, 4 bits, g32, sym", "compressed-tensors", "--bits 4 --group-size 32 --sym"),
-        Arguments.of("compressed-tensors, 5 bits, g32, asym", "compressed-tensors", "--bits 5 --group-size 32 --asym"),
-        Arguments.of("compressed-tensors, 6 bits, per-channel, sym", "compressed-tensors", "--bits 6 --group-size -1 --sym"));
+        Arguments.of(
+            "compressed-tensors, 4 bits, g32, sym",
+            "compressed-tensors",
+            "--bits 4 --group-size 32 --sym"),
+        Arguments.of(
+            "compressed-tensors, 5 bits, g32, asym",
+            "compressed-tensors",
+            "--bits 5 --group-size 32 --asym"),
+        Arguments.of(
+            "compressed-tensors, 6 bits, per-channel, sym",
+            "compressed-tensors",
+            "--bits 6 --group-size -1 --sym"));
   }
 
   /**
@@ -91,18 +110,24 @@ class QuantizeTest {
   @ParameterizedTest(name = "{0}")
   @MethodSource("layouts")
   void layoutReadsBackExactlyAsTheDenseWeights(String name, String format, String scheme) {
-    for (String method : new String[] {"--method rtn", "--method gptq --act-order --nsamples 8 --calib " + train()}) {
+    for (String method :
+        new String[] {
+          "--method rtn", "--method gptq --act-order --nsamples 8 --calib " + train()
+        }) {
       String run = scheme + " " + method;
       Path dense = dir.resolve("dense");
       Path stored = dir.resolve("stored");
       quantize(dense, (run + " --format dense").split(" "));
       quantize(stored, (run + " --format " + format).split(" "));
-      try (ModelFolder a = ModelFolder.open(dense); ModelFolder b = ModelFolder.open(stored)) {
+      try (ModelFolder a = ModelFolder.open(dense);
+          ModelFolder b = ModelFolder.open(stored)) {
         Weights expected = Weights.of(a);
         Weights actual = Weights.of(b);
         for (int layer = 0; layer < 2; layer++) {
           for (Linear linear : Linear.values()) {
-            assertArrayEquals(expected.floats(linear.weightName(layer)), actual.floats(linear.weightName(layer)),
+            assertArrayEquals(
+                expected.floats(linear.weightName(layer)),
+                actual.floats(linear.weightName(layer)),
                 name + ", " + method + ": " + linear.weightName(layer));
           }
         }
@@ -115,13 +140,34 @@ class QuantizeTest {
   @Test
   void quantizedFolderRunsInEvalAndGenerate() {
     Path out = dir.resolve("w4");
-    quantizeModel(Cli.stories(), out, "--method", "rtn", "--bits", "4", "--group-size", "32", "--asym",
-        "--format", "compressed-tensors");
-    Cli eval = Cli.run("eval", out.toString(), "--data", Cli.valid(), "--max-windows", "2", "--base", Cli.stories(), "--json");
+    quantizeModel(
+        Cli.stories(),
+        out,
+        "--method",
+        "rtn",
+        "--bits",
+        "4",
+        "--group-size",
+        "32",
+        "--asym",
+        "--format",
+        "compressed-tensors");
+    Cli eval =
+        Cli.run(
+            "eval",
+            out.toString(),
+            "--data",
+            Cli.valid(),
+            "--max-windows",
+            "2",
+            "--base",
+            Cli.stories(),
+            "--json");
     assertEquals(0, eval.exitCode(), eval.err());
     assertTrue(eval.json().get("mean_kl").asDouble() > 0, eval.out());
     assertTrue(eval.json().get("top1_agreement").asDouble() > 0.7, eval.out());
-    Cli generate = Cli.run("generate", out.toString(), "--prompt", "Once upon a time", "--max-tokens", "8");
+    Cli generate =
+        Cli.run("generate", out.toString(), "--prompt", "Once upon a time", "--max-tokens", "8");
     assertEquals(0, generate.exitCode(), generate.err());
     assertTrue(generate.out().startsWith("Once upon a time"), generate.out());
     Cli inspect = Cli.run("inspect", out.toString(), "--json");
@@ -130,21 +176,49 @@ class QuantizeTest {
 
   @Test
   void twoRunsWriteByteIdenticalFolders() throws IOException {
-    String[] args = {"--bits", "4", "--group-size", "32", "--asym", "--act-order", "--calib", train(), "--nsamples", "16"};
+    String[] args = {
+      "--bits",
+      "4",
+      "--group-size",
+      "32",
+      "--asym",
+      "--act-order",
+      "--calib",
+      train(),
+      "--nsamples",
+      "16"
+    };
     Path first = dir.resolve("first");
     Path second = dir.resolve("second");
     quantize(first, args);
     quantize(second, args);
     Map<String, String> a = hashes(first);
-    assertTrue(a.containsKey("model.safetensors") && a.containsKey("llmc-report.json") && a.containsKey("config.json"), a.toString());
+    assertTrue(
+        a.containsKey("model.safetensors")
+            && a.containsKey("llmc-report.json")
+            && a.containsKey("config.json"),
+        a.toString());
     assertEquals(a, hashes(second));
   }
 
   @Test
   void gptqConfigAndReportDescribeTheRun() throws IOException {
     Path out = dir.resolve("gptq");
-    Cli r = quantize(out, "--bits", "4", "--group-size", "32", "--calib", train(), "--nsamples", "4",
-        "--bits-for", "down_proj=8", "--ignore", "layers\\.1\\.mlp\\.up_proj");
+    Cli r =
+        quantize(
+            out,
+            "--bits",
+            "4",
+            "--group-size",
+            "32",
+            "--calib",
+            train(),
+            "--nsamples",
+            "4",
+            "--bits-for",
+            "down_proj=8",
+            "--ignore",
+            "layers\\.1\\.mlp\\.up_proj");
     JsonNode config = llmc.formats.Json.mapper().readTree(out.resolve("config.json").toFile());
     JsonNode qc = config.get("quantization_config");
     assertEquals("gptq", qc.get("quant_method").asText());
@@ -167,8 +241,8 @@ class QuantizeTest {
   }
 
   /**
-   * Saved statistics are those of the unquantized model: layer 0's q/k/v see the same input
-   * (the embeddings) either way, so they quantize identically; the report warns it is not sequential.
+   * Saved statistics are those of the unquantized model: layer 0's q/k/v see the same input (the
+   * embeddings) either way, so they quantize identically; the report warns it is not sequential.
    */
   @Test
   void savedStatisticsQuantizeWithoutCalibration() throws IOException {
@@ -178,30 +252,39 @@ class QuantizeTest {
     quantize(sequential, "--calib", train(), "--nsamples", "8", "--save-stats", stats.toString());
     Cli r = quantize(fromStats, "--stats", stats.toString());
     assertTrue(r.json().get("warnings").toString().contains("not sequential"), r.out());
-    try (llmc.formats.SafetensorsFile file = llmc.formats.SafetensorsFile.open(stats.resolve("statistics.safetensors"))) {
+    try (llmc.formats.SafetensorsFile file =
+        llmc.formats.SafetensorsFile.open(stats.resolve("statistics.safetensors"))) {
       assertEquals(2 * 4, file.tensors().size());
       assertEquals(Long.toString(8 * 512), file.metadata().get("tokens"));
     }
-    try (ModelFolder a = ModelFolder.open(sequential); ModelFolder b = ModelFolder.open(fromStats)) {
+    try (ModelFolder a = ModelFolder.open(sequential);
+        ModelFolder b = ModelFolder.open(fromStats)) {
       for (Linear linear : new Linear[] {Linear.Q, Linear.K, Linear.V}) {
-        assertArrayEquals(Weights.of(a).floats(linear.weightName(0)), Weights.of(b).floats(linear.weightName(0)));
+        assertArrayEquals(
+            Weights.of(a).floats(linear.weightName(0)), Weights.of(b).floats(linear.weightName(0)));
       }
-      assertFalse(java.util.Arrays.equals(Weights.of(a).floats(Linear.DOWN.weightName(1)),
-          Weights.of(b).floats(Linear.DOWN.weightName(1))), "later layers differ: sequential vs not");
+      assertFalse(
+          java.util.Arrays.equals(
+              Weights.of(a).floats(Linear.DOWN.weightName(1)),
+              Weights.of(b).floats(Linear.DOWN.weightName(1))),
+          "later layers differ: sequential vs not");
     }
   }
 
   @Test
   void refusedOptionsWriteNothing() {
-    for (String[] args : new String[][] {
-        {"--method", "gptq"},                                // no --calib
-        {"--method", "rtn", "--bits", "5"},                  // gptq format holds 2, 3, 4, 8
-        {"--method", "rtn", "--bits", "9", "--format", "dense"},
-        {"--method", "rtn", "--act-order"},
-        {"--method", "rtn", "--ignore", "("},
-        {"--stats", "/nonexistent-stats"}}) {
+    for (String[] args :
+        new String[][] {
+          {"--method", "gptq"}, // no --calib
+          {"--method", "rtn", "--bits", "5"}, // gptq format holds 2, 3, 4, 8
+          {"--method", "rtn", "--bits", "9", "--format", "dense"},
+          {"--method", "rtn", "--act-order"},
+          {"--method", "rtn", "--ignore", "("},
+          {"--stats", "/nonexistent-stats"}
+        }) {
       Path out = dir.resolve("refused");
-      List<String> all = new ArrayList<>(List.of("quantize", model.toString(), "--out", out.toString()));
+      List<String> all =
+          new ArrayList<>(List.of("quantize", model.toString(), "--out", out.toString()));
       all.addAll(List.of(args));
       Cli r = Cli.run(all.toArray(String[]::new));
       assertEquals(2, r.exitCode(), String.join(" ", args) + ": " + r.err());
@@ -215,8 +298,10 @@ class QuantizeTest {
     try (Stream<Path> files = Files.list(folder)) {
       for (Path f : files.toList()) {
         try {
-          out.put(f.getFileName().toString(),
-              HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(f))));
+          out.put(
+              f.getFileName().toString(),
+              HexFormat.of()
+                  .formatHex(MessageDigest.getInstance("SHA-256").digest(Files.readAllBytes(f))));
         } catch (java.security.NoSuchAlgorithmException e) {
           throw new IllegalStateException(e);
         }

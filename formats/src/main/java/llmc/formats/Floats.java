@@ -3,61 +3,61 @@ package llmc.formats;
 /** Scalar conversions, exact (round-to-nearest-even where narrowing). */
 public final class Floats {
 
-    /** float8 e4m3fn (bias 7, no infinities, S.1111.111 is NaN) for every byte. */
-    private static final float[] F8_E4M3 = new float[256];
-    /** float8 e5m2 (bias 15, IEEE-like) for every byte: the top byte of a float16. */
-    private static final float[] F8_E5M2 = new float[256];
+  /** float8 e4m3fn (bias 7, no infinities, S.1111.111 is NaN) for every byte. */
+  private static final float[] F8_E4M3 = new float[256];
 
-    static {
-        for (int b = 0; b < 256; b++) {
-            F8_E4M3[b] = decodeE4m3(b);
-            F8_E5M2[b] = Float.float16ToFloat((short) (b << 8));
-        }
-    }
+  /** float8 e5m2 (bias 15, IEEE-like) for every byte: the top byte of a float16. */
+  private static final float[] F8_E5M2 = new float[256];
 
-    private Floats() {
+  static {
+    for (int b = 0; b < 256; b++) {
+      F8_E4M3[b] = decodeE4m3(b);
+      F8_E5M2[b] = Float.float16ToFloat((short) (b << 8));
     }
+  }
 
-    public static float f16ToF32(short bits) {
-        return Float.float16ToFloat(bits);
-    }
+  private Floats() {}
 
-    public static short f32ToF16(float v) {
-        return Float.floatToFloat16(v);
-    }
+  public static float f16ToF32(short bits) {
+    return Float.float16ToFloat(bits);
+  }
 
-    /** bfloat16 is the top 16 bits of a float32. */
-    public static float bf16ToF32(short bits) {
-        return Float.intBitsToFloat((bits & 0xFFFF) << 16);
-    }
+  public static short f32ToF16(float v) {
+    return Float.floatToFloat16(v);
+  }
 
-    public static short f32ToBf16(float v) {
-        int bits = Float.floatToRawIntBits(v);
-        if (Float.isNaN(v)) {
-            return (short) ((bits >>> 16) | 0x0040);
-        }
-        int roundingBias = 0x7FFF + ((bits >>> 16) & 1);
-        return (short) ((bits + roundingBias) >>> 16);
-    }
+  /** bfloat16 is the top 16 bits of a float32. */
+  public static float bf16ToF32(short bits) {
+    return Float.intBitsToFloat((bits & 0xFFFF) << 16);
+  }
 
-    public static float f8e4m3ToF32(byte bits) {
-        return F8_E4M3[bits & 0xFF];
+  public static short f32ToBf16(float v) {
+    int bits = Float.floatToRawIntBits(v);
+    if (Float.isNaN(v)) {
+      return (short) ((bits >>> 16) | 0x0040);
     }
+    int roundingBias = 0x7FFF + ((bits >>> 16) & 1);
+    return (short) ((bits + roundingBias) >>> 16);
+  }
 
-    public static float f8e5m2ToF32(byte bits) {
-        return F8_E5M2[bits & 0xFF];
-    }
+  public static float f8e4m3ToF32(byte bits) {
+    return F8_E4M3[bits & 0xFF];
+  }
 
-    private static float decodeE4m3(int b) {
-        float sign = (b & 0x80) != 0 ? -1f : 1f;
-        int exponent = (b >>> 3) & 0xF;
-        int mantissa = b & 0x7;
-        if (exponent == 0xF && mantissa == 0x7) {
-            return Float.NaN;
-        }
-        if (exponent == 0) {
-            return sign * Math.scalb((float) mantissa, -9);
-        }
-        return sign * Math.scalb(1f + mantissa / 8f, exponent - 7);
+  public static float f8e5m2ToF32(byte bits) {
+    return F8_E5M2[bits & 0xFF];
+  }
+
+  private static float decodeE4m3(int b) {
+    float sign = (b & 0x80) != 0 ? -1f : 1f;
+    int exponent = (b >>> 3) & 0xF;
+    int mantissa = b & 0x7;
+    if (exponent == 0xF && mantissa == 0x7) {
+      return Float.NaN;
     }
+    if (exponent == 0) {
+      return sign * Math.scalb((float) mantissa, -9);
+    }
+    return sign * Math.scalb(1f + mantissa / 8f, exponent - 7);
+  }
 }

@@ -17,56 +17,62 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
-/** The shared Jackson mapper: insertion order kept, duplicate keys and trailing garbage rejected. */
+/**
+ * The shared Jackson mapper: insertion order kept, duplicate keys and trailing garbage rejected.
+ */
 public final class Json {
 
-    private static final ObjectMapper MAPPER = JsonMapper.builder()
-            .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
-            .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
-            .disable(SerializationFeature.ORDER_MAP_ENTRIES_BY_KEYS)
-            .build();
+  private static final ObjectMapper MAPPER =
+      JsonMapper.builder()
+          .enable(StreamReadFeature.STRICT_DUPLICATE_DETECTION)
+          .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS)
+          .disable(SerializationFeature.ORDER_MAP_ENTRIES_BY_KEYS)
+          .build();
 
-    /** Python's json.dumps(indent=2) look: "key": value, every array element on its own line. */
-    private static final DefaultPrettyPrinter PRETTY = new DefaultPrettyPrinter()
-            .withSeparators(Separators.createDefaultInstance()
-                    .withObjectFieldValueSpacing(Separators.Spacing.AFTER)
-                    .withObjectEmptySeparator("")
-                    .withArrayEmptySeparator(""))
-            .withObjectIndenter(new DefaultIndenter("  ", "\n"))
-            .withArrayIndenter(new DefaultIndenter("  ", "\n"));
+  /** Python's json.dumps(indent=2) look: "key": value, every array element on its own line. */
+  private static final DefaultPrettyPrinter PRETTY =
+      new DefaultPrettyPrinter()
+          .withSeparators(
+              Separators.createDefaultInstance()
+                  .withObjectFieldValueSpacing(Separators.Spacing.AFTER)
+                  .withObjectEmptySeparator("")
+                  .withArrayEmptySeparator(""))
+          .withObjectIndenter(new DefaultIndenter("  ", "\n"))
+          .withArrayIndenter(new DefaultIndenter("  ", "\n"));
 
-    private Json() {
+  private Json() {}
+
+  /** Do not reconfigure: everyone shares it. */
+  public static ObjectMapper mapper() {
+    return MAPPER;
+  }
+
+  public static String pretty(JsonNode node) {
+    try {
+      return MAPPER.writer(PRETTY).writeValueAsString(node) + "\n";
+    } catch (JsonProcessingException e) {
+      throw new IllegalStateException(e);
     }
+  }
 
-    /** Do not reconfigure: everyone shares it. */
-    public static ObjectMapper mapper() {
-        return MAPPER;
+  /** Pretty-printed UTF-8 with a final newline. */
+  public static void writePretty(Path file, JsonNode node) {
+    try {
+      Files.writeString(file, pretty(node), StandardCharsets.UTF_8);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot write " + file, e);
     }
+  }
 
-    public static String pretty(JsonNode node) {
-        try {
-            return MAPPER.writer(PRETTY).writeValueAsString(node) + "\n";
-        } catch (JsonProcessingException e) {
-            throw new IllegalStateException(e);
-        }
+  /** Jackson's message without its multi-line source excerpt: "what (line L, column C)". */
+  static String describe(JsonProcessingException e) {
+    String what = e.getOriginalMessage();
+    if (what.length() > 200) {
+      what = what.substring(0, 200) + "...";
     }
-
-    /** Pretty-printed UTF-8 with a final newline. */
-    public static void writePretty(Path file, JsonNode node) {
-        try {
-            Files.writeString(file, pretty(node), StandardCharsets.UTF_8);
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot write " + file, e);
-        }
-    }
-
-    /** Jackson's message without its multi-line source excerpt: "what (line L, column C)". */
-    static String describe(JsonProcessingException e) {
-        String what = e.getOriginalMessage();
-        if (what.length() > 200) {
-            what = what.substring(0, 200) + "...";
-        }
-        JsonLocation at = e.getLocation();
-        return at == null ? what : what + " (line " + at.getLineNr() + ", column " + at.getColumnNr() + ")";
-    }
+    JsonLocation at = e.getLocation();
+    return at == null
+        ? what
+        : what + " (line " + at.getLineNr() + ", column " + at.getColumnNr() + ")";
+  }
 }

@@ -2,20 +2,23 @@ package llmc.formats;
 
 /**
  * A weight matrix {@code [rows = out_features N, cols = in_features K]} on the integer grid of
- * PROTOCOLS.md: {@code w[n][k] = scales[g][n] * (codes[n][k] - zeros[g][n]) (+ mins[g][n])} with {@code g = gIdx[k]}.
- * This is what every quantizer produces and every quantized writer (GPTQ, compressed-tensors, GGUF)
- * stores, so a round trip through any of them gives back exactly {@link #dequantize()}.
+ * PROTOCOLS.md: {@code w[n][k] = scales[g][n] * (codes[n][k] - zeros[g][n]) (+ mins[g][n])} with
+ * {@code g = gIdx[k]}. This is what every quantizer produces and every quantized writer (GPTQ,
+ * compressed-tensors, GGUF) stores, so a round trip through any of them gives back exactly {@link
+ * #dequantize()}.
  *
- * @param bits       2 to 8
- * @param groupSize  input columns per (scale, zero) pair; -1 = one pair per row
- * @param symmetric  zeros all {@code 2^(bits-1)}
- * @param codes      {@code [N][K]} row-major, unsigned values in {@code [0, 2^bits)}
- * @param scales     {@code [G][N]} group-major (GPTQ's layout), each exactly representable in {@code scaleDtype}
- * @param zeros      {@code [G][N]} group-major, in {@code [0, 2^bits)}
- * @param gIdx       {@code [K]}: the group of each input column ({@code k / groupSize} without act-order)
- * @param scaleDtype the dtype the scales were rounded to inside the quantizer (F16 for GPTQ and GGUF)
- * @param mins       {@code [G][N]} float offsets {@code m} (ggml's Q4_1 / Q5_1: {@code w = s q + m}, zeros all 0), or
- *                   null for the integer zero points of every other layout
+ * @param bits 2 to 8
+ * @param groupSize input columns per (scale, zero) pair; -1 = one pair per row
+ * @param symmetric zeros all {@code 2^(bits-1)}
+ * @param codes {@code [N][K]} row-major, unsigned values in {@code [0, 2^bits)}
+ * @param scales {@code [G][N]} group-major (GPTQ's layout), each exactly representable in {@code
+ *     scaleDtype}
+ * @param zeros {@code [G][N]} group-major, in {@code [0, 2^bits)}
+ * @param gIdx {@code [K]}: the group of each input column ({@code k / groupSize} without act-order)
+ * @param scaleDtype the dtype the scales were rounded to inside the quantizer (F16 for GPTQ and
+ *     GGUF)
+ * @param mins {@code [G][N]} float offsets {@code m} (ggml's Q4_1 / Q5_1: {@code w = s q + m},
+ *     zeros all 0), or null for the integer zero points of every other layout
  */
 public record QuantizedTensor(
     int rows,
@@ -46,8 +49,17 @@ public record QuantizedTensor(
   }
 
   /** Integer zero points, no float offsets. */
-  public QuantizedTensor(int rows, int cols, int bits, int groupSize, boolean symmetric, byte[] codes,
-      float[] scales, int[] zeros, int[] gIdx, DType scaleDtype) {
+  public QuantizedTensor(
+      int rows,
+      int cols,
+      int bits,
+      int groupSize,
+      boolean symmetric,
+      byte[] codes,
+      float[] scales,
+      int[] zeros,
+      int[] gIdx,
+      DType scaleDtype) {
     this(rows, cols, bits, groupSize, symmetric, codes, scales, zeros, gIdx, scaleDtype, null);
   }
 
@@ -56,7 +68,10 @@ public record QuantizedTensor(
     return mins == null ? 0f : mins[group * rows + row];
   }
 
-  /** The same tensor with its rows reordered: row {@code r} of the result is row {@code order[r]} of this. */
+  /**
+   * The same tensor with its rows reordered: row {@code r} of the result is row {@code order[r]} of
+   * this.
+   */
   public QuantizedTensor withRows(int[] order) {
     if (order.length != rows) {
       throw new IllegalArgumentException("order must have one entry per row");
@@ -77,7 +92,8 @@ public record QuantizedTensor(
         }
       }
     }
-    return new QuantizedTensor(rows, cols, bits, groupSize, symmetric, c, s, z, gIdx, scaleDtype, m);
+    return new QuantizedTensor(
+        rows, cols, bits, groupSize, symmetric, c, s, z, gIdx, scaleDtype, m);
   }
 
   /** Number of (scale, zero) groups per row: {@code G}. */

@@ -6,20 +6,24 @@ import llmc.model.kernels.Gemm;
 import llmc.model.kernels.Ops;
 
 /**
- * One decoder layer's parameters as Java arrays: the linear layers transposed for {@link Gemm}
- * (on these CPUs faster than the engine's matrix product: see docs/performance.md), the norms as they are.
+ * One decoder layer's parameters as Java arrays: the linear layers transposed for {@link Gemm} (on
+ * these CPUs faster than the engine's matrix product: see docs/performance.md), the norms as they
+ * are.
  */
 public final class DecoderLayer implements AutoCloseable {
   public final int index;
   private final LlamaFamily family;
+
   /** Per linear layer, the weight transposed to {@code [in, out]} so that {@code y = x W^T}. */
   private final Map<Linear, float[]> weightT = new EnumMap<>(Linear.class);
+
   /** Per linear layer with a bias, {@code [out]}. */
   private final Map<Linear, float[]> bias = new EnumMap<>(Linear.class);
-  final float[] inputNorm;          // [hidden]
-  final float[] postAttentionNorm;  // [hidden]
-  final float[] qNorm;              // [headDim] or null
-  final float[] kNorm;              // [headDim] or null
+
+  final float[] inputNorm; // [hidden]
+  final float[] postAttentionNorm; // [hidden]
+  final float[] qNorm; // [headDim] or null
+  final float[] kNorm; // [headDim] or null
 
   DecoderLayer(LlamaFamily family, LayerWeights w) {
     this.index = w.index();
@@ -42,14 +46,16 @@ public final class DecoderLayer implements AutoCloseable {
     int out = linear.outFeatures(family);
     int in = linear.inFeatures(family);
     if (weight.length != (long) out * in) {
-      throw new IllegalArgumentException(linear + ": expected " + out + "x" + in + " values, got " + weight.length);
+      throw new IllegalArgumentException(
+          linear + ": expected " + out + "x" + in + " values, got " + weight.length);
     }
     weightT.put(linear, transpose(weight, out, in));
   }
 
   /** {@code x [rows][in] -> x W^T + b}, a new {@code [rows][out]}. */
   float[] project(Linear linear, float[] x, int rows) {
-    return projectInto(linear, x, rows, new float[Math.multiplyExact(rows, linear.outFeatures(family))]);
+    return projectInto(
+        linear, x, rows, new float[Math.multiplyExact(rows, linear.outFeatures(family))]);
   }
 
   /** {@code y = x W^T + b} into {@code y [rows][out]}; returns y. */
@@ -68,7 +74,8 @@ public final class DecoderLayer implements AutoCloseable {
         Ops.addInPlace(y, r * out, b, 0, out);
       }
     }
-    Gemm.parallelMultiplyAdd(1f, x, 0, in, 1, weightT.get(linear), 0, out, y, 0, out, rows, out, in);
+    Gemm.parallelMultiplyAdd(
+        1f, x, 0, in, 1, weightT.get(linear), 0, out, y, 0, out, rows, out, in);
     return y;
   }
 

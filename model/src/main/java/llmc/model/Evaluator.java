@@ -15,8 +15,16 @@ public final class Evaluator {
   private Evaluator() {}
 
   /** P1 result; with a base model also mean KL(p_base || p) and the top-1 agreement. */
-  public record Result(int seqLen, int windows, long scoredTokens, double meanNll, double perplexity,
-      Double meanKl, Double top1Agreement, Double baseMeanNll, double seconds) {
+  public record Result(
+      int seqLen,
+      int windows,
+      long scoredTokens,
+      double meanNll,
+      double perplexity,
+      Double meanKl,
+      Double top1Agreement,
+      Double baseMeanNll,
+      double seconds) {
     /** The base model's perplexity on the same windows (null without a base). */
     public Double basePerplexity() {
       return baseMeanNll == null ? null : Math.exp(baseMeanNll);
@@ -28,12 +36,12 @@ public final class Evaluator {
   }
 
   /**
-   * @param base     the reference model for KL, or null
-   * @param batch    windows per forward pass
+   * @param base the reference model for KL, or null
+   * @param batch windows per forward pass
    * @param progress told the number of windows done
    */
-  public static Result evaluate(LlamaRuntime model, LlamaRuntime base, List<int[]> windows, int batch,
-      IntConsumer progress) {
+  public static Result evaluate(
+      LlamaRuntime model, LlamaRuntime base, List<int[]> windows, int batch, IntConsumer progress) {
     if (windows.isEmpty()) {
       throw new IllegalArgumentException("no windows to evaluate");
     }
@@ -49,9 +57,10 @@ public final class Evaluator {
     }
     long t0 = System.nanoTime();
     for (int from = 0; from < windows.size(); from += batch) {
-      int[][] tokens = windows.subList(from, Math.min(windows.size(), from + batch)).toArray(int[][]::new);
+      int[][] tokens =
+          windows.subList(from, Math.min(windows.size(), from + batch)).toArray(int[][]::new);
       try (NDManager scope = model.manager().newSubManager()) {
-        NDArray logProbs = predictions(model, scope, tokens);               // [B, L-1, V]
+        NDArray logProbs = predictions(model, scope, tokens); // [B, L-1, V]
         NDArray targets = scope.create(nextTokens(tokens), new Shape(tokens.length, seqLen - 1, 1));
         for (float logProb : logProbs.gather(targets, -1).toFloatArray()) {
           nllSum -= logProb;
@@ -76,15 +85,23 @@ public final class Evaluator {
     }
     double seconds = (System.nanoTime() - t0) / 1e9;
     double meanNll = nllSum / scored;
-    return new Result(seqLen, windows.size(), scored, meanNll, Math.exp(meanNll),
-        base == null ? null : klSum / scored, base == null ? null : (double) agree / scored,
-        base == null ? null : baseNllSum / scored, seconds);
+    return new Result(
+        seqLen,
+        windows.size(),
+        scored,
+        meanNll,
+        Math.exp(meanNll),
+        base == null ? null : klSum / scored,
+        base == null ? null : (double) agree / scored,
+        base == null ? null : baseNllSum / scored,
+        seconds);
   }
 
   /** Log-probabilities of the next token at positions {@code 0 .. L-2}: {@code [B, L-1, V]}. */
   private static NDArray predictions(LlamaRuntime runtime, NDManager scope, int[][] tokens) {
     NDArray hidden = runtime.hiddenStates(scope, tokens);
-    // The last position predicts nothing that is scored: leave it out before the vocabulary projection.
+    // The last position predicts nothing that is scored: leave it out before the vocabulary
+    // projection.
     return runtime.logits(hidden.get(":, :-1, :")).logSoftmax(-1);
   }
 

@@ -10,12 +10,13 @@ public final class Generator {
   private Generator() {}
 
   /**
-   * @param prompt    token ids (BOS included when the tokenizer asks for it); not empty
+   * @param prompt token ids (BOS included when the tokenizer asks for it); not empty
    * @param maxTokens how many new tokens at most
-   * @param stopId    end-of-sequence id (not included in the output), or -1
+   * @param stopId end-of-sequence id (not included in the output), or -1
    * @return the new token ids
    */
-  public static List<Integer> greedy(LlamaRuntime runtime, int[] prompt, int maxTokens, int stopId) {
+  public static List<Integer> greedy(
+      LlamaRuntime runtime, int[] prompt, int maxTokens, int stopId) {
     List<Integer> generated = new ArrayList<>();
     LlamaFamily family = runtime.family();
     KvCache cache = new KvCache(family.layers());
@@ -29,8 +30,8 @@ public final class Generator {
           x.close();
           x = next;
         }
-        NDArray last = x.get(":, -1:, :");                 // [1, 1, H]
-        NDArray logits = runtime.logits(last);              // [1, 1, V]
+        NDArray last = x.get(":, -1:, :"); // [1, 1, H]
+        NDArray logits = runtime.logits(last); // [1, 1, V]
         int token = (int) logits.argMax(-1).toLongArray()[0];
         logits.close();
         last.close();

@@ -3,8 +3,8 @@ package llmc.model;
 import llmc.model.kernels.Attention;
 
 /**
- * Keys and values of the positions decoded so far, per layer: {@code [B][capacity][nkv * d]},
- * the first {@code length} positions valid; capacity doubles as positions are appended.
+ * Keys and values of the positions decoded so far, per layer: {@code [B][capacity][nkv * d]}, the
+ * first {@code length} positions valid; capacity doubles as positions are appended.
  */
 public final class KvCache {
   private final float[][] keys;
@@ -28,8 +28,10 @@ public final class KvCache {
       float[] newKeys = new float[batch * grown * width];
       float[] newValues = new float[batch * grown * width];
       for (int b = 0; b < batch && old > 0; b++) {
-        System.arraycopy(keys[layer], b * capacity[layer] * width, newKeys, b * grown * width, old * width);
-        System.arraycopy(values[layer], b * capacity[layer] * width, newValues, b * grown * width, old * width);
+        System.arraycopy(
+            keys[layer], b * capacity[layer] * width, newKeys, b * grown * width, old * width);
+        System.arraycopy(
+            values[layer], b * capacity[layer] * width, newValues, b * grown * width, old * width);
       }
       keys[layer] = newKeys;
       values[layer] = newValues;
@@ -38,7 +40,8 @@ public final class KvCache {
     int stride = capacity[layer] * width;
     for (int b = 0; b < batch; b++) {
       System.arraycopy(k, b * count * width, keys[layer], b * stride + old * width, count * width);
-      System.arraycopy(v, b * count * width, values[layer], b * stride + old * width, count * width);
+      System.arraycopy(
+          v, b * count * width, values[layer], b * stride + old * width, count * width);
     }
     length[layer] = needed;
     return new Attention.KeyValues(keys[layer], values[layer], stride, needed);

@@ -9,12 +9,12 @@ import llmc.formats.BadInputException;
  * The parameters of one decoder layer as float32 arrays, checked against the shapes the config
  * implies. Both runtimes (DJL, and the plain-Java reference in the tests) start from this.
  *
- * @param weight            per linear layer, {@code [out, in]} row-major
- * @param bias              per linear layer that has one, {@code [out]}
- * @param inputNorm         {@code [hidden]}
+ * @param weight per linear layer, {@code [out, in]} row-major
+ * @param bias per linear layer that has one, {@code [out]}
+ * @param inputNorm {@code [hidden]}
  * @param postAttentionNorm {@code [hidden]}
- * @param qNorm             {@code [headDim]}, Qwen3 only (else null)
- * @param kNorm             {@code [headDim]}, Qwen3 only (else null)
+ * @param qNorm {@code [headDim]}, Qwen3 only (else null)
+ * @param kNorm {@code [headDim]}, Qwen3 only (else null)
  */
 public record LayerWeights(
     int index,
@@ -42,21 +42,33 @@ public record LayerWeights(
       qNorm = read(weights, TensorNames.qNorm(i), f.headDim());
       kNorm = read(weights, TensorNames.kNorm(i), f.headDim());
     }
-    return new LayerWeights(i, weight, bias,
+    return new LayerWeights(
+        i,
+        weight,
+        bias,
         read(weights, TensorNames.inputNorm(i), f.hidden()),
-        read(weights, TensorNames.postAttentionNorm(i), f.hidden()), qNorm, kNorm);
+        read(weights, TensorNames.postAttentionNorm(i), f.hidden()),
+        qNorm,
+        kNorm);
   }
 
   /** Reads a tensor after checking its shape against the one the config implies. */
   public static float[] read(Weights weights, String name, long... expected) {
     if (!weights.contains(name)) {
-      throw new BadInputException("checkpoint has no tensor '" + name
-          + "', which config.json implies; is the folder a complete Llama-family checkpoint?");
+      throw new BadInputException(
+          "checkpoint has no tensor '"
+              + name
+              + "', which config.json implies; is the folder a complete Llama-family checkpoint?");
     }
     long[] shape = weights.shape(name);
     if (!Arrays.equals(shape, expected)) {
-      throw new BadInputException("tensor '" + name + "' has shape " + Arrays.toString(shape)
-          + " but config.json implies " + Arrays.toString(expected));
+      throw new BadInputException(
+          "tensor '"
+              + name
+              + "' has shape "
+              + Arrays.toString(shape)
+              + " but config.json implies "
+              + Arrays.toString(expected));
     }
     return weights.floats(name);
   }

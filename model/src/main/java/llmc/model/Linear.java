@@ -1,9 +1,9 @@
 package llmc.model;
 
 /**
- * The seven linear layers of a Llama-family decoder layer. Weights are {@code [out, in]}.
- * Layers that read the same activation share an {@link Input}: q, k and v read the normed residual,
- * gate and up read the normed residual after attention, so a layer has four distinct inputs.
+ * The seven linear layers of a Llama-family decoder layer. Weights are {@code [out, in]}. Layers
+ * that read the same activation share an {@link Input}: q, k and v read the normed residual, gate
+ * and up read the normed residual after attention, so a layer has four distinct inputs.
  */
 public enum Linear {
   Q("self_attn.q_proj", Input.ATTN_IN),
@@ -16,7 +16,10 @@ public enum Linear {
 
   /** The activation a linear layer reads, in the order a layer produces them. */
   public enum Input {
-    ATTN_IN, ATTN_OUT, MLP_IN, MLP_OUT;
+    ATTN_IN,
+    ATTN_OUT,
+    MLP_IN,
+    MLP_OUT;
 
     /** The linear layers that read this activation, in order. */
     public java.util.List<Linear> readers() {
@@ -34,6 +37,7 @@ public enum Linear {
 
   /** Path below {@code model.layers.i.}, as Hugging Face names it. */
   public final String path;
+
   public final Input input;
 
   Linear(String path, Input input) {

@@ -5,20 +5,20 @@ import llmc.formats.BadInputException;
 import llmc.formats.ModelConfig;
 
 /**
- * The hyperparameters of a Llama-family decoder (Llama 2/3, Mistral, SmolLM, Qwen2, Qwen3), read from
- * {@code config.json}. Everything the runtimes need to know about the architecture is here.
+ * The hyperparameters of a Llama-family decoder (Llama 2/3, Mistral, SmolLM, Qwen2, Qwen3), read
+ * from {@code config.json}. Everything the runtimes need to know about the architecture is here.
  *
- * @param variant        which member of the family (decides q/k norms and default biases)
- * @param hidden         d_model
- * @param layers         decoder layers
- * @param heads          query heads
- * @param kvHeads        key/value heads (GQA: heads % kvHeads == 0)
- * @param headDim        per-head width (not always hidden / heads: Qwen3)
- * @param intermediate   MLP width
- * @param vocab          vocabulary size
- * @param contextLength  max_position_embeddings
- * @param rmsNormEps     RMSNorm epsilon
- * @param slidingWindow  Mistral's attention window, 0 = none
+ * @param variant which member of the family (decides q/k norms and default biases)
+ * @param hidden d_model
+ * @param layers decoder layers
+ * @param heads query heads
+ * @param kvHeads key/value heads (GQA: heads % kvHeads == 0)
+ * @param headDim per-head width (not always hidden / heads: Qwen3)
+ * @param intermediate MLP width
+ * @param vocab vocabulary size
+ * @param contextLength max_position_embeddings
+ * @param rmsNormEps RMSNorm epsilon
+ * @param slidingWindow Mistral's attention window, 0 = none
  */
 public record LlamaFamily(
     Variant variant,
@@ -66,18 +66,26 @@ public record LlamaFamily(
       }
     }
     if (variant == null) {
-      throw new BadInputException("config.json: architectures " + config.architectures()
-          + " is not supported; llmc runs " + supportedArchitectures());
+      throw new BadInputException(
+          "config.json: architectures "
+              + config.architectures()
+              + " is not supported; llmc runs "
+              + supportedArchitectures());
     }
     if (!"silu".equals(config.hiddenAct())) {
-      throw new BadInputException("config.json: hidden_act '" + config.hiddenAct()
-          + "' is not supported; llmc runs the Llama family with hidden_act 'silu'");
+      throw new BadInputException(
+          "config.json: hidden_act '"
+              + config.hiddenAct()
+              + "' is not supported; llmc runs the Llama family with hidden_act 'silu'");
     }
     int heads = config.numAttentionHeads();
     int kvHeads = config.numKeyValueHeads();
     if (kvHeads <= 0 || heads % kvHeads != 0) {
-      throw new BadInputException("config.json: num_attention_heads " + heads
-          + " is not a multiple of num_key_value_heads " + kvHeads);
+      throw new BadInputException(
+          "config.json: num_attention_heads "
+              + heads
+              + " is not a multiple of num_key_value_heads "
+              + kvHeads);
     }
     int headDim = config.headDim();
     if (headDim % 2 != 0) {
@@ -85,9 +93,19 @@ public record LlamaFamily(
     }
     Integer window = config.slidingWindow();
     boolean useWindow = window != null && window > 0 && variant == Variant.MISTRAL;
-    return new LlamaFamily(variant, config.hiddenSize(), config.numHiddenLayers(), heads, kvHeads,
-        headDim, config.intermediateSize(), config.vocabSize(), config.maxPositionEmbeddings(),
-        config.rmsNormEps(), Rope.Spec.from(config, headDim), config.tieWordEmbeddings(),
+    return new LlamaFamily(
+        variant,
+        config.hiddenSize(),
+        config.numHiddenLayers(),
+        heads,
+        kvHeads,
+        headDim,
+        config.intermediateSize(),
+        config.vocabSize(),
+        config.maxPositionEmbeddings(),
+        config.rmsNormEps(),
+        Rope.Spec.from(config, headDim),
+        config.tieWordEmbeddings(),
         useWindow ? window : 0);
   }
 

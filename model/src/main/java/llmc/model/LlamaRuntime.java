@@ -9,9 +9,9 @@ import llmc.model.kernels.Ops;
 import llmc.model.kernels.Tensors;
 
 /**
- * The Llama-family forward, one decoder layer at a time, on Java kernels ({@code llmc.model.kernels}:
- * the products on a Vector-API GEMM, measured faster here than the engine's; see
- * docs/performance.md); activations cross the API as DJL arrays, and the head runs on DJL:
+ * The Llama-family forward, one decoder layer at a time, on Java kernels ({@code
+ * llmc.model.kernels}: the products on a Vector-API GEMM, measured faster here than the engine's;
+ * see docs/performance.md); activations cross the API as DJL arrays, and the head runs on DJL:
  * {@code embed -> runLayer(0..L-1) -> logits}. Layers are loaded from {@link Weights} when first
  * used; with {@code keepLayers} they stay (evaluation), without it the caller closes them
  * (layer-sequential compression, where memory is one layer at a time).
@@ -21,11 +21,11 @@ import llmc.model.kernels.Tensors;
 public final class LlamaRuntime implements AutoCloseable {
   private final LlamaFamily family;
   private final Weights weights;
-  private NDManager manager;   // DJL, started on first use (the layers themselves do not need it)
+  private NDManager manager; // DJL, started on first use (the layers themselves do not need it)
   private final boolean keepLayers;
   private final DecoderLayer[] layers;
-  private float[] finalNorm;   // [H]
-  private NDArray lmHeadT;     // [H, V]
+  private float[] finalNorm; // [H]
+  private NDArray lmHeadT; // [H, V]
   private final String embedName;
 
   public LlamaRuntime(LlamaFamily family, Weights weights, boolean keepLayers) {
@@ -53,9 +53,12 @@ public final class LlamaRuntime implements AutoCloseable {
     return manager;
   }
 
-  /** Token ids {@code [B][T]} to hidden states {@code [B, T, H]}, read row by row from the weights. */
+  /**
+   * Token ids {@code [B][T]} to hidden states {@code [B, T, H]}, read row by row from the weights.
+   */
   public NDArray embed(NDManager target, int[][] tokens) {
-    return Tensors.create(target, embedRows(tokens), new Shape(tokens.length, tokens[0].length, family.hidden()));
+    return Tensors.create(
+        target, embedRows(tokens), new Shape(tokens.length, tokens[0].length, family.hidden()));
   }
 
   /** Token ids {@code [B][T]} to hidden states {@code [B*T][H]}. */
@@ -68,7 +71,8 @@ public final class LlamaRuntime implements AutoCloseable {
       for (int t = 0; t < count; t++) {
         int id = tokens[b][t];
         if (id < 0 || id >= family.vocab()) {
-          throw new BadInputException("token id " + id + " is outside the vocabulary [0, " + family.vocab() + ")");
+          throw new BadInputException(
+              "token id " + id + " is outside the vocabulary [0, " + family.vocab() + ")");
         }
         float[] row = weights.rows(embedName, id, 1);
         System.arraycopy(row, 0, x, (b * count + t) * hidden, hidden);
@@ -90,11 +94,12 @@ public final class LlamaRuntime implements AutoCloseable {
   }
 
   /**
-   * Runs one decoder layer: {@code x [B, T, H] -> [B, T, H]} for the T tokens at positions
-   * {@code [start, start + T)}. With a cache, keys and values of earlier positions come from it
-   * and this call's are appended. The result lives in {@code x}'s manager.
+   * Runs one decoder layer: {@code x [B, T, H] -> [B, T, H]} for the T tokens at positions {@code
+   * [start, start + T)}. With a cache, keys and values of earlier positions come from it and this
+   * call's are appended. The result lives in {@code x}'s manager.
    */
-  public NDArray runLayer(DecoderLayer layer, NDArray x, int start, KvCache cache, CaptureHook hook) {
+  public NDArray runLayer(
+      DecoderLayer layer, NDArray x, int start, KvCache cache, CaptureHook hook) {
     Shape shape = x.getShape();
     int batch = (int) shape.get(0);
     int count = (int) shape.get(1);
@@ -102,8 +107,17 @@ public final class LlamaRuntime implements AutoCloseable {
     return Tensors.create(x.getManager(), out, shape);
   }
 
-  /** {@link #runLayer(DecoderLayer, NDArray, int, KvCache, CaptureHook)} on Java arrays: {@code x [B*T][H]} to a new {@code [B*T][H]}. */
-  public float[] runLayer(DecoderLayer layer, float[] x, int batch, int count, int start, KvCache cache,
+  /**
+   * {@link #runLayer(DecoderLayer, NDArray, int, KvCache, CaptureHook)} on Java arrays: {@code x
+   * [B*T][H]} to a new {@code [B*T][H]}.
+   */
+  public float[] runLayer(
+      DecoderLayer layer,
+      float[] x,
+      int batch,
+      int count,
+      int start,
+      KvCache cache,
       CaptureHook hook) {
     int rows = batch * count;
     // Attention block: x + o(attention(rope(q), rope(k), v)) on RMSNorm(x).
@@ -137,11 +151,15 @@ public final class LlamaRuntime implements AutoCloseable {
    * {@code x [B*T][H] -> [B*T][nh * d]}: the attention heads merged, what o reads; written into
    * {@code into} (or a new array when null).
    */
-  public float[] attentionOutput(DecoderLayer layer, float[] x, int batch, int count, float[] into) {
+  public float[] attentionOutput(
+      DecoderLayer layer, float[] x, int batch, int count, float[] into) {
     return attend(layer, rmsNorm(x, layer.inputNorm, batch * count), batch, count, 0, null, into);
   }
 
-  /** {@code x += o(merged)}, in place: x becomes the residual stream after attention, {@code [rows][H]}. */
+  /**
+   * {@code x += o(merged)}, in place: x becomes the residual stream after attention, {@code
+   * [rows][H]}.
+   */
   public float[] afterAttention(DecoderLayer layer, float[] x, float[] merged, int rows) {
     return layer.projectAdd(Linear.O, merged, rows, x);
   }
@@ -159,7 +177,10 @@ public final class LlamaRuntime implements AutoCloseable {
     return swiGlu(layer, rmsNorm(residual, layer.postAttentionNorm, rows), rows, into);
   }
 
-  /** {@code residual += down(act)}, in place: the residual becomes the layer's output, {@code [rows][H]}. */
+  /**
+   * {@code residual += down(act)}, in place: the residual becomes the layer's output, {@code
+   * [rows][H]}.
+   */
   public float[] afterMlp(DecoderLayer layer, float[] residual, float[] act, int rows) {
     return layer.projectAdd(Linear.DOWN, act, rows, residual);
   }
@@ -177,16 +198,18 @@ public final class LlamaRuntime implements AutoCloseable {
 
   /** {@code values} as an array {@code [B, T, width]} with {@code x}'s B and T, in x's manager. */
   private static NDArray like(NDArray x, float[] values, int width) {
-    return Tensors.create(x.getManager(), values, new Shape(x.getShape().get(0), x.getShape().get(1), width));
+    return Tensors.create(
+        x.getManager(), values, new Shape(x.getShape().get(0), x.getShape().get(1), width));
   }
 
   /** {@code h [B*T][H]} (normed) to the merged attention heads {@code [B*T][nh * d]}. */
-  private float[] attend(DecoderLayer layer, float[] h, int batch, int count, int start, KvCache cache, float[] into) {
+  private float[] attend(
+      DecoderLayer layer, float[] h, int batch, int count, int start, KvCache cache, float[] into) {
     int rows = batch * count;
     int d = family.headDim();
     float eps = (float) family.rmsNormEps();
-    float[] q = layer.project(Linear.Q, h, rows);   // [B*T][nh*d]
-    float[] k = layer.project(Linear.K, h, rows);   // [B*T][nkv*d]
+    float[] q = layer.project(Linear.Q, h, rows); // [B*T][nh*d]
+    float[] k = layer.project(Linear.K, h, rows); // [B*T][nkv*d]
     float[] v = layer.project(Linear.V, h, rows);
     if (layer.qNorm != null) {
       Ops.rmsNorm(q, layer.qNorm, eps, q, rows * family.heads(), d);
@@ -195,16 +218,32 @@ public final class LlamaRuntime implements AutoCloseable {
     float[][] cosSin = ropeCache.get(start, count);
     Ops.rope(q, batch, count, family.heads(), d, cosSin[0], cosSin[1]);
     Ops.rope(k, batch, count, family.kvHeads(), d, cosSin[0], cosSin[1]);
-    Attention.KeyValues kv = cache == null
-        ? new Attention.KeyValues(k, v, count * family.kvWidth(), count)
-        : cache.append(layer.index, k, v, batch, count, family.kvWidth());
-    return Attention.causal(q, kv, batch, count, start, family.heads(), family.kvHeads(), d, family.slidingWindow(),
+    Attention.KeyValues kv =
+        cache == null
+            ? new Attention.KeyValues(k, v, count * family.kvWidth(), count)
+            : cache.append(layer.index, k, v, batch, count, family.kvWidth());
+    return Attention.causal(
+        q,
+        kv,
+        batch,
+        count,
+        start,
+        family.heads(),
+        family.kvHeads(),
+        d,
+        family.slidingWindow(),
         into);
   }
 
-  /** SwiGLU: {@code silu(gate(h)) * up(h)}, {@code [B*T][I]}, into {@code into} (or a new array when null). */
+  /**
+   * SwiGLU: {@code silu(gate(h)) * up(h)}, {@code [B*T][I]}, into {@code into} (or a new array when
+   * null).
+   */
   private float[] swiGlu(DecoderLayer layer, float[] h, int rows, float[] into) {
-    float[] gate = into == null ? layer.project(Linear.GATE, h, rows) : layer.projectInto(Linear.GATE, h, rows, into);
+    float[] gate =
+        into == null
+            ? layer.project(Linear.GATE, h, rows)
+            : layer.projectInto(Linear.GATE, h, rows, into);
     float[] up = layer.project(Linear.UP, h, rows);
     Ops.siluMul(gate, up, rows * family.intermediate());
     return gate;
@@ -234,8 +273,11 @@ public final class LlamaRuntime implements AutoCloseable {
       boolean tied = family.tiedEmbeddings() || !weights.contains(TensorNames.LM_HEAD);
       String head = tied ? embedName : TensorNames.LM_HEAD;
       float[] w = LayerWeights.read(weights, head, family.vocab(), family.hidden());
-      lmHeadT = manager().create(DecoderLayer.transpose(w, family.vocab(), family.hidden()),
-          new Shape(family.hidden(), family.vocab()));
+      lmHeadT =
+          manager()
+              .create(
+                  DecoderLayer.transpose(w, family.vocab(), family.hidden()),
+                  new Shape(family.hidden(), family.vocab()));
     }
   }
 
@@ -252,7 +294,10 @@ public final class LlamaRuntime implements AutoCloseable {
     }
   }
 
-  /** The whole forward from empty cache: tokens {@code [B][T]} to logits {@code [B, T, V]} in target. */
+  /**
+   * The whole forward from empty cache: tokens {@code [B][T]} to logits {@code [B, T, V]} in
+   * target.
+   */
   public NDArray forward(NDManager target, int[][] tokens) {
     NDArray x = hiddenStates(target, tokens);
     NDArray logits = logits(x);
@@ -260,7 +305,10 @@ public final class LlamaRuntime implements AutoCloseable {
     return logits;
   }
 
-  /** Tokens {@code [B][T]} to the last layer's output {@code [B, T, H]} (before the final norm), in target. */
+  /**
+   * Tokens {@code [B][T]} to the last layer's output {@code [B, T, H]} (before the final norm), in
+   * target.
+   */
   public NDArray hiddenStates(NDManager target, int[][] tokens) {
     float[] x = embedRows(tokens);
     for (int i = 0; i < family.layers(); i++) {

@@ -11,25 +11,38 @@ import llmc.formats.ModelFolder;
 import llmc.model.gguf.GgufWeights;
 
 /**
- * A model opened for running: a Hugging Face folder (config, mapped weights) or a GGUF file of llama.cpp's
- * {@code "llama"} architecture (mapped, dequantized per tensor, q/k rows back in Hugging Face order), with the
- * runtime and the tokenizer. GGUF files carry llama.cpp's tokenizer, not a {@code tokenizer.json}: their tokenizer
- * comes from a Hugging Face folder given to {@link #open(Path, Path)} (the model that was exported).
+ * A model opened for running: a Hugging Face folder (config, mapped weights) or a GGUF file of
+ * llama.cpp's {@code "llama"} architecture (mapped, dequantized per tensor, q/k rows back in
+ * Hugging Face order), with the runtime and the tokenizer. GGUF files carry llama.cpp's tokenizer,
+ * not a {@code tokenizer.json}: their tokenizer comes from a Hugging Face folder given to {@link
+ * #open(Path, Path)} (the model that was exported).
  */
 public final class LoadedModel implements AutoCloseable {
   /** The model as given: a folder or a .gguf file. */
   public final Path path;
+
   /** The model folder; null for a GGUF file. */
   public final ModelFolder folder;
+
   /** The GGUF weights; null for a folder. */
   public final GgufWeights gguf;
+
   public final LlamaFamily family;
   public final LlamaRuntime runtime;
-  /** Where the tokenizer comes from: the folder itself, the --tokenizer folder, or null (a GGUF file without one). */
+
+  /**
+   * Where the tokenizer comes from: the folder itself, the --tokenizer folder, or null (a GGUF file
+   * without one).
+   */
   private final ModelFolder tokenizerFolder;
+
   private Tokenizer tokenizer;
 
-  private LoadedModel(Path path, ModelFolder folder, GgufWeights gguf, LlamaFamily family,
+  private LoadedModel(
+      Path path,
+      ModelFolder folder,
+      GgufWeights gguf,
+      LlamaFamily family,
       ModelFolder tokenizerFolder) {
     this.path = path;
     this.folder = folder;
@@ -45,8 +58,8 @@ public final class LoadedModel implements AutoCloseable {
   }
 
   /**
-   * A model folder or a .gguf file, with the tokenizer of {@code tokenizerFolder} (a Hugging Face folder with
-   * {@code config.json} and {@code tokenizer.json}); null = the model folder's own.
+   * A model folder or a .gguf file, with the tokenizer of {@code tokenizerFolder} (a Hugging Face
+   * folder with {@code config.json} and {@code tokenizer.json}); null = the model folder's own.
    */
   public static LoadedModel open(Path model, Path tokenizerFolder) {
     ModelFolder folder = null;
@@ -56,8 +69,10 @@ public final class LoadedModel implements AutoCloseable {
       if (isGguf(model)) {
         gguf = GgufWeights.open(model);
       } else if (Files.isRegularFile(model)) {
-        throw new BadInputException(model + ": neither a model folder nor a GGUF file; MODEL is a Hugging Face"
-            + " folder (config.json, model.safetensors, tokenizer.json) or a .gguf file");
+        throw new BadInputException(
+            model
+                + ": neither a model folder nor a GGUF file; MODEL is a Hugging Face"
+                + " folder (config.json, model.safetensors, tokenizer.json) or a .gguf file");
       } else {
         folder = ModelFolder.open(model);
       }
@@ -67,10 +82,19 @@ public final class LoadedModel implements AutoCloseable {
         tokenizer = folder;
       }
       LlamaFamily family = folder != null ? LlamaFamily.from(folder.config()) : gguf.family();
-      if (tokenizer != null && tokenizer != folder && tokenizer.config().vocabSize() != family.vocab()) {
-        throw new BadInputException(tokenizerFolder + ": config.json has vocab_size " + tokenizer.config().vocabSize()
-            + " but " + model + " has " + family.vocab() + " tokens; give --tokenizer the folder of the model that"
-            + " was exported");
+      if (tokenizer != null
+          && tokenizer != folder
+          && tokenizer.config().vocabSize() != family.vocab()) {
+        throw new BadInputException(
+            tokenizerFolder
+                + ": config.json has vocab_size "
+                + tokenizer.config().vocabSize()
+                + " but "
+                + model
+                + " has "
+                + family.vocab()
+                + " tokens; give --tokenizer the folder of the model that"
+                + " was exported");
       }
       return new LoadedModel(model, folder, gguf, family, tokenizer);
     } catch (RuntimeException e) {
@@ -87,10 +111,15 @@ public final class LoadedModel implements AutoCloseable {
     }
   }
 
-  /** A path named {@code *.gguf} (not a folder), or a regular file that starts with GGUF's magic bytes. */
+  /**
+   * A path named {@code *.gguf} (not a folder), or a regular file that starts with GGUF's magic
+   * bytes.
+   */
   public static boolean isGguf(Path model) {
     Path name = model.getFileName();
-    if (name != null && name.toString().toLowerCase(Locale.ROOT).endsWith(".gguf") && !Files.isDirectory(model)) {
+    if (name != null
+        && name.toString().toLowerCase(Locale.ROOT).endsWith(".gguf")
+        && !Files.isDirectory(model)) {
       return true;
     }
     if (!Files.isRegularFile(model)) {
@@ -110,8 +139,10 @@ public final class LoadedModel implements AutoCloseable {
   public Tokenizer tokenizer() {
     if (tokenizer == null) {
       if (tokenizerFolder == null) {
-        throw new BadInputException(path + ": llmc reads the tokenizer of a GGUF file from the original model"
-            + " folder; give --tokenizer DIR");
+        throw new BadInputException(
+            path
+                + ": llmc reads the tokenizer of a GGUF file from the original model"
+                + " folder; give --tokenizer DIR");
       }
       tokenizer = Tokenizer.open(tokenizerFolder);
     }

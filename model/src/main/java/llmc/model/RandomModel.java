@@ -18,11 +18,17 @@ public final class RandomModel {
   private RandomModel() {}
 
   /**
-   * @param config    the architecture (its config.json is written as is)
+   * @param config the architecture (its config.json is written as is)
    * @param auxiliary a model folder whose tokenizer files are copied, or null
    */
-  public static void write(ModelConfig config, ModelFolder auxiliary, Path out, long seed, DType dtype,
-      double std, double normJitter) {
+  public static void write(
+      ModelConfig config,
+      ModelFolder auxiliary,
+      Path out,
+      long seed,
+      DType dtype,
+      double std,
+      double normJitter) {
     LlamaFamily f = LlamaFamily.from(config);
     SplittableRandom random = new SplittableRandom(seed);
     try (OutputFolder folder = OutputFolder.create(out, false)) {
@@ -30,8 +36,9 @@ public final class RandomModel {
       if (auxiliary != null) {
         auxiliary.copyAuxiliaryFilesTo(folder.dir());
       }
-      try (SafetensorsWriter writer = new SafetensorsWriter(folder.dir(), 0,
-          Map.of("format", "pt", "llmc", "random-model seed " + seed))) {
+      try (SafetensorsWriter writer =
+          new SafetensorsWriter(
+              folder.dir(), 0, Map.of("format", "pt", "llmc", "random-model seed " + seed))) {
         Writer w = new Writer(writer, random, dtype);
         w.normal(TensorNames.EMBED, std, f.vocab(), f.hidden());
         for (int i = 0; i < f.layers(); i++) {
@@ -39,8 +46,10 @@ public final class RandomModel {
           for (Linear linear : Linear.values()) {
             w.normal(linear.weightName(i), std, linear.outFeatures(f), linear.inFeatures(f));
             boolean qkv = linear.input == Linear.Input.ATTN_IN;
-            if ((qkv && config.attentionBias()) || (linear.input != Linear.Input.ATTN_IN
-                && linear.input != Linear.Input.ATTN_OUT && config.mlpBias())) {
+            if ((qkv && config.attentionBias())
+                || (linear.input != Linear.Input.ATTN_IN
+                    && linear.input != Linear.Input.ATTN_OUT
+                    && config.mlpBias())) {
               w.normal(linear.biasName(i), std, linear.outFeatures(f));
             }
           }
@@ -62,7 +71,8 @@ public final class RandomModel {
 
   private record Writer(SafetensorsWriter writer, SplittableRandom random, DType dtype) {
     void normal(String name, double std, long... shape) {
-      float[] values = new float[Math.toIntExact(shape.length == 1 ? shape[0] : shape[0] * shape[1])];
+      float[] values =
+          new float[Math.toIntExact(shape.length == 1 ? shape[0] : shape[0] * shape[1])];
       for (int i = 0; i < values.length; i++) {
         values[i] = (float) (random.nextGaussian() * std);
       }

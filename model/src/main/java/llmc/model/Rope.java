@@ -4,15 +4,20 @@ import llmc.formats.BadInputException;
 import llmc.formats.ModelConfig;
 
 /**
- * Rotary position embedding in the Hugging Face {@code rotate_half} convention: for a head vector
- * x of width d, {@code x' = x * cos + rotate_half(x) * sin} with {@code rotate_half(x) = [-x2, x1]}
+ * Rotary position embedding in the Hugging Face {@code rotate_half} convention: for a head vector x
+ * of width d, {@code x' = x * cos + rotate_half(x) * sin} with {@code rotate_half(x) = [-x2, x1]}
  * and the angle of pair i at position p being {@code p * invFreq[i]}, duplicated over both halves.
  */
 public final class Rope {
 
   /** rope_theta and rope_scaling (none, "linear" or Llama-3's "llama3"). */
-  public record Spec(double theta, String scalingType, double factor, double lowFreqFactor,
-      double highFreqFactor, int originalContext) {
+  public record Spec(
+      double theta,
+      String scalingType,
+      double factor,
+      double lowFreqFactor,
+      double highFreqFactor,
+      int originalContext) {
 
     static Spec from(ModelConfig config, int headDim) {
       ModelConfig.RopeScaling s = config.ropeScaling();
@@ -20,10 +25,19 @@ public final class Rope {
         return new Spec(config.ropeTheta(), "none", 1, 0, 0, 0);
       }
       return switch (s.type()) {
-        case "linear", "llama3" -> new Spec(config.ropeTheta(), s.type(), s.factor(),
-            s.lowFreqFactor(), s.highFreqFactor(), s.originalMaxPositionEmbeddings());
-        default -> throw new BadInputException("config.json: rope_scaling type '" + s.type()
-            + "' is not supported; llmc supports none, 'linear' and 'llama3'");
+        case "linear", "llama3" ->
+            new Spec(
+                config.ropeTheta(),
+                s.type(),
+                s.factor(),
+                s.lowFreqFactor(),
+                s.highFreqFactor(),
+                s.originalMaxPositionEmbeddings());
+        default ->
+            throw new BadInputException(
+                "config.json: rope_scaling type '"
+                    + s.type()
+                    + "' is not supported; llmc supports none, 'linear' and 'llama3'");
       };
     }
   }
@@ -50,13 +64,14 @@ public final class Rope {
           if (wavelen > lowFreqWavelen) {
             invFreq[i] /= spec.factor();
           } else if (wavelen >= highFreqWavelen) {
-            double smooth = (spec.originalContext() / wavelen - spec.lowFreqFactor())
-                / (spec.highFreqFactor() - spec.lowFreqFactor());
+            double smooth =
+                (spec.originalContext() / wavelen - spec.lowFreqFactor())
+                    / (spec.highFreqFactor() - spec.lowFreqFactor());
             invFreq[i] = (1 - smooth) * invFreq[i] / spec.factor() + smooth * invFreq[i];
           }
         }
       }
-      default -> { }
+      default -> {}
     }
     return invFreq;
   }

@@ -11,7 +11,10 @@ import java.util.List;
 import llmc.formats.BadInputException;
 import llmc.formats.Json;
 
-/** Documents for evaluation and calibration: a {@code .jsonl} file (one per line) or a {@code .txt} file (one). */
+/**
+ * Documents for evaluation and calibration: a {@code .jsonl} file (one per line) or a {@code .txt}
+ * file (one).
+ */
 public final class TextDataset {
   private TextDataset() {}
 
@@ -25,7 +28,8 @@ public final class TextDataset {
         return List.of(Files.readString(file, StandardCharsets.UTF_8));
       }
       if (!name.endsWith(".jsonl")) {
-        throw new BadInputException(file + ": unknown data format; use .jsonl (one JSON object per line) or .txt");
+        throw new BadInputException(
+            file + ": unknown data format; use .jsonl (one JSON object per line) or .txt");
       }
       List<String> documents = new ArrayList<>();
       try (BufferedReader reader = Files.newBufferedReader(file, StandardCharsets.UTF_8)) {
@@ -44,7 +48,8 @@ public final class TextDataset {
           }
           JsonNode text = node == null ? null : node.get(field);
           if (text == null || !text.isTextual()) {
-            throw new BadInputException(file + ":" + number + ": no text field '" + field + "' (choose one with --field)");
+            throw new BadInputException(
+                file + ":" + number + ": no text field '" + field + "' (choose one with --field)");
           }
           documents.add(text.asText());
         }

@@ -3,7 +3,9 @@ package llmc.model;
 import java.util.ArrayList;
 import java.util.List;
 
-/** Protocol P1 / C1 token windows: documents tokenized, concatenated, cut into windows of L tokens. */
+/**
+ * Protocol P1 / C1 token windows: documents tokenized, concatenated, cut into windows of L tokens.
+ */
 public final class TokenWindows {
   private TokenWindows() {}
 
@@ -25,7 +27,10 @@ public final class TokenWindows {
     return stream;
   }
 
-  /** Non-overlapping windows of {@code seqLen} from the start, the last partial one dropped; at most {@code max} (≤ 0: all). */
+  /**
+   * Non-overlapping windows of {@code seqLen} from the start, the last partial one dropped; at most
+   * {@code max} (≤ 0: all).
+   */
   public static List<int[]> first(int[] stream, int seqLen, int max) {
     int available = stream.length / seqLen;
     int count = max > 0 ? Math.min(max, available) : available;

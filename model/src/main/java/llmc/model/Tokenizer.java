@@ -9,7 +9,8 @@ import llmc.formats.ModelFolder;
 /**
  * The model's own {@code tokenizer.json} through Hugging Face tokenizers (DJL's binding). Special
  * tokens are never added by the tokenizer's template: BOS is put in front of each document here,
- * when the tokenizer config asks for it (PROTOCOLS.md), so that the rule is the same for every model.
+ * when the tokenizer config asks for it (PROTOCOLS.md), so that the rule is the same for every
+ * model.
  */
 public final class Tokenizer implements AutoCloseable {
   private final HuggingFaceTokenizer tokenizer;
@@ -25,17 +26,24 @@ public final class Tokenizer implements AutoCloseable {
   }
 
   public static Tokenizer open(ModelFolder folder) {
-    Path json = folder.tokenizerJson().orElseThrow(() -> new BadInputException(
-        folder.dir() + ": no tokenizer.json; llmc reads the Hugging Face tokenizers format"));
+    Path json =
+        folder
+            .tokenizerJson()
+            .orElseThrow(
+                () ->
+                    new BadInputException(
+                        folder.dir()
+                            + ": no tokenizer.json; llmc reads the Hugging Face tokenizers format"));
     Engines.configure(0);
     HuggingFaceTokenizer tokenizer;
     try {
-      tokenizer = HuggingFaceTokenizer.builder()
-          .optTokenizerPath(json)
-          .optAddSpecialTokens(false)
-          .optTruncation(false)
-          .optPadding(false)
-          .build();
+      tokenizer =
+          HuggingFaceTokenizer.builder()
+              .optTokenizerPath(json)
+              .optAddSpecialTokens(false)
+              .optTruncation(false)
+              .optPadding(false)
+              .build();
     } catch (IOException | RuntimeException e) {
       throw new BadInputException(json + ": cannot load the tokenizer (" + e.getMessage() + ")", e);
     }

@@ -30,22 +30,26 @@ public interface Weights {
   /**
    * The weights of a model folder: a quantized folder (GPTQ, compressed-tensors; its config has a
    * {@code quantization_config}) is read dequantized, and a 2:4-sparse compressed-tensors folder (a
-   * {@code sparsity_config} of format {@code sparse-24-bitmask} inside {@code quantization_config}, with or without
-   * quantization) is read with its compressed layers made dense again, so every output of llmc can be run and
-   * measured. Layers such a folder stores densely (its ignored ones) are read as they are.
+   * {@code sparsity_config} of format {@code sparse-24-bitmask} inside {@code quantization_config},
+   * with or without quantization) is read with its compressed layers made dense again, so every
+   * output of llmc can be run and measured. Layers such a folder stores densely (its ignored ones)
+   * are read as they are.
    */
   static Weights of(ModelFolder folder) {
     if (!folder.config().json().has("quantization_config")) {
       return of(folder.checkpoint());
     }
-    QuantizedCheckpoint quantized = QuantizedCheckpoint.open(folder.checkpoint(),
-        (ObjectNode) folder.config().json().get("quantization_config"));
+    QuantizedCheckpoint quantized =
+        QuantizedCheckpoint.open(
+            folder.checkpoint(), (ObjectNode) folder.config().json().get("quantization_config"));
     Weights stored = of(folder.checkpoint());
     return new Weights() {
       @Override
       public float[] rows(String name, long fromRow, int rows) {
         // Embedding lookups: stored tensors are read row by row, not dequantized whole.
-        return stored.contains(name) ? stored.rows(name, fromRow, rows) : Weights.super.rows(name, fromRow, rows);
+        return stored.contains(name)
+            ? stored.rows(name, fromRow, rows)
+            : Weights.super.rows(name, fromRow, rows);
       }
 
       @Override

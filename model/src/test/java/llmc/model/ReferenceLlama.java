@@ -26,8 +26,10 @@ final class ReferenceLlama {
       x = layer(LayerWeights.load(weights, f, i), x);
     }
     float[] norm = weights.floats(TensorNames.FINAL_NORM);
-    float[] head = weights.contains(TensorNames.LM_HEAD) && !f.tiedEmbeddings()
-        ? weights.floats(TensorNames.LM_HEAD) : embed;
+    float[] head =
+        weights.contains(TensorNames.LM_HEAD) && !f.tiedEmbeddings()
+            ? weights.floats(TensorNames.LM_HEAD)
+            : embed;
     float[][] logits = new float[count][];
     for (int t = 0; t < count; t++) {
       logits[t] = matVec(head, f.vocab(), hidden, rmsNorm(x[t], norm), null);
@@ -97,7 +99,9 @@ final class ReferenceLlama {
     return out;
   }
 
-  /** Optional per-head RMSNorm (Qwen3), then RoPE of one head starting at {@code offset}, in place. */
+  /**
+   * Optional per-head RMSNorm (Qwen3), then RoPE of one head starting at {@code offset}, in place.
+   */
   private void rotate(float[] vec, int offset, int position, double[] invFreq, float[] headNorm) {
     int d = f.headDim();
     int half = d / 2;
@@ -118,7 +122,12 @@ final class ReferenceLlama {
   }
 
   private float[] linear(LayerWeights w, Linear linear, float[] x) {
-    return matVec(w.weight().get(linear), linear.outFeatures(f), linear.inFeatures(f), x, w.bias().get(linear));
+    return matVec(
+        w.weight().get(linear),
+        linear.outFeatures(f),
+        linear.inFeatures(f),
+        x,
+        w.bias().get(linear));
   }
 
   private static float[] matVec(float[] m, int rows, int cols, float[] x, float[] bias) {

@@ -20,27 +20,46 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 /** The runtime (Java kernels) agrees with the plain-Java reference forward to 1e-4 in logits. */
 class RuntimeCrossCheckTest {
-  @TempDir
-  static Path dir;
+  @TempDir static Path dir;
 
   static Stream<Arguments> architectures() {
     return Stream.of(
-        Arguments.of("llama3 rope scaling, tied", TestModels.config("LlamaForCausalLM", "llama",
-            """
+        Arguments.of(
+            "llama3 rope scaling, tied",
+            TestModels.config(
+                "LlamaForCausalLM",
+                "llama",
+                """
             {"tie_word_embeddings": true, "rope_theta": 500000.0, "max_position_embeddings": 128,
              "rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
                               "high_freq_factor": 4.0, "original_max_position_embeddings": 16}}""")),
-        Arguments.of("smollm shape (tied, theta 1e5, MHA)", TestModels.config("LlamaForCausalLM", "llama",
-            """
+        Arguments.of(
+            "smollm shape (tied, theta 1e5, MHA)",
+            TestModels.config(
+                "LlamaForCausalLM",
+                "llama",
+                """
             {"tie_word_embeddings": true, "rope_theta": 100000, "num_key_value_heads": 4}""")),
-        Arguments.of("mistral sliding window 5", TestModels.config("MistralForCausalLM", "mistral",
-            """
+        Arguments.of(
+            "mistral sliding window 5",
+            TestModels.config(
+                "MistralForCausalLM",
+                "mistral",
+                """
             {"sliding_window": 5}""")),
-        Arguments.of("qwen2 q/k/v biases", TestModels.config("Qwen2ForCausalLM", "qwen2",
-            """
+        Arguments.of(
+            "qwen2 q/k/v biases",
+            TestModels.config(
+                "Qwen2ForCausalLM",
+                "qwen2",
+                """
             {"num_key_value_heads": 1}""")),
-        Arguments.of("qwen3 q/k norm, head_dim 16 != hidden/heads", TestModels.config("Qwen3ForCausalLM", "qwen3",
-            """
+        Arguments.of(
+            "qwen3 q/k norm, head_dim 16 != hidden/heads",
+            TestModels.config(
+                "Qwen3ForCausalLM",
+                "qwen3",
+                """
             {"head_dim": 16, "attention_bias": false}""")));
   }
 
@@ -53,12 +72,24 @@ class RuntimeCrossCheckTest {
   @Test
   void blockedCausalAttentionOver300TokensMatchesPlainJava() {
     // 300 tokens span three query blocks of 128, the last one partial.
-    assertAgreement("long window", TestModels.config("MistralForCausalLM", "mistral",
-        """
-        {"max_position_embeddings": 512, "sliding_window": 200}"""), 1, 300);
-    assertAgreement("long window", TestModels.config("LlamaForCausalLM", "llama",
-        """
-        {"max_position_embeddings": 512}"""), 1, 300);
+    assertAgreement(
+        "long window",
+        TestModels.config(
+            "MistralForCausalLM",
+            "mistral",
+            """
+        {"max_position_embeddings": 512, "sliding_window": 200}"""),
+        1,
+        300);
+    assertAgreement(
+        "long window",
+        TestModels.config(
+            "LlamaForCausalLM",
+            "llama",
+            """
+        {"max_position_embeddings": 512}"""),
+        1,
+        300);
   }
 
   private static void assertAgreement(String name, ModelConfig config, int batch, int length) {
@@ -75,8 +106,8 @@ class RuntimeCrossCheckTest {
       Weights weights = Weights.of(folder.checkpoint());
       ReferenceLlama reference = new ReferenceLlama(family, weights);
       try (LlamaRuntime runtime = new LlamaRuntime(family, weights, true);
-           NDManager scope = runtime.manager().newSubManager()) {
-        NDArray logits = runtime.forward(scope, tokens);   // batch of 2 windows at once
+          NDManager scope = runtime.manager().newSubManager()) {
+        NDArray logits = runtime.forward(scope, tokens); // batch of 2 windows at once
         float[] got = logits.toFloatArray();
         double maxDiff = 0;
         double maxAbs = 0;
@@ -100,8 +131,11 @@ class RuntimeCrossCheckTest {
   void kvCacheDecodingMatchesPlainJavaAcrossTheCacheGrowthAndTheSlidingWindow() {
     // A 20-token prompt, then one token at a time to 150: the cache grows past its first
     // capacity (64), and the window of 40 keeps moving over cached keys.
-    ModelConfig config = TestModels.config("MistralForCausalLM", "mistral",
-        """
+    ModelConfig config =
+        TestModels.config(
+            "MistralForCausalLM",
+            "mistral",
+            """
         {"max_position_embeddings": 256, "sliding_window": 40}""");
     Path model = TestModels.randomModel(dir, config, 11);
     int[] tokens = new SplittableRandom(3).ints(150, 0, config.vocabSize()).toArray();
@@ -110,7 +144,7 @@ class RuntimeCrossCheckTest {
       Weights weights = Weights.of(folder.checkpoint());
       float[][] expected = new ReferenceLlama(family, weights).logits(tokens);
       try (LlamaRuntime runtime = new LlamaRuntime(family, weights, true);
-           NDManager scope = runtime.manager().newSubManager()) {
+          NDManager scope = runtime.manager().newSubManager()) {
         KvCache cache = new KvCache(family.layers());
         double maxDiff = 0;
         int position = 0;
@@ -121,10 +155,12 @@ class RuntimeCrossCheckTest {
           for (int i = 0; i < family.layers(); i++) {
             x = runtime.runLayer(runtime.layer(i), x, position, cache, CaptureHook.NONE);
           }
-          float[] got = runtime.logits(x).toFloatArray();   // [1, step, V]
+          float[] got = runtime.logits(x).toFloatArray(); // [1, step, V]
           for (int t = 0; t < step; t++) {
             for (int v = 0; v < family.vocab(); v++) {
-              maxDiff = Math.max(maxDiff, Math.abs(got[t * family.vocab() + v] - expected[position + t][v]));
+              maxDiff =
+                  Math.max(
+                      maxDiff, Math.abs(got[t * family.vocab() + v] - expected[position + t][v]));
             }
           }
           position += step;
@@ -157,7 +193,11 @@ class RuntimeCrossCheckTest {
   @Test
   void stagedLayerEqualsTheWholeLayer() {
     // The stages a compression pipeline runs, in its order, give the layer's own output.
-    ModelConfig config = TestModels.config("Qwen2ForCausalLM", "qwen2", """
+    ModelConfig config =
+        TestModels.config(
+            "Qwen2ForCausalLM",
+            "qwen2",
+            """
         {"num_key_value_heads": 1}""");
     Path model = TestModels.randomModel(dir, config, 5);
     int[] tokens = new SplittableRandom(4).ints(70, 0, config.vocabSize()).toArray();
@@ -182,13 +222,15 @@ class RuntimeCrossCheckTest {
   @Test
   void stories260kDjlLogitsMatchPlainJavaWithin1e4() {
     try (ModelFolder folder = ModelFolder.open(TestModels.stories260K());
-         Tokenizer tokenizer = Tokenizer.open(folder)) {
+        Tokenizer tokenizer = Tokenizer.open(folder)) {
       LlamaFamily family = LlamaFamily.from(folder.config());
       Weights weights = Weights.of(folder.checkpoint());
-      int[] tokens = tokenizer.encodeDocument("Once upon a time, there was a little dog named Max. He liked to run.");
+      int[] tokens =
+          tokenizer.encodeDocument(
+              "Once upon a time, there was a little dog named Max. He liked to run.");
       float[][] expected = new ReferenceLlama(family, weights).logits(tokens);
       try (LlamaRuntime runtime = new LlamaRuntime(family, weights, true);
-           NDManager scope = runtime.manager().newSubManager()) {
+          NDManager scope = runtime.manager().newSubManager()) {
         float[] got = runtime.forward(scope, new int[][] {tokens}).toFloatArray();
         double maxDiff = 0;
         for (int t = 0; t < tokens.length; t++) {
@@ -205,7 +247,9 @@ class RuntimeCrossCheckTest {
   void unsupportedArchitectureIsRefusedNamingArchitectures() {
     ModelConfig gpt2 = TestModels.config("GPT2LMHeadModel", "gpt2", "{}");
     BadInputException e = assertThrows(BadInputException.class, () -> LlamaFamily.from(gpt2));
-    assertTrue(e.getMessage().contains("architectures") && e.getMessage().contains("GPT2LMHeadModel"), e.getMessage());
+    assertTrue(
+        e.getMessage().contains("architectures") && e.getMessage().contains("GPT2LMHeadModel"),
+        e.getMessage());
     assertEquals(1, e.getMessage().lines().count());
   }
 }

@@ -27,12 +27,17 @@ final class TestModels {
   /** A tiny config of the given architecture; {@code extra} is JSON merged over the defaults. */
   static ModelConfig config(String architecture, String modelType, String extra) {
     try {
-      ObjectNode json = (ObjectNode) Json.mapper().readTree("""
+      ObjectNode json =
+          (ObjectNode)
+              Json.mapper()
+                  .readTree(
+                      """
           {"architectures": ["%s"], "model_type": "%s", "hidden_size": 32, "intermediate_size": 48,
            "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
            "vocab_size": 64, "max_position_embeddings": 64, "rms_norm_eps": 1e-5,
            "rope_theta": 10000.0, "hidden_act": "silu", "tie_word_embeddings": false,
-           "bos_token_id": 1, "eos_token_id": 2}""".formatted(architecture, modelType));
+           "bos_token_id": 1, "eos_token_id": 2}"""
+                          .formatted(architecture, modelType));
       json.setAll((ObjectNode) Json.mapper().readTree(extra));
       return ModelConfig.fromJson(json, architecture + " test config");
     } catch (IOException e) {

@@ -9,27 +9,30 @@ import llmc.model.kernels.Parallel;
  *
  * <p>Order and ties: scores are ordered by {@link Float#compare} (so {@code -0.0 < 0.0}, and NaN is
  * above every number: never pruned before one); among equal scores the weight at the lower index
- * (row-major within the comparison group, i.e. the lower column within a row or an N:M run) is pruned
- * first. The result is therefore a function of the scores alone, for any thread count.
+ * (row-major within the comparison group, i.e. the lower column within a row or an N:M run) is
+ * pruned first. The result is therefore a function of the scores alone, for any thread count.
  */
 public final class Masks {
   /** Runs no longer than this are ordered by insertion instead of a selection. */
   private static final int SMALL = 16;
-  /** Groups at least this long are selected by radix (two histogram passes) instead of quickselect. */
-  static final int RADIX = 1 << 16;
-
-  private Masks() {
-  }
 
   /**
-   * {@code keep[r*cols+c]}: whether weight {@code (r, c)} survives {@code p} applied to
-   * {@code scores [rows][cols]} (ties as in the class comment). Unstructured: each group (the matrix,
-   * or each row) loses {@code floor(size * sparsity)} weights. N:M: each run of {@code m} columns of a
+   * Groups at least this long are selected by radix (two histogram passes) instead of quickselect.
+   */
+  static final int RADIX = 1 << 16;
+
+  private Masks() {}
+
+  /**
+   * {@code keep[r*cols+c]}: whether weight {@code (r, c)} survives {@code p} applied to {@code
+   * scores [rows][cols]} (ties as in the class comment). Unstructured: each group (the matrix, or
+   * each row) loses {@code floor(size * sparsity)} weights. N:M: each run of {@code m} columns of a
    * row keeps its {@code n} highest.
    */
   public static boolean[] select(float[] scores, int rows, int cols, SparsityPattern p) {
     if (rows < 0 || cols < 0 || scores.length != (long) rows * cols) {
-      throw new IllegalArgumentException("scores must be rows*cols = " + rows + "*" + cols + " long, got " + scores.length);
+      throw new IllegalArgumentException(
+          "scores must be rows*cols = " + rows + "*" + cols + " long, got " + scores.length);
     }
     boolean[] keep = new boolean[scores.length];
     Arrays.fill(keep, true);
@@ -43,12 +46,14 @@ public final class Masks {
       case SparsityPattern.NofM nm -> {
         int n = nm.n();
         int m = nm.m();
-        Parallel.forEach(rows, r -> {
-          for (int c = 0; c < cols; c += m) {
-            int len = Math.min(m, cols - c);
-            pruneLowest(scores, r * cols + c, len, Math.max(0, len - n), keep);
-          }
-        });
+        Parallel.forEach(
+            rows,
+            r -> {
+              for (int c = 0; c < cols; c += m) {
+                int len = Math.min(m, cols - c);
+                pruneLowest(scores, r * cols + c, len, Math.max(0, len - n), keep);
+              }
+            });
       }
     }
     return keep;
@@ -75,14 +80,14 @@ public final class Masks {
       pruneLowestSmall(scores, from, len, k, keep);
       return;
     }
-    int threshold = kthLowestKey(scores, from, len, k - 1);  // the k-th lowest score, as a key
-    int below = 0;                                 // scores strictly below the threshold
+    int threshold = kthLowestKey(scores, from, len, k - 1); // the k-th lowest score, as a key
+    int below = 0; // scores strictly below the threshold
     for (int i = from; i < from + len; i++) {
       if (key(scores[i]) < threshold) {
         below++;
       }
     }
-    int ties = k - below;                          // weights at the threshold to prune, lowest index first
+    int ties = k - below; // weights at the threshold to prune, lowest index first
     for (int i = from; i < from + len; i++) {
       int order = Integer.compare(key(scores[i]), threshold);
       if (order < 0 || (order == 0 && ties-- > 0)) {
@@ -92,9 +97,9 @@ public final class Masks {
   }
 
   /**
-   * An int whose signed order is {@link Float#compare}'s order of floats: the bits of a non-negative
-   * float, the magnitude bits flipped for a negative one ({@code -0.0} just below {@code 0.0}); every
-   * NaN maps to one key above {@code +Infinity}.
+   * An int whose signed order is {@link Float#compare}'s order of floats: the bits of a
+   * non-negative float, the magnitude bits flipped for a negative one ({@code -0.0} just below
+   * {@code 0.0}); every NaN maps to one key above {@code +Infinity}.
    */
   static int key(float v) {
     int bits = Float.floatToIntBits(v);
@@ -115,8 +120,8 @@ public final class Masks {
 
   /**
    * Radix selection in two passes over the data: a histogram of the high 16 bits of the (unsigned,
-   * order-preserving) keys finds the bucket of the {@code k}-th lowest, a histogram of the low 16 bits
-   * within that bucket finds the key.
+   * order-preserving) keys finds the bucket of the {@code k}-th lowest, a histogram of the low 16
+   * bits within that bucket finds the key.
    */
   static int radixSelect(float[] scores, int from, int len, int k) {
     int[] high = new int[1 << 16];
@@ -124,7 +129,7 @@ public final class Masks {
       high[(key(scores[i]) ^ Integer.MIN_VALUE) >>> 16]++;
     }
     int bucket = 0;
-    int rank = k;                                  // rank within the bucket
+    int rank = k; // rank within the bucket
     while (rank >= high[bucket]) {
       rank -= high[bucket++];
     }
@@ -143,9 +148,9 @@ public final class Masks {
   }
 
   /**
-   * The {@code k}-th lowest (from 0) of {@code a}, reordering {@code a}: quickselect (Hoare partition
-   * around a median of three, expected linear time), finished by a sort when a range is short or the
-   * partitions stop shrinking fast enough.
+   * The {@code k}-th lowest (from 0) of {@code a}, reordering {@code a}: quickselect (Hoare
+   * partition around a median of three, expected linear time), finished by a sort when a range is
+   * short or the partitions stop shrinking fast enough.
    */
   static int quickselect(int[] a, int k) {
     int lo = 0;
@@ -159,10 +164,10 @@ public final class Masks {
       int x = a[lo];
       int y = a[(lo + hi) >>> 1];
       int z = a[hi];
-      int pivot = Math.max(Math.min(x, y), Math.min(Math.max(x, y), z));   // median of three
+      int pivot = Math.max(Math.min(x, y), Math.min(Math.max(x, y), z)); // median of three
       int i = lo;
       int j = hi;
-      while (i <= j) {                             // [lo, i) <= pivot, (j, hi] >= pivot
+      while (i <= j) { // [lo, i) <= pivot, (j, hi] >= pivot
         while (a[i] < pivot) {
           i++;
         }
@@ -180,7 +185,7 @@ public final class Masks {
       } else if (k >= i) {
         lo = i;
       } else {
-        return a[k];                               // (j, i) holds only the pivot
+        return a[k]; // (j, i) holds only the pivot
       }
     }
     return a[k];
@@ -205,7 +210,8 @@ public final class Masks {
   /** {@code w} with zeros where {@code !keep} (a new array). */
   public static float[] apply(float[] w, boolean[] keep) {
     if (w.length != keep.length) {
-      throw new IllegalArgumentException("w and keep differ in length: " + w.length + " vs " + keep.length);
+      throw new IllegalArgumentException(
+          "w and keep differ in length: " + w.length + " vs " + keep.length);
     }
     float[] out = new float[w.length];
     for (int i = 0; i < w.length; i++) {
@@ -214,7 +220,10 @@ public final class Masks {
     return out;
   }
 
-  /** The fraction of entries that are exactly zero ({@code 0.0} or {@code -0.0}); 0 for an empty array. */
+  /**
+   * The fraction of entries that are exactly zero ({@code 0.0} or {@code -0.0}); 0 for an empty
+   * array.
+   */
   public static double sparsity(float[] w) {
     if (w.length == 0) {
       return 0;
@@ -230,7 +239,8 @@ public final class Masks {
 
   /**
    * Whether every run of {@code m} consecutive columns of every row of {@code w [rows][cols]} (runs
-   * from column 0; the last may be shorter) has at most {@code n} non-zeros (NaN counts as non-zero).
+   * from column 0; the last may be shorter) has at most {@code n} non-zeros (NaN counts as
+   * non-zero).
    */
   public static boolean satisfies(float[] w, int rows, int cols, int n, int m) {
     if (w.length != (long) rows * cols || m < 1) {

@@ -1,10 +1,11 @@
 package llmc.prune;
 
-/** Importance scores of the weights of one matrix {@code [rows][cols]}; the lowest are pruned first. */
+/**
+ * Importance scores of the weights of one matrix {@code [rows][cols]}; the lowest are pruned first.
+ */
 public final class Scores {
 
-  private Scores() {
-  }
+  private Scores() {}
 
   /** Magnitude pruning: {@code S_ij = |W_ij|} (a new array). */
   public static float[] magnitude(float[] w) {
@@ -18,9 +19,9 @@ public final class Scores {
   /**
    * Wanda (Sun et al. 2023, "A Simple and Effective Pruning Approach for Large Language Models"):
    * {@code S_ij = |W_ij| * ||X_j||_2} with {@code ||X_j||_2 = sqrt(sum_t X_tj^2)} the norm of input
-   * feature {@code j} over the calibration tokens ({@code columnSquaredNorms [cols]}, as
-   * {@code InputStatistics.columnSquaredNorms()}). The product is taken in float64 and rounded once.
-   * Wanda compares these within each output row ({@link Compare#ROW}).
+   * feature {@code j} over the calibration tokens ({@code columnSquaredNorms [cols]}, as {@code
+   * InputStatistics.columnSquaredNorms()}). The product is taken in float64 and rounded once. Wanda
+   * compares these within each output row ({@link Compare#ROW}).
    */
   public static float[] wanda(float[] w, int rows, int cols, double[] columnSquaredNorms) {
     if (w.length != (long) rows * cols || columnSquaredNorms.length != cols) {

@@ -1,7 +1,5 @@
 package llmc.prune;
 
-import llmc.quantize.UnitAnchors;
-
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -11,6 +9,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.util.Random;
 import llmc.calibration.InputStatistics;
+import llmc.quantize.UnitAnchors;
 import org.junit.jupiter.api.Test;
 
 /** SparseGPT's properties on the anchor data and on a larger random layer. */
@@ -27,11 +26,22 @@ class SparseGptTest {
     UnitAnchors a = UnitAnchors.load();
     for (SparsityPattern p : new SparsityPattern[] {U50, TWO_OF_FOUR}) {
       double sparseGpt = a.outputError(prune(a, p).weights());
-      SparsityPattern wandaPattern = p == U50 ? new SparsityPattern.Unstructured(0.5, Compare.ROW) : p;
-      double wanda = a.outputError(Masks.apply(a.w,
-          Masks.select(Scores.wanda(a.w, a.rows, a.cols, a.columnSquaredNorms), a.rows, a.cols, wandaPattern)));
-      double magnitude = a.outputError(Masks.apply(a.w, Masks.select(Scores.magnitude(a.w), a.rows, a.cols, p)));
-      assertTrue(sparseGpt < wanda && wanda < magnitude, p + ": " + sparseGpt + " " + wanda + " " + magnitude);
+      SparsityPattern wandaPattern =
+          p == U50 ? new SparsityPattern.Unstructured(0.5, Compare.ROW) : p;
+      double wanda =
+          a.outputError(
+              Masks.apply(
+                  a.w,
+                  Masks.select(
+                      Scores.wanda(a.w, a.rows, a.cols, a.columnSquaredNorms),
+                      a.rows,
+                      a.cols,
+                      wandaPattern)));
+      double magnitude =
+          a.outputError(Masks.apply(a.w, Masks.select(Scores.magnitude(a.w), a.rows, a.cols, p)));
+      assertTrue(
+          sparseGpt < wanda && wanda < magnitude,
+          p + ": " + sparseGpt + " " + wanda + " " + magnitude);
     }
   }
 
@@ -68,11 +78,15 @@ class SparseGptTest {
       SparsityPattern p = new SparsityPattern.NofM(nm[0], nm[1]);
       for (int blockSize : new int[] {128, 126, 5}) {
         SparseGpt.Result r = SparseGpt.prune(a.w, a.rows, a.cols, a.hessian, p, 0.01, blockSize);
-        assertTrue(Masks.satisfies(r.weights(), a.rows, a.cols, nm[0], nm[1]), p + " block " + blockSize);
+        assertTrue(
+            Masks.satisfies(r.weights(), a.rows, a.cols, nm[0], nm[1]), p + " block " + blockSize);
         int runs = a.cols / nm[1];
         int tail = a.cols % nm[1];
         long expectedZeros = (long) a.rows * (runs * (nm[1] - nm[0]) + Math.max(0, tail - nm[0]));
-        assertEquals(expectedZeros, Math.round(Masks.sparsity(r.weights()) * a.w.length), p + " block " + blockSize);
+        assertEquals(
+            expectedZeros,
+            Math.round(Masks.sparsity(r.weights()) * a.w.length),
+            p + " block " + blockSize);
       }
     }
   }
@@ -82,7 +96,7 @@ class SparseGptTest {
     UnitAnchors a = UnitAnchors.load();
     for (Compare c : Compare.values()) {
       SparseGpt.Result r = prune(a, new SparsityPattern.Unstructured(0, c));
-      assertArrayEquals(a.w, r.weights(), 0f);   // nothing pruned: no error to spread, bit-identical
+      assertArrayEquals(a.w, r.weights(), 0f); // nothing pruned: no error to spread, bit-identical
       assertNull(r.warning());
       assertEquals(0.01, r.damp());
     }
@@ -93,8 +107,10 @@ class SparseGptTest {
   @Test
   void alreadySparseWeightsAreAFixedPoint() {
     UnitAnchors a = UnitAnchors.load();
-    float[] sparse = Masks.apply(a.w, Masks.select(Scores.magnitude(a.w), a.rows, a.cols, TWO_OF_FOUR));
-    float[] again = SparseGpt.prune(sparse, a.rows, a.cols, a.hessian, TWO_OF_FOUR, 0.01, 128).weights();
+    float[] sparse =
+        Masks.apply(a.w, Masks.select(Scores.magnitude(a.w), a.rows, a.cols, TWO_OF_FOUR));
+    float[] again =
+        SparseGpt.prune(sparse, a.rows, a.cols, a.hessian, TWO_OF_FOUR, 0.01, 128).weights();
     assertArrayEquals(sparse, again, 0f);
   }
 
@@ -139,8 +155,10 @@ class SparseGptTest {
     SparseGpt.Result fallback = SparseGpt.prune(a.w, a.rows, cols, singular, TWO_OF_FOUR, 0, 128);
     assertNotNull(fallback.warning());
     assertTrue(fallback.warning().contains("magnitude"), fallback.warning());
-    assertArrayEquals(Masks.apply(a.w, Masks.select(Scores.magnitude(a.w), a.rows, cols, TWO_OF_FOUR)),
-        fallback.weights(), 0f);
+    assertArrayEquals(
+        Masks.apply(a.w, Masks.select(Scores.magnitude(a.w), a.rows, cols, TWO_OF_FOUR)),
+        fallback.weights(),
+        0f);
     // a negative diagonal shift that 1% cannot repair but 10% can
     float[] shifted = a.hessian.clone();
     double mean = 0;
@@ -157,7 +175,10 @@ class SparseGptTest {
     assertTrue(Masks.satisfies(raised.weights(), a.rows, cols, 2, 4));
   }
 
-  /** Several row tasks and blocks with a lazy update: the rows are pruned independently of each other. */
+  /**
+   * Several row tasks and blocks with a lazy update: the rows are pruned independently of each
+   * other.
+   */
   @Test
   void largerLayerRowsAreIndependent() {
     Random random = new Random(3);
@@ -175,13 +196,23 @@ class SparseGptTest {
     for (int i = 0; i < w.length; i++) {
       w[i] = (float) (0.02 * random.nextGaussian());
     }
-    for (SparsityPattern p : new SparsityPattern[] {TWO_OF_FOUR, new SparsityPattern.Unstructured(0.5, Compare.ROW)}) {
+    for (SparsityPattern p :
+        new SparsityPattern[] {TWO_OF_FOUR, new SparsityPattern.Unstructured(0.5, Compare.ROW)}) {
       float[] all = SparseGpt.prune(w, rows, cols, h, p, 0.01, 128).weights();
       int row = 37;
-      float[] one = SparseGpt.prune(java.util.Arrays.copyOfRange(w, row * cols, (row + 1) * cols), 1, cols, h, p,
-          0.01, 128).weights();
+      float[] one =
+          SparseGpt.prune(
+                  java.util.Arrays.copyOfRange(w, row * cols, (row + 1) * cols),
+                  1,
+                  cols,
+                  h,
+                  p,
+                  0.01,
+                  128)
+              .weights();
       float[] same = java.util.Arrays.copyOfRange(all, row * cols, (row + 1) * cols);
-      // the lazy update (GEMM over all rows) may round differently than for one row; the mask is the same
+      // the lazy update (GEMM over all rows) may round differently than for one row; the mask is
+      // the same
       assertEquals(0, ReferenceAnchorsTest.differingMaskPositions(one, same), p.toString());
       assertArrayEquals(one, same, 1e-6f, p.toString());
       assertNotEquals(0.0, Masks.sparsity(all));

@@ -10,8 +10,7 @@ import llmc.model.kernels.Parallel;
 final class Cholesky {
   static final int NB = 128;
 
-  private Cholesky() {
-  }
+  private Cholesky() {}
 
   /**
    * GPTQ's {@code Hinv = cholesky(cholesky_inverse(cholesky(H)), upper=True)}: the upper triangular
@@ -24,13 +23,13 @@ final class Cholesky {
    * square matrix is reversing its flat array.
    */
   static float[] upperFactorOfInverse(float[] h, int n) {
-    float[] m = reversed(h);                 // P H P
+    float[] m = reversed(h); // P H P
     if (!factorInPlace(m, n)) {
       return null;
     }
-    float[] x = invertLower(m, n);           // L^-1
+    float[] x = invertLower(m, n); // L^-1
     m = null;
-    reverseInPlace(x);                       // P L^-1 P
+    reverseInPlace(x); // P L^-1 P
     return x;
   }
 
@@ -51,13 +50,14 @@ final class Cholesky {
   }
 
   /**
-   * Right-looking blocked Cholesky {@code A = L L^T}: on return the lower triangle of {@code a} holds
-   * {@code L} and the strict upper triangle is zero. False when a pivot is not positive (or NaN).
+   * Right-looking blocked Cholesky {@code A = L L^T}: on return the lower triangle of {@code a}
+   * holds {@code L} and the strict upper triangle is zero. False when a pivot is not positive (or
+   * NaN).
    */
   static boolean factorInPlace(float[] a, int n) {
-    float[] panel = new float[n * NB];       // L21 [n - k1][nb]
-    float[] panelT = new float[NB * n];      // L21^T [nb][n - k1]
-    float[] inverseT = new float[NB * NB];   // L11^-T [nb][nb]
+    float[] panel = new float[n * NB]; // L21 [n - k1][nb]
+    float[] panelT = new float[NB * n]; // L21^T [nb][n - k1]
+    float[] inverseT = new float[NB * NB]; // L11^-T [nb][nb]
     for (int blockStart = 0; blockStart < n; blockStart += NB) {
       int k0 = blockStart;
       int k1 = Math.min(k0 + NB, n);
@@ -72,19 +72,23 @@ final class Cholesky {
       // L21 = A21 L11^-T, [m][nb]
       invertLowerBlockTransposed(a, n, k0, nb, inverseT);
       int rowsPerTask = 64;
-      Parallel.forEach((m + rowsPerTask - 1) / rowsPerTask, t -> {
-        int r0 = t * rowsPerTask;
-        int rows = Math.min(rowsPerTask, m - r0);
-        java.util.Arrays.fill(panel, r0 * nb, (r0 + rows) * nb, 0f);
-        Gemm.multiplyAdd(1f, a, (k1 + r0) * n + k0, n, 1, inverseT, 0, nb, panel, r0 * nb, nb, rows, nb, nb);
-        for (int r = r0; r < r0 + rows; r++) {
-          System.arraycopy(panel, r * nb, a, (k1 + r) * n + k0, nb);
-          for (int p = 0; p < nb; p++) {
-            panelT[p * m + r] = panel[r * nb + p];
-          }
-        }
-      });
-      // A22 -= L21 L21^T, lower triangle only: row strip [r0, r0 + rows) needs columns [0, r0 + rows)
+      Parallel.forEach(
+          (m + rowsPerTask - 1) / rowsPerTask,
+          t -> {
+            int r0 = t * rowsPerTask;
+            int rows = Math.min(rowsPerTask, m - r0);
+            java.util.Arrays.fill(panel, r0 * nb, (r0 + rows) * nb, 0f);
+            Gemm.multiplyAdd(
+                1f, a, (k1 + r0) * n + k0, n, 1, inverseT, 0, nb, panel, r0 * nb, nb, rows, nb, nb);
+            for (int r = r0; r < r0 + rows; r++) {
+              System.arraycopy(panel, r * nb, a, (k1 + r) * n + k0, nb);
+              for (int p = 0; p < nb; p++) {
+                panelT[p * m + r] = panel[r * nb + p];
+              }
+            }
+          });
+      // A22 -= L21 L21^T, lower triangle only: row strip [r0, r0 + rows) needs columns [0, r0 +
+      // rows)
       int strip = 128;
       int colTile = 1024;
       int strips = (m + strip - 1) / strip;
@@ -98,13 +102,29 @@ final class Cholesky {
           taskCol[tasks++] = j0;
         }
       }
-      Parallel.forEach(tasks, t -> {
-        int r0 = taskStrip[t] * strip;
-        int rows = Math.min(strip, m - r0);
-        int j0 = taskCol[t];
-        int cols = Math.min(colTile, r0 + rows - j0);
-        Gemm.multiplyAdd(-1f, panel, r0 * nb, nb, 1, panelT, j0, m, a, (k1 + r0) * n + k1 + j0, n, rows, cols, nb);
-      });
+      Parallel.forEach(
+          tasks,
+          t -> {
+            int r0 = taskStrip[t] * strip;
+            int rows = Math.min(strip, m - r0);
+            int j0 = taskCol[t];
+            int cols = Math.min(colTile, r0 + rows - j0);
+            Gemm.multiplyAdd(
+                -1f,
+                panel,
+                r0 * nb,
+                nb,
+                1,
+                panelT,
+                j0,
+                m,
+                a,
+                (k1 + r0) * n + k1 + j0,
+                n,
+                rows,
+                cols,
+                nb);
+          });
     }
     for (int i = 0; i < n; i++) {
       java.util.Arrays.fill(a, i * n + i + 1, (i + 1) * n, 0f);
@@ -148,9 +168,12 @@ final class Cholesky {
     }
   }
 
-  /** Forward substitution: {@code inv = L^-1} for the lower {@code nb x nb} block {@code l(i, j) = a[off + i*ld + j]}. */
+  /**
+   * Forward substitution: {@code inv = L^-1} for the lower {@code nb x nb} block {@code l(i, j) =
+   * a[off + i*ld + j]}.
+   */
   private static void invertLowerSmall(float[] a, int off, int ld, int nb, float[] inv) {
-    java.util.Arrays.fill(inv, 0, nb * nb, 0f);   // the upper triangle is read as zeros
+    java.util.Arrays.fill(inv, 0, nb * nb, 0f); // the upper triangle is read as zeros
     for (int i = 0; i < nb; i++) {
       float lii = a[off + i * ld + i];
       inv[i * nb + i] = 1f / lii;
@@ -170,7 +193,7 @@ final class Cholesky {
    */
   static float[] invertLower(float[] l, int n) {
     float[] x = new float[n * n];
-    float[] t = new float[NB * n];           // L[i, :i] X[:i, :i], [nb][r0]
+    float[] t = new float[NB * n]; // L[i, :i] X[:i, :i], [nb][r0]
     float[] xii = new float[NB * NB];
     int colTile = 256;
     for (int rowStart = 0; rowStart < n; rowStart += NB) {
@@ -185,21 +208,27 @@ final class Cholesky {
       }
       int width = r0;
       int tiles = (width + colTile - 1) / colTile;
-      // T[:, c0:c1] = L[i, c0:r0] X[c0:r0, c0:c1] (X is zero above its diagonal, so p >= c0 suffices)
-      Parallel.forEach(tiles, tile -> {
-        int c0 = tile * colTile;
-        int cols = Math.min(colTile, width - c0);
-        for (int i = 0; i < nb; i++) {
-          java.util.Arrays.fill(t, i * width + c0, i * width + c0 + cols, 0f);
-        }
-        Gemm.multiplyAdd(1f, l, r0 * n + c0, n, 1, x, c0 * n + c0, n, t, c0, width, nb, cols, r0 - c0);
-      });
+      // T[:, c0:c1] = L[i, c0:r0] X[c0:r0, c0:c1] (X is zero above its diagonal, so p >= c0
+      // suffices)
+      Parallel.forEach(
+          tiles,
+          tile -> {
+            int c0 = tile * colTile;
+            int cols = Math.min(colTile, width - c0);
+            for (int i = 0; i < nb; i++) {
+              java.util.Arrays.fill(t, i * width + c0, i * width + c0 + cols, 0f);
+            }
+            Gemm.multiplyAdd(
+                1f, l, r0 * n + c0, n, 1, x, c0 * n + c0, n, t, c0, width, nb, cols, r0 - c0);
+          });
       // X[i, :i] = -X_ii T
-      Parallel.forEach(tiles, tile -> {
-        int c0 = tile * colTile;
-        int cols = Math.min(colTile, width - c0);
-        Gemm.multiplyAdd(-1f, xii, 0, nb, 1, t, c0, width, x, r0 * n + c0, n, nb, cols, nb);
-      });
+      Parallel.forEach(
+          tiles,
+          tile -> {
+            int c0 = tile * colTile;
+            int cols = Math.min(colTile, width - c0);
+            Gemm.multiplyAdd(-1f, xii, 0, nb, 1, t, c0, width, x, r0 * n + c0, n, nb, cols, nb);
+          });
     }
     return x;
   }

@@ -1,39 +1,43 @@
 package llmc.quantize;
 
+import java.util.stream.IntStream;
+import llmc.calibration.InputStatistics;
+import llmc.formats.QuantizedTensor;
 import llmc.model.kernels.Gemm;
 import llmc.model.kernels.Ops;
 import llmc.model.kernels.Parallel;
 
-import java.util.stream.IntStream;
-import llmc.calibration.InputStatistics;
-import llmc.formats.QuantizedTensor;
-
 /**
  * GPTQ (Frantar et al. 2022, "GPTQ: Accurate Post-Training Quantization for Generative Pre-trained
- * Transformers"), as the reference code's {@code fasterquant}: quantize the columns of {@code W} one
- * at a time and spread each column's error over the columns not yet quantized, using the upper
- * Cholesky factor of {@code H^-1} (Algorithm 1), with lazy batch updates of {@code blockSize} columns.
+ * Transformers"), as the reference code's {@code fasterquant}: quantize the columns of {@code W}
+ * one at a time and spread each column's error over the columns not yet quantized, using the upper
+ * Cholesky factor of {@code H^-1} (Algorithm 1), with lazy batch updates of {@code blockSize}
+ * columns.
  *
  * <p>Rows are independent given {@code Hinv}, so the in-block loop runs row by row (a row's block
  * stays in L1) and in parallel; the lazy update is one matrix product per block.
  */
 public final class Gptq {
 
-  private Gptq() {
-  }
+  private Gptq() {}
 
   /**
-   * @param scheme       the grid
-   * @param dampPercent  dampening: {@code dampPercent * mean(diag H)} is added to the diagonal
-   * @param blockSize    columns per lazy batch update (128 in the paper)
-   * @param actOrder     process columns by decreasing {@code diag(H)} ("desc_act")
+   * @param scheme the grid
+   * @param dampPercent dampening: {@code dampPercent * mean(diag H)} is added to the diagonal
+   * @param blockSize columns per lazy batch update (128 in the paper)
+   * @param actOrder process columns by decreasing {@code diag(H)} ("desc_act")
    * @param staticGroups all group parameters from the original {@code W} before any update
-   * @param freshGroups  a group's parameters from its columns fully updated so far, instead of the
-   *                     reference code's convention (the columns as they stand outside the current
-   *                     block: earlier blocks' lazy updates applied, the current block's not yet)
+   * @param freshGroups a group's parameters from its columns fully updated so far, instead of the
+   *     reference code's convention (the columns as they stand outside the current block: earlier
+   *     blocks' lazy updates applied, the current block's not yet)
    */
-  public record Options(QuantScheme scheme, double dampPercent, int blockSize, boolean actOrder,
-      boolean staticGroups, boolean freshGroups) {
+  public record Options(
+      QuantScheme scheme,
+      double dampPercent,
+      int blockSize,
+      boolean actOrder,
+      boolean staticGroups,
+      boolean freshGroups) {
 
     public Options {
       if (blockSize < 1) {
@@ -45,7 +49,12 @@ public final class Gptq {
     }
 
     /** The reference code's group convention. */
-    public Options(QuantScheme scheme, double dampPercent, int blockSize, boolean actOrder, boolean staticGroups) {
+    public Options(
+        QuantScheme scheme,
+        double dampPercent,
+        int blockSize,
+        boolean actOrder,
+        boolean staticGroups) {
       this(scheme, dampPercent, blockSize, actOrder, staticGroups, false);
     }
 
@@ -68,16 +77,20 @@ public final class Gptq {
   }
 
   /**
-   * @param quantized     codes, scales, zeros and {@code gIdx} of the result
-   * @param loss          the reference code's {@code Losses.sum()}: {@code sum (w - q)^2 / Hinv_ii^2 / 2}
-   * @param seconds       wall time of {@link #quantize}
-   * @param damp          the dampening fraction actually used ({@code dampPercent * 10^retries})
+   * @param quantized codes, scales, zeros and {@code gIdx} of the result
+   * @param loss the reference code's {@code Losses.sum()}: {@code sum (w - q)^2 / Hinv_ii^2 / 2}
+   * @param seconds wall time of {@link #quantize}
+   * @param damp the dampening fraction actually used ({@code dampPercent * 10^retries})
    * @param fellBackToRtn true when no dampening made {@code H} positive definite and RTN was used
-   * @param warning       what went wrong, or null
+   * @param warning what went wrong, or null
    */
-  public record Result(QuantizedTensor quantized, double loss, double seconds, double damp,
-      boolean fellBackToRtn, String warning) {
-  }
+  public record Result(
+      QuantizedTensor quantized,
+      double loss,
+      double seconds,
+      double damp,
+      boolean fellBackToRtn,
+      String warning) {}
 
   /** {@code H = 2/n X^T X} of {@code x [n][cols]}; see {@link InputStatistics}. */
   public static float[] hessian(float[] x, int n, int cols) {
@@ -96,15 +109,16 @@ public final class Gptq {
       throw new IllegalArgumentException("w must be rows*cols and hessian cols*cols long");
     }
     QuantScheme scheme = options.scheme();
-    float[] weights = w.clone();                   // [rows][cols]
-    float[] h = hessian.clone();                   // [cols][cols]
+    float[] weights = w.clone(); // [rows][cols]
+    float[] h = hessian.clone(); // [cols][cols]
     InverseHessian.fixDeadInputs(h, weights, rows, cols);
     int size = scheme.columnsPerGroup(cols);
     int groups = scheme.groups(cols);
-    float[] scales = new float[groups * rows];     // [G][N]
-    int[] zeros = new int[groups * rows];          // [G][N]
-    float[] mins = scheme.hasMin() ? new float[groups * rows] : null;   // [G][N], ggml's _1 grids only
-    if (options.staticGroups() || size == cols) {  // per row: the whole row before any update
+    float[] scales = new float[groups * rows]; // [G][N]
+    int[] zeros = new int[groups * rows]; // [G][N]
+    float[] mins =
+        scheme.hasMin() ? new float[groups * rows] : null; // [G][N], ggml's _1 grids only
+    if (options.staticGroups() || size == cols) { // per row: the whole row before any update
       fitGroups(weights, rows, cols, size, groups, scheme, scales, zeros, mins);
     }
     // Act-order: columns by decreasing H_ii (stable), W and H permuted alike.
@@ -114,9 +128,12 @@ public final class Gptq {
       for (int i = 0; i < cols; i++) {
         diag[i] = h[i * cols + i];
       }
-      perm = IntStream.range(0, cols).boxed()
-          .sorted((a, b) -> Float.compare(diag[b], diag[a]))
-          .mapToInt(Integer::intValue).toArray();
+      perm =
+          IntStream.range(0, cols)
+              .boxed()
+              .sorted((a, b) -> Float.compare(diag[b], diag[a]))
+              .mapToInt(Integer::intValue)
+              .toArray();
       weights = permuteColumns(weights, rows, cols, perm);
       h = permuteSymmetric(h, cols, perm);
     }
@@ -126,14 +143,21 @@ public final class Gptq {
     double damp = factor.damp();
     if (hinv == null) {
       QuantizedTensor q = Rtn.quantize(w, rows, cols, scheme, Rtn.Clip.NONE);
-      return new Result(q, Double.NaN, (System.nanoTime() - start) / 1e9, damp, true,
+      return new Result(
+          q,
+          Double.NaN,
+          (System.nanoTime() - start) / 1e9,
+          damp,
+          true,
           "the Hessian is not positive definite even with dampening " + damp + "; used RTN");
     }
     h = null;
     boolean[] pruned = prunedWeights(weights, scheme);
-    byte[] codes = new byte[rows * cols];          // [rows][cols] in processing order
+    byte[] codes = new byte[rows * cols]; // [rows][cols] in processing order
     double[] rowLoss = new double[rows];
-    process(weights, rows, cols, hinv, options, size, scales, zeros, mins, pruned, perm, codes, rowLoss);
+    process(
+        weights, rows, cols, hinv, options, size, scales, zeros, mins, pruned, perm, codes,
+        rowLoss);
     if (options.actOrder()) {
       codes = unpermuteColumns(codes, rows, cols, perm);
     }
@@ -146,75 +170,138 @@ public final class Gptq {
     for (double l : rowLoss) {
       loss += l;
     }
-    String warning = damp == options.dampPercent() ? null
-        : "the Hessian needed dampening " + damp + " (asked " + options.dampPercent() + ") to be positive definite";
-    QuantizedTensor q = new QuantizedTensor(rows, cols, scheme.bits(), scheme.groupSize(), scheme.symmetric(),
-        codes, scales, zeros, gIdx, scheme.scaleDtype(), mins);
+    String warning =
+        damp == options.dampPercent()
+            ? null
+            : "the Hessian needed dampening "
+                + damp
+                + " (asked "
+                + options.dampPercent()
+                + ") to be positive definite";
+    QuantizedTensor q =
+        new QuantizedTensor(
+            rows,
+            cols,
+            scheme.bits(),
+            scheme.groupSize(),
+            scheme.symmetric(),
+            codes,
+            scales,
+            zeros,
+            gIdx,
+            scheme.scaleDtype(),
+            mins);
     return new Result(q, loss, (System.nanoTime() - start) / 1e9, damp, false, warning);
   }
 
-  /** The block loop of {@code fasterquant}, on {@code w [rows][cols]} already in processing order. */
-  private static void process(float[] w, int rows, int cols, float[] hinv, Options options, int size,
-      float[] scales, int[] zeros, float[] mins, boolean[] pruned, int[] perm, byte[] codes, double[] rowLoss) {
+  /**
+   * The block loop of {@code fasterquant}, on {@code w [rows][cols]} already in processing order.
+   */
+  private static void process(
+      float[] w,
+      int rows,
+      int cols,
+      float[] hinv,
+      Options options,
+      int size,
+      float[] scales,
+      int[] zeros,
+      float[] mins,
+      boolean[] pruned,
+      int[] perm,
+      byte[] codes,
+      double[] rowLoss) {
     QuantScheme scheme = options.scheme();
     boolean dynamicGroups = !options.staticGroups() && size < cols;
     int blockSize = options.blockSize();
-    float[] err = new float[rows * blockSize];     // Err1 [rows][blockSize]
+    float[] err = new float[rows * blockSize]; // Err1 [rows][blockSize]
     int rowsPerTask = 16;
     for (int i1 = 0; i1 < cols; i1 += blockSize) {
       int i2 = Math.min(i1 + blockSize, cols);
       int count = i2 - i1;
       int first = i1;
-      Parallel.forEach((rows + rowsPerTask - 1) / rowsPerTask, t -> {
-        float[] block = new float[count];          // W1[n, :]
-        for (int n = t * rowsPerTask; n < Math.min(rows, (t + 1) * rowsPerTask); n++) {
-          System.arraycopy(w, n * cols + first, block, 0, count);
-          double loss = 0;
-          float s = 0f;
-          int z = 0;
-          float m = 0f;
-          for (int i = 0; i < count; i++) {
-            int col = first + i;
-            int group;
-            if (dynamicGroups) {
-              group = col / size;
-              if (col % size == 0) {
-                fitDynamicGroup(w, block, err, hinv, n, rows, cols, first, i, blockSize, size, options,
-                    scales, zeros, mins, pruned, group);
+      Parallel.forEach(
+          (rows + rowsPerTask - 1) / rowsPerTask,
+          t -> {
+            float[] block = new float[count]; // W1[n, :]
+            for (int n = t * rowsPerTask; n < Math.min(rows, (t + 1) * rowsPerTask); n++) {
+              System.arraycopy(w, n * cols + first, block, 0, count);
+              double loss = 0;
+              float s = 0f;
+              int z = 0;
+              float m = 0f;
+              for (int i = 0; i < count; i++) {
+                int col = first + i;
+                int group;
+                if (dynamicGroups) {
+                  group = col / size;
+                  if (col % size == 0) {
+                    fitDynamicGroup(
+                        w, block, err, hinv, n, rows, cols, first, i, blockSize, size, options,
+                        scales, zeros, mins, pruned, group);
+                  }
+                } else {
+                  group = options.staticGroups() ? perm[col] / size : 0;
+                }
+                s = scales[group * rows + n];
+                z = zeros[group * rows + n];
+                m = mins == null ? 0f : mins[group * rows + n];
+                float wi = block[i];
+                // A pruned weight stays exactly 0 (code z); its update so far is compensated like
+                // any error.
+                int code = pruned != null && pruned[n * cols + col] ? z : scheme.code(wi, s, z, m);
+                codes[n * cols + col] = (byte) code;
+                float q = QuantScheme.value(code, s, z, m);
+                float d = hinv[col * cols + col];
+                loss += (double) ((wi - q) * (wi - q)) / ((double) d * d);
+                float e = (wi - q) / d; // err = (w - q) / [H^-1]_qq  (Eq. 3)
+                err[n * blockSize + i] = e;
+                // W1[n, j>i] -= err * Hinv[i, j>i]
+                Ops.subtractScaled(e, hinv, col * cols + col + 1, block, i + 1, count - i - 1);
               }
-            } else {
-              group = options.staticGroups() ? perm[col] / size : 0;
+              rowLoss[n] += loss / 2;
             }
-            s = scales[group * rows + n];
-            z = zeros[group * rows + n];
-            m = mins == null ? 0f : mins[group * rows + n];
-            float wi = block[i];
-            // A pruned weight stays exactly 0 (code z); its update so far is compensated like any error.
-            int code = pruned != null && pruned[n * cols + col] ? z : scheme.code(wi, s, z, m);
-            codes[n * cols + col] = (byte) code;
-            float q = QuantScheme.value(code, s, z, m);
-            float d = hinv[col * cols + col];
-            loss += (double) ((wi - q) * (wi - q)) / ((double) d * d);
-            float e = (wi - q) / d;                // err = (w - q) / [H^-1]_qq  (Eq. 3)
-            err[n * blockSize + i] = e;
-            // W1[n, j>i] -= err * Hinv[i, j>i]
-            Ops.subtractScaled(e, hinv, col * cols + col + 1, block, i + 1, count - i - 1);
-          }
-          rowLoss[n] += loss / 2;
-        }
-      });
+          });
       if (i2 < cols) {
         // W[:, i2:] -= Err1 Hinv[i1:i2, i2:]  (the lazy batch update, Section 4 Step 2)
-        Gemm.parallelMultiplyAdd(-1f, err, 0, blockSize, 1, hinv, i1 * cols + i2, cols, w, i2, cols,
-            rows, cols - i2, count);
+        Gemm.parallelMultiplyAdd(
+            -1f,
+            err,
+            0,
+            blockSize,
+            1,
+            hinv,
+            i1 * cols + i2,
+            cols,
+            w,
+            i2,
+            cols,
+            rows,
+            cols - i2,
+            count);
       }
     }
   }
 
   /** Scale and zero of row {@code n}'s group starting at processing column {@code first + i}. */
-  private static void fitDynamicGroup(float[] w, float[] block, float[] err, float[] hinv, int n, int rows,
-      int cols, int first, int i, int blockSize, int size, Options options, float[] scales, int[] zeros, float[] mins,
-      boolean[] pruned, int group) {
+  private static void fitDynamicGroup(
+      float[] w,
+      float[] block,
+      float[] err,
+      float[] hinv,
+      int n,
+      int rows,
+      int cols,
+      int first,
+      int i,
+      int blockSize,
+      int size,
+      Options options,
+      float[] scales,
+      int[] zeros,
+      float[] mins,
+      boolean[] pruned,
+      int group) {
     int col = first + i;
     int end = Math.min(col + size, cols);
     int blockEnd = first + block.length;
@@ -222,14 +309,14 @@ public final class Gptq {
     float max = Float.NEGATIVE_INFINITY;
     for (int c = col; c < end; c++) {
       if (pruned != null && pruned[n * cols + c]) {
-        continue;                                  // it will be 0: not part of the range to cover
+        continue; // it will be 0: not part of the range to cover
       }
       float v;
       if (!options.freshGroups()) {
-        v = w[n * cols + c];                       // outside the current block's updates
+        v = w[n * cols + c]; // outside the current block's updates
       } else if (c < blockEnd) {
         v = block[c - first];
-      } else {                                     // beyond the block: apply its pending updates
+      } else { // beyond the block: apply its pending updates
         v = w[n * cols + c];
         for (int j = 0; j < i; j++) {
           v -= err[n * blockSize + j] * hinv[(first + j) * cols + c];
@@ -238,7 +325,7 @@ public final class Gptq {
       min = Math.min(min, v);
       max = Math.max(max, v);
     }
-    if (min > max) {                               // every weight of the group is pruned
+    if (min > max) { // every weight of the group is pruned
       min = 0f;
       max = 0f;
     }
@@ -252,8 +339,9 @@ public final class Gptq {
   }
 
   /**
-   * The weights that are exactly 0 in {@code w} (a pruned model's zeros), which GPTQ then keeps at 0, or null when
-   * there are none or the grid cannot hold 0 exactly (ggml's _1 types, whose levels are {@code d q + m}).
+   * The weights that are exactly 0 in {@code w} (a pruned model's zeros), which GPTQ then keeps at
+   * 0, or null when there are none or the grid cannot hold 0 exactly (ggml's _1 types, whose levels
+   * are {@code d q + m}).
    */
   static boolean[] prunedWeights(float[] w, QuantScheme scheme) {
     if (scheme.hasMin()) {
@@ -269,8 +357,16 @@ public final class Gptq {
   }
 
   /** Group parameters from {@code w} as it is (static groups; per-row grids). */
-  private static void fitGroups(float[] w, int rows, int cols, int size, int groups, QuantScheme scheme,
-      float[] scales, int[] zeros, float[] mins) {
+  private static void fitGroups(
+      float[] w,
+      int rows,
+      int cols,
+      int size,
+      int groups,
+      QuantScheme scheme,
+      float[] scales,
+      int[] zeros,
+      float[] mins) {
     for (int n = 0; n < rows; n++) {
       for (int g = 0; g < groups; g++) {
         int from = n * cols + g * size;
@@ -284,8 +380,6 @@ public final class Gptq {
       }
     }
   }
-
-
 
   static float[] permuteColumns(float[] w, int rows, int cols, int[] perm) {
     float[] p = new float[w.length];

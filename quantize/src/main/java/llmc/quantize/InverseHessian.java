@@ -1,26 +1,26 @@
 package llmc.quantize;
 
 /**
- * What GPTQ and SparseGPT both do to the Hessian {@code H = 2/n X^T X} of a layer's inputs before their column
- * loop: dead inputs made harmless, dampening, and the upper Cholesky factor of {@code H^-1}.
+ * What GPTQ and SparseGPT both do to the Hessian {@code H = 2/n X^T X} of a layer's inputs before
+ * their column loop: dead inputs made harmless, dampening, and the upper Cholesky factor of {@code
+ * H^-1}.
  */
 public final class InverseHessian {
   /** Dampening is raised x10 at most this many times while the factorization fails. */
   public static final int MAX_DAMP_RETRIES = 4;
 
   /**
-   * @param upper the upper triangular {@code U} with {@code U^T U = (H + damp mean(diag H) I)^-1}, or null when no
-   *              dampening made {@code H} positive definite
-   * @param damp  the dampening fraction of the last attempt
+   * @param upper the upper triangular {@code U} with {@code U^T U = (H + damp mean(diag H) I)^-1},
+   *     or null when no dampening made {@code H} positive definite
+   * @param damp the dampening fraction of the last attempt
    */
   public record Factor(float[] upper, double damp) {}
 
-  private InverseHessian() {
-  }
+  private InverseHessian() {}
 
   /**
-   * Dead inputs (never active, {@code H_ii = 0}): {@code H_ii = 1} and {@code W[:, i] = 0}, so they cannot disturb
-   * anything. Both arrays are modified.
+   * Dead inputs (never active, {@code H_ii = 0}): {@code H_ii = 1} and {@code W[:, i] = 0}, so they
+   * cannot disturb anything. Both arrays are modified.
    */
   public static void fixDeadInputs(float[] h, float[] w, int rows, int cols) {
     for (int i = 0; i < cols; i++) {
@@ -34,9 +34,9 @@ public final class InverseHessian {
   }
 
   /**
-   * GPTQ's {@code Hinv = cholesky(cholesky_inverse(cholesky(H + damp mean(diag H) I)), upper=True)} with
-   * {@code damp = dampPercent}, raised x10 up to {@link #MAX_DAMP_RETRIES} times while the factorization fails.
-   * {@code h} is consumed (the last attempt dampens it in place).
+   * GPTQ's {@code Hinv = cholesky(cholesky_inverse(cholesky(H + damp mean(diag H) I)), upper=True)}
+   * with {@code damp = dampPercent}, raised x10 up to {@link #MAX_DAMP_RETRIES} times while the
+   * factorization fails. {@code h} is consumed (the last attempt dampens it in place).
    */
   public static Factor factor(float[] h, int cols, double dampPercent) {
     double meanDiag = 0;

@@ -5,43 +5,46 @@ import llmc.formats.Floats;
 import llmc.formats.gguf.GgmlType;
 
 /**
- * An integer grid of PROTOCOLS.md ("Quantization grids"): {@code b} bits, levels {@code 0 .. 2^b - 1},
- * one {@code (scale, zero)} per row and per {@code groupSize} consecutive input columns.
+ * An integer grid of PROTOCOLS.md ("Quantization grids"): {@code b} bits, levels {@code 0 .. 2^b -
+ * 1}, one {@code (scale, zero)} per row and per {@code groupSize} consecutive input columns.
  *
  * <p>The scale is rounded to {@code scaleDtype} as soon as it is computed, before the zero and the
- * codes, so that the stored model is exactly the model the quantizer assumed (FORMATS.md, GPTQ).
- * If the rounded scale is 0 (a group of tiny weights under float16) it is raised to the smallest
+ * codes, so that the stored model is exactly the model the quantizer assumed (FORMATS.md, GPTQ). If
+ * the rounded scale is 0 (a group of tiny weights under float16) it is raised to the smallest
  * positive normal number of {@code scaleDtype}: every code of such a group then lands on (or next
- * to) the zero point and the group dequantizes to (almost) zero, an error below its tiny weights.
- * A scale that overflows the dtype is clamped to its largest finite value.
+ * to) the zero point and the group dequantizes to (almost) zero, an error below its tiny weights. A
+ * scale that overflows the dtype is clamped to its largest finite value.
  *
- * @param bits       2 to 8
- * @param groupSize  input columns per group; -1, or any value {@code >= cols}, means one group per row
- * @param symmetric  {@code z = 2^(b-1)} and {@code s = 2 max|w| / (2^b - 1)}
+ * @param bits 2 to 8
+ * @param groupSize input columns per group; -1, or any value {@code >= cols}, means one group per
+ *     row
+ * @param symmetric {@code z = 2^(b-1)} and {@code s = 2 max|w| / (2^b - 1)}
  * @param scaleDtype F16 (GPTQ, GGUF), BF16, or F32 (no rounding)
- * @param grid       how a group's parameters follow from its range (an integer zero point, or one of ggml's
- *                   block rules)
+ * @param grid how a group's parameters follow from its range (an integer zero point, or one of
+ *     ggml's block rules)
  */
 public record QuantScheme(int bits, int groupSize, boolean symmetric, DType scaleDtype, Grid grid) {
 
   /**
-   * How a group's levels are placed. Every grid has the value {@code s (q - z) + m}: an integer zero point
-   * {@code z} and no offset ({@code m = 0}), or ggml's {@code _1} blocks' float offset {@code m} and {@code z = 0}.
+   * How a group's levels are placed. Every grid has the value {@code s (q - z) + m}: an integer
+   * zero point {@code z} and no offset ({@code m = 0}), or ggml's {@code _1} blocks' float offset
+   * {@code m} and {@code z = 0}.
    */
   public enum Grid {
     /** PROTOCOLS.md's grids (GPTQ, compressed-tensors): {@code s (q - z)}, sym or asym. */
     ZERO_POINT,
     /**
-     * ggml's Q4_0 / Q5_0 rule: {@code z = 2^(b-1)} and {@code s = v / -2^(b-1)} where {@code v} is the weight of
-     * largest magnitude, sign kept, so that {@code v} itself is level 0 and all {@code 2^b} levels are used
-     * ({@code s} may be negative).
+     * ggml's Q4_0 / Q5_0 rule: {@code z = 2^(b-1)} and {@code s = v / -2^(b-1)} where {@code v} is
+     * the weight of largest magnitude, sign kept, so that {@code v} itself is level 0 and all
+     * {@code 2^b} levels are used ({@code s} may be negative).
      */
     GGML_SIGNED_MAX,
     /** ggml's Q8_0 rule: {@code z = 2^(b-1)}, {@code s = max|w| / (2^(b-1) - 1)}. */
     GGML_ABS_MAX,
     /**
-     * ggml's Q4_1 / Q5_1 rule: {@code s = (max - min) / (2^b - 1)}, {@code m = min} (the group's own minimum, not
-     * widened to 0), {@code z = 0}: value {@code s q + m}, both {@code s} and {@code m} rounded to float16.
+     * ggml's Q4_1 / Q5_1 rule: {@code s = (max - min) / (2^b - 1)}, {@code m = min} (the group's
+     * own minimum, not widened to 0), {@code z = 0}: value {@code s q + m}, both {@code s} and
+     * {@code m} rounded to float16.
      */
     GGML_MIN
   }
@@ -56,10 +59,13 @@ public record QuantScheme(int bits, int groupSize, boolean symmetric, DType scal
     if (scaleDtype != DType.F16 && scaleDtype != DType.BF16 && scaleDtype != DType.F32) {
       throw new IllegalArgumentException("scale dtype must be F16, BF16 or F32, got " + scaleDtype);
     }
-    if (grid != Grid.ZERO_POINT && (groupSize != GgmlType.QK || scaleDtype != DType.F16
-        || symmetric != (grid != Grid.GGML_MIN))) {
-      throw new IllegalArgumentException("ggml's grids are groups of 32 with float16 scales, "
-          + (grid == Grid.GGML_MIN ? "asymmetric" : "symmetric"));
+    if (grid != Grid.ZERO_POINT
+        && (groupSize != GgmlType.QK
+            || scaleDtype != DType.F16
+            || symmetric != (grid != Grid.GGML_MIN))) {
+      throw new IllegalArgumentException(
+          "ggml's grids are groups of 32 with float16 scales, "
+              + (grid == Grid.GGML_MIN ? "asymmetric" : "symmetric"));
     }
   }
 
@@ -74,9 +80,9 @@ public record QuantScheme(int bits, int groupSize, boolean symmetric, DType scal
   }
 
   /**
-   * The grid of a ggml block type, so that a quantizer's result is exactly a block of that type: Q4_0, Q5_0
-   * ({@link Grid#GGML_SIGNED_MAX}), Q8_0 ({@link Grid#GGML_ABS_MAX}), Q4_1, Q5_1 ({@link Grid#GGML_MIN});
-   * groups of 32, float16 scales (and mins).
+   * The grid of a ggml block type, so that a quantizer's result is exactly a block of that type:
+   * Q4_0, Q5_0 ({@link Grid#GGML_SIGNED_MAX}), Q8_0 ({@link Grid#GGML_ABS_MAX}), Q4_1, Q5_1 ({@link
+   * Grid#GGML_MIN}); groups of 32, float16 scales (and mins).
    */
   public static QuantScheme ggml(GgmlType type) {
     return switch (type) {
@@ -85,7 +91,8 @@ public record QuantScheme(int bits, int groupSize, boolean symmetric, DType scal
       case Q8_0 -> new QuantScheme(8, GgmlType.QK, true, DType.F16, Grid.GGML_ABS_MAX);
       case Q4_1 -> new QuantScheme(4, GgmlType.QK, false, DType.F16, Grid.GGML_MIN);
       case Q5_1 -> new QuantScheme(5, GgmlType.QK, false, DType.F16, Grid.GGML_MIN);
-      default -> throw new IllegalArgumentException(type.ggmlName() + " is not an integer block type");
+      default ->
+          throw new IllegalArgumentException(type.ggmlName() + " is not an integer block type");
     };
   }
 
@@ -111,16 +118,16 @@ public record QuantScheme(int bits, int groupSize, boolean symmetric, DType scal
   }
 
   /**
-   * The scale of a group whose weights span {@code [wMin, wMax]}, already rounded to the scale dtype:
-   * asym {@code s = (max(0, wMax) - min(0, wMin)) / (2^b - 1)}, sym {@code s = 2 max|w| / (2^b - 1)},
-   * all-zero group {@code s = 1}. Float32 arithmetic, as the GPTQ quantizer.
+   * The scale of a group whose weights span {@code [wMin, wMax]}, already rounded to the scale
+   * dtype: asym {@code s = (max(0, wMax) - min(0, wMin)) / (2^b - 1)}, sym {@code s = 2 max|w| /
+   * (2^b - 1)}, all-zero group {@code s = 1}. Float32 arithmetic, as the GPTQ quantizer.
    */
   public float scale(float wMin, float wMax) {
     switch (grid) {
       case GGML_SIGNED_MAX -> {
-        float v = -wMin > wMax ? wMin : wMax;         // the weight of largest magnitude, sign kept
+        float v = -wMin > wMax ? wMin : wMax; // the weight of largest magnitude, sign kept
         float magnitude = roundScale(v == 0f ? 1f : Math.abs(v) / (1 << (bits - 1)));
-        return v > 0f ? -magnitude : magnitude;       // s = v / -2^(b-1)
+        return v > 0f ? -magnitude : magnitude; // s = v / -2^(b-1)
       }
       case GGML_ABS_MAX -> {
         float absMax = Math.max(-wMin, wMax);
@@ -129,8 +136,7 @@ public record QuantScheme(int bits, int groupSize, boolean symmetric, DType scal
       case GGML_MIN -> {
         return roundScale(wMax - wMin == 0f ? 1f : (wMax - wMin) / maxq());
       }
-      default -> {
-      }
+      default -> {}
     }
     float min = Math.min(0f, wMin);
     float max = Math.max(0f, wMax);
@@ -144,7 +150,10 @@ public record QuantScheme(int bits, int groupSize, boolean symmetric, DType scal
     return roundScale(s);
   }
 
-  /** The zero point: {@code 2^(b-1)} symmetric, {@code clamp(round(-min(0, wMin) / s), 0, 2^b - 1)} asymmetric. */
+  /**
+   * The zero point: {@code 2^(b-1)} symmetric, {@code clamp(round(-min(0, wMin) / s), 0, 2^b - 1)}
+   * asymmetric.
+   */
   public int zero(float wMin, float scale) {
     if (grid == Grid.GGML_MIN) {
       return 0;
@@ -157,7 +166,10 @@ public record QuantScheme(int bits, int groupSize, boolean symmetric, DType scal
     return Math.clamp((int) Math.rint(-min / scale), 0, maxq());
   }
 
-  /** The offset {@code m} of a group whose smallest weight is {@code wMin}: 0, or (ggml's _1) {@code wMin} in float16. */
+  /**
+   * The offset {@code m} of a group whose smallest weight is {@code wMin}: 0, or (ggml's _1) {@code
+   * wMin} in float16.
+   */
   public float min(float wMin) {
     return grid == Grid.GGML_MIN ? Floats.f16ToF32(Floats.f32ToF16(wMin)) : 0f;
   }
@@ -167,7 +179,10 @@ public record QuantScheme(int bits, int groupSize, boolean symmetric, DType scal
     return Math.clamp((int) Math.rint(w / scale) + zero, 0, maxq());
   }
 
-  /** {@code q = clamp(round((w - m) / s) + z, 0, 2^b - 1)}; the same as the 3-argument form when {@code m = 0}. */
+  /**
+   * {@code q = clamp(round((w - m) / s) + z, 0, 2^b - 1)}; the same as the 3-argument form when
+   * {@code m = 0}.
+   */
   public int code(float w, float scale, int zero, float min) {
     return Math.clamp((int) Math.rint((w - min) / scale) + zero, 0, maxq());
   }
@@ -182,16 +197,19 @@ public record QuantScheme(int bits, int groupSize, boolean symmetric, DType scal
     return scale * (code - zero) + min;
   }
 
-  /** Rounds a positive scale to {@code scaleDtype} (nearest, ties to even), never to 0 or infinity. */
+  /**
+   * Rounds a positive scale to {@code scaleDtype} (nearest, ties to even), never to 0 or infinity.
+   */
   public float roundScale(float s) {
-    float r = switch (scaleDtype) {
-      case F16 -> Floats.f16ToF32(Floats.f32ToF16(s));
-      case BF16 -> Floats.bf16ToF32(Floats.f32ToBf16(s));
-      default -> s;
-    };
+    float r =
+        switch (scaleDtype) {
+          case F16 -> Floats.f16ToF32(Floats.f32ToF16(s));
+          case BF16 -> Floats.bf16ToF32(Floats.f32ToBf16(s));
+          default -> s;
+        };
     if (r == 0f) {
       return switch (scaleDtype) {
-        case F16 -> 0x1p-14f;            // smallest normal float16
+        case F16 -> 0x1p-14f; // smallest normal float16
         case BF16, F32 -> Float.MIN_NORMAL;
         default -> throw new AssertionError();
       };

@@ -1,9 +1,7 @@
 package llmc.quantize;
 
-import llmc.model.kernels.Gemm;
-import llmc.model.kernels.Parallel;
-
 import llmc.formats.QuantizedTensor;
+import llmc.model.kernels.Parallel;
 
 /** Round-to-nearest: every weight to the nearest level of its group's grid (PROTOCOLS.md). */
 public final class Rtn {
@@ -13,10 +11,11 @@ public final class Rtn {
     /** The full range of the group. */
     NONE,
     /**
-     * The shrunk range with the lowest squared error of the dequantized group. Candidates: the range
-     * scaled by {@code p = 1 - 0.005 i}, {@code i = 0..99} (1.0 down to 0.505), applied to min and max
-     * (asymmetric) or to max|w| (symmetric); the first best (least shrinking) wins ties. This is the
-     * grid search of GPTQ's and llm-compressor's MSE observer, with AWQ's max shrink of 0.5.
+     * The shrunk range with the lowest squared error of the dequantized group. Candidates: the
+     * range scaled by {@code p = 1 - 0.005 i}, {@code i = 0..99} (1.0 down to 0.505), applied to
+     * min and max (asymmetric) or to max|w| (symmetric); the first best (least shrinking) wins
+     * ties. This is the grid search of GPTQ's and llm-compressor's MSE observer, with AWQ's max
+     * shrink of 0.5.
      */
     MSE
   }
@@ -24,48 +23,63 @@ public final class Rtn {
   static final int MSE_STEPS = 100;
   static final float MSE_STEP = 0.005f;
 
-  private Rtn() {
-  }
+  private Rtn() {}
 
   /**
    * Quantizes {@code w [rows][cols]} (row-major) group by group.
    *
-   * @return codes {@code [rows][cols]}, scales and zeros {@code [G][rows]}, {@code gIdx[k] = k / groupSize}
+   * @return codes {@code [rows][cols]}, scales and zeros {@code [G][rows]}, {@code gIdx[k] = k /
+   *     groupSize}
    */
-  public static QuantizedTensor quantize(float[] w, int rows, int cols, QuantScheme scheme, Clip clip) {
+  public static QuantizedTensor quantize(
+      float[] w, int rows, int cols, QuantScheme scheme, Clip clip) {
     if (w.length != (long) rows * cols) {
-      throw new IllegalArgumentException("w must be rows*cols = " + (long) rows * cols + " long, got " + w.length);
+      throw new IllegalArgumentException(
+          "w must be rows*cols = " + (long) rows * cols + " long, got " + w.length);
     }
     int size = scheme.columnsPerGroup(cols);
     int groups = scheme.groups(cols);
     byte[] codes = new byte[rows * cols];
-    float[] scales = new float[groups * rows];     // [G][N]
-    int[] zeros = new int[groups * rows];          // [G][N]
-    float[] mins = scheme.hasMin() ? new float[groups * rows] : null;   // [G][N], ggml's _1 grids only
-    Parallel.forEach(rows, n -> {
-      for (int g = 0; g < groups; g++) {
-        int from = n * cols + g * size;
-        int to = Math.min(from + size, (n + 1) * cols);
-        float[] range = clip == Clip.MSE ? mseRange(w, from, to, scheme) : range(w, from, to);
-        float s = scheme.scale(range[0], range[1]);
-        int z = scheme.zero(range[0], s);
-        float m = scheme.min(range[0]);
-        scales[g * rows + n] = s;
-        zeros[g * rows + n] = z;
-        if (mins != null) {
-          mins[g * rows + n] = m;
-        }
-        for (int i = from; i < to; i++) {
-          codes[i] = (byte) scheme.code(w[i], s, z, m);
-        }
-      }
-    });
+    float[] scales = new float[groups * rows]; // [G][N]
+    int[] zeros = new int[groups * rows]; // [G][N]
+    float[] mins =
+        scheme.hasMin() ? new float[groups * rows] : null; // [G][N], ggml's _1 grids only
+    Parallel.forEach(
+        rows,
+        n -> {
+          for (int g = 0; g < groups; g++) {
+            int from = n * cols + g * size;
+            int to = Math.min(from + size, (n + 1) * cols);
+            float[] range = clip == Clip.MSE ? mseRange(w, from, to, scheme) : range(w, from, to);
+            float s = scheme.scale(range[0], range[1]);
+            int z = scheme.zero(range[0], s);
+            float m = scheme.min(range[0]);
+            scales[g * rows + n] = s;
+            zeros[g * rows + n] = z;
+            if (mins != null) {
+              mins[g * rows + n] = m;
+            }
+            for (int i = from; i < to; i++) {
+              codes[i] = (byte) scheme.code(w[i], s, z, m);
+            }
+          }
+        });
     int[] gIdx = new int[cols];
     for (int k = 0; k < cols; k++) {
       gIdx[k] = k / size;
     }
-    return new QuantizedTensor(rows, cols, scheme.bits(), scheme.groupSize(), scheme.symmetric(),
-        codes, scales, zeros, gIdx, scheme.scaleDtype(), mins);
+    return new QuantizedTensor(
+        rows,
+        cols,
+        scheme.bits(),
+        scheme.groupSize(),
+        scheme.symmetric(),
+        codes,
+        scales,
+        zeros,
+        gIdx,
+        scheme.scaleDtype(),
+        mins);
   }
 
   /** {@code {min w, max w}} over {@code w[from, to)}. */
@@ -82,7 +96,8 @@ public final class Rtn {
   /** The shrunk {@code {min, max}} of {@link Clip#MSE}. */
   static float[] mseRange(float[] w, int from, int to, QuantScheme scheme) {
     float[] full = range(w, from, to);
-    boolean widen = scheme.grid() == QuantScheme.Grid.ZERO_POINT;   // ggml's grids need not hold 0 exactly
+    boolean widen =
+        scheme.grid() == QuantScheme.Grid.ZERO_POINT; // ggml's grids need not hold 0 exactly
     float min = widen ? Math.min(0f, full[0]) : full[0];
     float max = widen ? Math.max(0f, full[1]) : full[1];
     if (scheme.symmetric()) {

@@ -19,9 +19,9 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.EnumSource;
 
 /**
- * ggml's block grids inside llmc's quantizers: hand-computed groups, the result stored as blocks without any further
- * rounding (decode(encodeCodes(q)) == q.dequantize() bit for bit), scales and mins equal to llama.cpp's own, and
- * GPTQ on these grids beating RTN on the layer's output.
+ * ggml's block grids inside llmc's quantizers: hand-computed groups, the result stored as blocks
+ * without any further rounding (decode(encodeCodes(q)) == q.dequantize() bit for bit), scales and
+ * mins equal to llama.cpp's own, and GPTQ on these grids beating RTN on the layer's output.
  */
 class GgmlGridTest {
   static float[] group(float first, float last) {
@@ -34,14 +34,14 @@ class GgmlGridTest {
 
   @Test
   void q4_0PutsTheLargestMagnitudeOnLevelZeroWithItsSign() {
-    float[] w = group(-1f, 0.5f);                  // largest magnitude: -1 -> s = -1 / -8 = 0.125
+    float[] w = group(-1f, 0.5f); // largest magnitude: -1 -> s = -1 / -8 = 0.125
     QuantizedTensor q = Rtn.quantize(w, 1, 32, QuantScheme.ggml(GgmlType.Q4_0), Rtn.Clip.NONE);
     assertEquals(0.125f, q.scale(0, 0));
     assertEquals(8, q.zero(0, 0));
     assertNull(q.mins());
-    assertEquals(0, q.code(0, 0));                 // -1 / 0.125 + 8 = 0
-    assertEquals(12, q.code(0, 31));               // 0.5 / 0.125 + 8 = 12
-    float[] v = group(-0.5f, 1f);                  // largest magnitude +1 -> s = 1 / -8 = -0.125
+    assertEquals(0, q.code(0, 0)); // -1 / 0.125 + 8 = 0
+    assertEquals(12, q.code(0, 31)); // 0.5 / 0.125 + 8 = 12
+    float[] v = group(-0.5f, 1f); // largest magnitude +1 -> s = 1 / -8 = -0.125
     QuantizedTensor p = Rtn.quantize(v, 1, 32, QuantScheme.ggml(GgmlType.Q4_0), Rtn.Clip.NONE);
     assertEquals(-0.125f, p.scale(0, 0));
     assertEquals(0, p.code(0, 31));
@@ -50,9 +50,10 @@ class GgmlGridTest {
 
   @Test
   void q4_1HasAFloat16MinAndNoZeroPoint() {
-    float[] w = group(0.25f, 1.75f);               // all positive: the min is not widened to 0
+    float[] w = group(0.25f, 1.75f); // all positive: the min is not widened to 0
     QuantizedTensor q = Rtn.quantize(w, 1, 32, QuantScheme.ggml(GgmlType.Q4_1), Rtn.Clip.NONE);
-    assertEquals(Float.float16ToFloat(Float.floatToFloat16(0.1f)), q.scale(0, 0));   // (1.75 - 0.25) / 15
+    assertEquals(
+        Float.float16ToFloat(Float.floatToFloat16(0.1f)), q.scale(0, 0)); // (1.75 - 0.25) / 15
     assertEquals(0.25f, q.min(0, 0));
     assertEquals(0, q.zero(0, 0));
     assertEquals(0, q.code(0, 0));
@@ -71,11 +72,14 @@ class GgmlGridTest {
 
   @Test
   void ggmlGridsRefuseOtherGroupSizesAndScaleDtypes() {
-    assertThrows(IllegalArgumentException.class,
+    assertThrows(
+        IllegalArgumentException.class,
         () -> new QuantScheme(4, 64, true, DType.F16, QuantScheme.Grid.GGML_SIGNED_MAX));
-    assertThrows(IllegalArgumentException.class,
+    assertThrows(
+        IllegalArgumentException.class,
         () -> new QuantScheme(4, 32, false, DType.BF16, QuantScheme.Grid.GGML_MIN));
-    assertThrows(IllegalArgumentException.class,
+    assertThrows(
+        IllegalArgumentException.class,
         () -> new QuantScheme(4, 32, true, DType.F16, QuantScheme.Grid.GGML_MIN));
     assertThrows(IllegalArgumentException.class, () -> QuantScheme.ggml(GgmlType.F16));
   }
@@ -112,7 +116,9 @@ class GgmlGridTest {
   }
 
   @ParameterizedTest
-  @EnumSource(value = GgmlType.class, names = {"Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0"})
+  @EnumSource(
+      value = GgmlType.class,
+      names = {"Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0"})
   void rtnOnTheGridIsStoredExactlyAndHasLlamaCppsScales(GgmlType type) {
     int rows = 16;
     int cols = 128;
@@ -121,13 +127,21 @@ class GgmlGridTest {
     boolean hasMin = type == GgmlType.Q4_1 || type == GgmlType.Q5_1;
     try (Arena arena = Arena.ofConfined()) {
       MemorySegment ours = arena.allocate(type.byteSize(w.length));
-      GgmlBlocks.encodeCodes(type, blockCodes(type, q), perBlock(q, false), hasMin ? perBlock(q, true) : null,
-          0, w.length, ours);
+      GgmlBlocks.encodeCodes(
+          type,
+          blockCodes(type, q),
+          perBlock(q, false),
+          hasMin ? perBlock(q, true) : null,
+          0,
+          w.length,
+          ours);
       float[] decoded = new float[w.length];
       GgmlBlocks.decode(type, ours, decoded, 0, w.length);
       float[] expected = q.dequantize();
       for (int i = 0; i < w.length; i++) {
-        assertEquals(Float.floatToRawIntBits(expected[i] + 0f), Float.floatToRawIntBits(decoded[i] + 0f),
+        assertEquals(
+            Float.floatToRawIntBits(expected[i] + 0f),
+            Float.floatToRawIntBits(decoded[i] + 0f),
             "weight " + i);
       }
       // llama.cpp's reference quantizer on the same weights: identical d (and m) in every block.
@@ -140,7 +154,9 @@ class GgmlGridTest {
       for (int b = 0; b < w.length / 32; b++) {
         long at = (long) b * type.bytesPerBlock();
         for (int j = 0; j < headerBytes; j++) {
-          assertEquals(theirs.get(ValueLayout.JAVA_BYTE, at + j), ours.get(ValueLayout.JAVA_BYTE, at + j),
+          assertEquals(
+              theirs.get(ValueLayout.JAVA_BYTE, at + j),
+              ours.get(ValueLayout.JAVA_BYTE, at + j),
               "block " + b + " header byte " + j);
         }
       }
@@ -153,13 +169,15 @@ class GgmlGridTest {
   }
 
   @ParameterizedTest
-  @EnumSource(value = GgmlType.class, names = {"Q4_0", "Q4_1"})
+  @EnumSource(
+      value = GgmlType.class,
+      names = {"Q4_0", "Q4_1"})
   void gptqOnTheGridBeatsRtnOnTheOutputAndIsStoredExactly(GgmlType type) {
     int rows = 32;
     int cols = 128;
     int n = 512;
     Random random = new Random(3);
-    float[] x = new float[n * cols];               // correlated inputs: a shared factor per sample
+    float[] x = new float[n * cols]; // correlated inputs: a shared factor per sample
     for (int t = 0; t < n; t++) {
       double shared = random.nextGaussian();
       for (int k = 0; k < cols; k++) {
@@ -208,7 +226,8 @@ class GgmlGridTest {
     float[] b = p.dequantize();
     int[] order = {2, 0, 3, 1};
     for (int r = 0; r < 4; r++) {
-      assertArrayEquals(java.util.Arrays.copyOfRange(a, order[r] * 64, order[r] * 64 + 64),
+      assertArrayEquals(
+          java.util.Arrays.copyOfRange(a, order[r] * 64, order[r] * 64 + 64),
           java.util.Arrays.copyOfRange(b, r * 64, r * 64 + 64));
     }
   }

@@ -14,7 +14,10 @@ class GptqSparsityTest {
     Random random = new Random(seed);
     float[] w = new float[rows * cols];
     for (int i = 0; i < w.length; i++) {
-      w[i] = i % 4 < 2 ? (float) random.nextGaussian() * 0.05f : 0f;     // 2:4, kept first two of every four
+      w[i] =
+          i % 4 < 2
+              ? (float) random.nextGaussian() * 0.05f
+              : 0f; // 2:4, kept first two of every four
     }
     return w;
   }
@@ -37,14 +40,22 @@ class GptqSparsityTest {
     int rows = 16;
     int cols = 128;
     float[] w = twoFour(rows, cols, 1);
-    for (QuantScheme scheme : new QuantScheme[] {new QuantScheme(4, 32, false), new QuantScheme(3, -1, true),
-        QuantScheme.ggml(GgmlType.Q4_0), QuantScheme.ggml(GgmlType.Q8_0)}) {
+    for (QuantScheme scheme :
+        new QuantScheme[] {
+          new QuantScheme(4, 32, false),
+          new QuantScheme(3, -1, true),
+          QuantScheme.ggml(GgmlType.Q4_0),
+          QuantScheme.ggml(GgmlType.Q8_0)
+        }) {
       for (boolean actOrder : new boolean[] {false, true}) {
         if (actOrder && scheme.grid() != QuantScheme.Grid.ZERO_POINT) {
           continue;
         }
-        float[] q = Gptq.quantize(w, rows, cols, hessian(cols, 2), Gptq.Options.of(scheme).withActOrder(actOrder))
-            .quantized().dequantize();
+        float[] q =
+            Gptq.quantize(
+                    w, rows, cols, hessian(cols, 2), Gptq.Options.of(scheme).withActOrder(actOrder))
+                .quantized()
+                .dequantize();
         int nonZeroKept = 0;
         for (int i = 0; i < w.length; i++) {
           if (w[i] == 0f) {

@@ -1,7 +1,5 @@
 package llmc.quantize;
 
-import llmc.model.kernels.Gemm;
-
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -12,6 +10,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 import java.util.Random;
 import llmc.formats.DType;
 import llmc.formats.QuantizedTensor;
+import llmc.model.kernels.Gemm;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
@@ -33,10 +32,15 @@ class GptqTest {
     UnitAnchors a = UnitAnchors.load();
     for (int groupSize : new int[] {32, -1}) {
       QuantScheme scheme = new QuantScheme(bits, groupSize, false);
-      double rtn = a.outputError(Rtn.quantize(a.w, a.rows, a.cols, scheme, Rtn.Clip.NONE).dequantize());
-      double gptq = a.outputError(Gptq.quantize(a.w, a.rows, a.cols, a.hessian, Gptq.Options.of(scheme))
-          .quantized().dequantize());
-      assertTrue(gptq < 0.8 * rtn, bits + " bits g" + groupSize + ": gptq " + gptq + " vs rtn " + rtn);
+      double rtn =
+          a.outputError(Rtn.quantize(a.w, a.rows, a.cols, scheme, Rtn.Clip.NONE).dequantize());
+      double gptq =
+          a.outputError(
+              Gptq.quantize(a.w, a.rows, a.cols, a.hessian, Gptq.Options.of(scheme))
+                  .quantized()
+                  .dequantize());
+      assertTrue(
+          gptq < 0.8 * rtn, bits + " bits g" + groupSize + ": gptq " + gptq + " vs rtn " + rtn);
     }
   }
 
@@ -63,12 +67,13 @@ class GptqTest {
     int cols = 96;
     float[] x = gaussian(200 * cols, 3);
     for (int i = 0; i < x.length; i++) {
-      x[i] *= 1 + (i % cols) % 7;                // distinct diagonal magnitudes
+      x[i] *= 1 + (i % cols) % 7; // distinct diagonal magnitudes
     }
     float[] h = Gptq.hessian(x, 200, cols);
     float[] w = gaussian(rows * cols, 4);
     QuantScheme scheme = new QuantScheme(4, 32, true, DType.F16);
-    QuantizedTensor actOrder = Gptq.quantize(w, rows, cols, h, Gptq.Options.of(scheme).withActOrder(true)).quantized();
+    QuantizedTensor actOrder =
+        Gptq.quantize(w, rows, cols, h, Gptq.Options.of(scheme).withActOrder(true)).quantized();
     assertFalse(actOrder.hasTrivialGroupIndex());
     int[] perGroup = new int[3];
     for (int g : actOrder.gIdx()) {
@@ -83,8 +88,10 @@ class GptqTest {
         }
       }
     }
-    QuantizedTensor fixed = Gptq.quantize(w, rows, cols, h,
-        Gptq.Options.of(scheme).withActOrder(true).withStaticGroups(true)).quantized();
+    QuantizedTensor fixed =
+        Gptq.quantize(
+                w, rows, cols, h, Gptq.Options.of(scheme).withActOrder(true).withStaticGroups(true))
+            .quantized();
     assertTrue(fixed.hasTrivialGroupIndex());
     // static groups: the RTN grid of the original W
     QuantizedTensor rtn = Rtn.quantize(w, rows, cols, scheme, Rtn.Clip.NONE);
@@ -103,7 +110,9 @@ class GptqTest {
     }
     float[] h = Gptq.hessian(x, 100, cols);
     float[] w = gaussian(rows * cols, 6);
-    Gptq.Result r = Gptq.quantize(w, rows, cols, h, Gptq.Options.of(new QuantScheme(4, 16, false)).withActOrder(true));
+    Gptq.Result r =
+        Gptq.quantize(
+            w, rows, cols, h, Gptq.Options.of(new QuantScheme(4, 16, false)).withActOrder(true));
     assertFalse(r.fellBackToRtn());
     float[] v = r.quantized().dequantize();
     for (int n = 0; n < rows; n++) {
@@ -143,13 +152,16 @@ class GptqTest {
     Gptq.Result r = Gptq.quantize(w, 3, cols, h, Gptq.Options.of(scheme));
     assertTrue(r.fellBackToRtn());
     assertNotNull(r.warning());
-    assertArrayEquals(Rtn.quantize(w, 3, cols, scheme, Rtn.Clip.NONE).codes(), r.quantized().codes());
+    assertArrayEquals(
+        Rtn.quantize(w, 3, cols, scheme, Rtn.Clip.NONE).codes(), r.quantized().codes());
   }
 
   @Test
   void positiveDefiniteHessianNeedsNoWarning() {
     UnitAnchors a = UnitAnchors.load();
-    Gptq.Result r = Gptq.quantize(a.w, a.rows, a.cols, a.hessian, Gptq.Options.of(new QuantScheme(4, 32, false)));
+    Gptq.Result r =
+        Gptq.quantize(
+            a.w, a.rows, a.cols, a.hessian, Gptq.Options.of(new QuantScheme(4, 32, false)));
     assertNull(r.warning());
     assertEquals(0.01, r.damp());
     assertTrue(r.loss() > 0);
@@ -178,7 +190,7 @@ class GptqTest {
 
   @Test
   void blockedCholeskyGivesUpperFactorOfInverse() {
-    int n = 300;                                 // three blocks, the last one partial
+    int n = 300; // three blocks, the last one partial
     float[] x = gaussian(600 * n, 11);
     float[] h = Gptq.hessian(x, 600, n);
     float[] u = Cholesky.upperFactorOfInverse(h, n);

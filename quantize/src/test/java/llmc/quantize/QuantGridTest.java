@@ -30,18 +30,18 @@ class QuantGridTest {
   @Test
   void asymmetric4BitOfRampHasScaleFifthZero5AndRoundsHalfToEven() {
     QuantizedTensor q = one(RAMP, new QuantScheme(4, -1, false, DType.F32));
-    assertEquals(0.2f, q.scale(0, 0));          // (2 - (-1)) / 15
-    assertEquals(5, q.zero(0, 0));              // round(1 / 0.2)
-    assertArrayEquals(new int[] {0, 5, 7, 15}, codes(q));   // 0.5 / 0.2 = 2.5 -> 2
+    assertEquals(0.2f, q.scale(0, 0)); // (2 - (-1)) / 15
+    assertEquals(5, q.zero(0, 0)); // round(1 / 0.2)
+    assertArrayEquals(new int[] {0, 5, 7, 15}, codes(q)); // 0.5 / 0.2 = 2.5 -> 2
     assertArrayEquals(new float[] {-1f, 0f, 0.4f, 2f}, q.dequantize(), 1e-6f);
   }
 
   @Test
   void float16ScaleIsRoundedBeforeTheCodes() {
     QuantizedTensor q = one(RAMP, new QuantScheme(4, -1, false, DType.F16));
-    assertEquals(0.199951171875f, q.scale(0, 0));            // float16 nearest to 0.2
+    assertEquals(0.199951171875f, q.scale(0, 0)); // float16 nearest to 0.2
     assertEquals(5, q.zero(0, 0));
-    assertArrayEquals(new int[] {0, 5, 8, 15}, codes(q));   // 0.5 / 0.19995 = 2.5006 -> 3
+    assertArrayEquals(new int[] {0, 5, 8, 15}, codes(q)); // 0.5 / 0.19995 = 2.5006 -> 3
   }
 
   @Test
@@ -49,7 +49,8 @@ class QuantGridTest {
     QuantizedTensor q = one(RAMP, new QuantScheme(4, -1, true, DType.F32));
     assertEquals(4f / 15f, q.scale(0, 0));
     assertEquals(8, q.zero(0, 0));
-    assertArrayEquals(new int[] {4, 8, 10, 15}, codes(q));  // -3.75 -> -4; 1.875 -> 2; 7.5 -> 8, clamped
+    assertArrayEquals(
+        new int[] {4, 8, 10, 15}, codes(q)); // -3.75 -> -4; 1.875 -> 2; 7.5 -> 8, clamped
   }
 
   @ParameterizedTest
@@ -65,7 +66,7 @@ class QuantGridTest {
     QuantizedTensor q = one(RAMP, new QuantScheme(2, -1, false, DType.F32));
     assertEquals(1f, q.scale(0, 0));
     assertEquals(1, q.zero(0, 0));
-    assertArrayEquals(new int[] {0, 1, 1, 3}, codes(q));   // 0.5 -> 0 (half to even)
+    assertArrayEquals(new int[] {0, 1, 1, 3}, codes(q)); // 0.5 -> 0 (half to even)
   }
 
   @ParameterizedTest
@@ -77,16 +78,19 @@ class QuantGridTest {
       w[i] = (float) random.nextGaussian();
     }
     for (boolean symmetric : new boolean[] {false, true}) {
-      QuantizedTensor q = Rtn.quantize(w, 4, 96, new QuantScheme(bits, 32, symmetric, DType.F16), Rtn.Clip.NONE);
+      QuantizedTensor q =
+          Rtn.quantize(w, 4, 96, new QuantScheme(bits, 32, symmetric, DType.F16), Rtn.Clip.NONE);
       float[] v = q.dequantize();
       for (int i = 0; i < w.length; i++) {
         int n = i / 96;
         float s = q.scale(i % 96 / 32, n);
         assertTrue(q.code(n, i % 96) <= (1 << bits) - 1);
-        // inside the grid within s/2; at the ends up to one step (symmetric grids stop one level short
+        // inside the grid within s/2; at the ends up to one step (symmetric grids stop one level
+        // short
         // of max|w|; an asymmetric zero rounded to an integer shifts the grid by up to s/2)
         float bound = s * 1.0001f;
-        assertTrue(Math.abs(v[i] - w[i]) <= bound, bits + " bits: " + w[i] + " -> " + v[i] + " step " + s);
+        assertTrue(
+            Math.abs(v[i] - w[i]) <= bound, bits + " bits: " + w[i] + " -> " + v[i] + " step " + s);
       }
     }
   }
@@ -94,10 +98,12 @@ class QuantGridTest {
   @Test
   void allZeroGroupGetsScale1AndDequantizesToZero() {
     float[] w = {0f, 0f, 0f, 0f, 1f, -2f, 0.5f, 0.25f};
-    QuantizedTensor asym = Rtn.quantize(w, 1, 8, new QuantScheme(4, 4, false, DType.F16), Rtn.Clip.NONE);
+    QuantizedTensor asym =
+        Rtn.quantize(w, 1, 8, new QuantScheme(4, 4, false, DType.F16), Rtn.Clip.NONE);
     assertEquals(1f, asym.scale(0, 0));
     assertEquals(0, asym.zero(0, 0));
-    QuantizedTensor sym = Rtn.quantize(w, 1, 8, new QuantScheme(4, 4, true, DType.F16), Rtn.Clip.NONE);
+    QuantizedTensor sym =
+        Rtn.quantize(w, 1, 8, new QuantScheme(4, 4, true, DType.F16), Rtn.Clip.NONE);
     assertEquals(1f, sym.scale(0, 0));
     assertEquals(8, sym.zero(0, 0));
     for (QuantizedTensor q : new QuantizedTensor[] {asym, sym}) {
@@ -132,7 +138,7 @@ class QuantGridTest {
     Random random = new Random(7);
     float[] w = new float[8 * 128];
     for (int i = 0; i < w.length; i++) {
-      w[i] = (float) (random.nextGaussian() * (i % 17 == 0 ? 4 : 1));   // outliers worth clipping
+      w[i] = (float) (random.nextGaussian() * (i % 17 == 0 ? 4 : 1)); // outliers worth clipping
     }
     for (boolean symmetric : new boolean[] {false, true}) {
       QuantScheme scheme = new QuantScheme(3, 64, symmetric);

@@ -21,12 +21,14 @@ import org.junit.jupiter.params.provider.MethodSource;
 class ReferenceAnchorsTest {
   /** A differing entry may be off by one quantization level, on at most this share of entries. */
   static final double MAX_DIFFERING_SHARE = 0.02;
+
   static final double VALUE_TOLERANCE = 1e-6;
   static final double OUT_ERR_RELATIVE_TOLERANCE = 1e-3;
 
   static List<String> anchors() {
     List<String> names = new ArrayList<>();
-    for (Iterator<String> it = UnitAnchors.load().json.get("results").fieldNames(); it.hasNext(); ) {
+    for (Iterator<String> it = UnitAnchors.load().json.get("results").fieldNames();
+        it.hasNext(); ) {
       String name = it.next();
       if (name.startsWith("rtn_") || name.startsWith("gptq_")) {
         names.add(name);
@@ -49,12 +51,17 @@ class ReferenceAnchorsTest {
         differing++;
         int n = i / a.cols;
         float level = q.scale(q.gIdx()[i % a.cols], n);
-        assertTrue(d <= level * 1.001 + VALUE_TOLERANCE, name + ": entry " + i + " off by " + d + " > one level " + level);
+        assertTrue(
+            d <= level * 1.001 + VALUE_TOLERANCE,
+            name + ": entry " + i + " off by " + d + " > one level " + level);
       }
     }
-    assertTrue(differing <= MAX_DIFFERING_SHARE * values.length, name + ": " + differing + " entries differ");
+    assertTrue(
+        differing <= MAX_DIFFERING_SHARE * values.length,
+        name + ": " + differing + " entries differ");
     double outErr = a.outputError(values);
-    assertEquals(a.outErr(name), outErr, OUT_ERR_RELATIVE_TOLERANCE * a.outErr(name), name + " out_err");
+    assertEquals(
+        a.outErr(name), outErr, OUT_ERR_RELATIVE_TOLERANCE * a.outErr(name), name + " out_err");
   }
 
   /** {@code {method}_b{bits}_g{32|ch}_{asym|sym}[_{ao|noao}[_fresh]]}. */
@@ -66,7 +73,8 @@ class ReferenceAnchorsTest {
     if (p[0].equals("rtn")) {
       return Rtn.quantize(a.w, a.rows, a.cols, scheme, Rtn.Clip.NONE);
     }
-    Gptq.Options options = Gptq.Options.of(scheme).withActOrder(p[4].equals("ao")).withFreshGroups(p.length > 5);
+    Gptq.Options options =
+        Gptq.Options.of(scheme).withActOrder(p[4].equals("ao")).withFreshGroups(p.length > 5);
     Gptq.Result r = Gptq.quantize(a.w, a.rows, a.cols, a.hessian, options);
     assertTrue(!r.fellBackToRtn() && r.warning() == null, name + ": " + r.warning());
     return r.quantized();

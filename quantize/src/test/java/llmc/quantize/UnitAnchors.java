@@ -17,10 +17,10 @@ public final class UnitAnchors {
   public final int rows;
   public final int cols;
   public final int samples;
-  public final float[] w;        // [rows][cols]
-  public final float[] x;        // [samples][cols]
-  public final float[] hessian;  // [cols][cols]
-  public final double[] columnSquaredNorms;  // [cols]
+  public final float[] w; // [rows][cols]
+  public final float[] x; // [samples][cols]
+  public final float[] hessian; // [cols][cols]
+  public final double[] columnSquaredNorms; // [cols]
   public final JsonNode json;
 
   private static UnitAnchors instance;
@@ -33,7 +33,9 @@ public final class UnitAnchors {
   }
 
   private UnitAnchors() {
-    Path file = Path.of(System.getProperty("llmc.shared", "../../shared"), "reference", "unit_anchors.json");
+    Path file =
+        Path.of(
+            System.getProperty("llmc.shared", "../../shared"), "reference", "unit_anchors.json");
     try {
       json = new ObjectMapper().readTree(file.toFile());
     } catch (IOException e) {

@@ -16,17 +16,22 @@ import llmc.model.TensorNames;
 import llmc.model.Weights;
 
 /**
- * A llama model written as one GGUF file, tensor by tensor in {@link #tensors()} order, so that at most one
- * tensor is in memory: the metadata and every tensor's name, type and shape first, then the data.
+ * A llama model written as one GGUF file, tensor by tensor in {@link #tensors()} order, so that at
+ * most one tensor is in memory: the metadata and every tensor's name, type and shape first, then
+ * the data.
  *
- * <p>Which type each tensor gets ({@link #plan}), as llama.cpp's {@code llama-quantize} decides with a fallback:
+ * <p>Which type each tensor gets ({@link #plan}), as llama.cpp's {@code llama-quantize} decides
+ * with a fallback:
+ *
  * <ul>
- *   <li>norms (1-D): F32;</li>
- *   <li>linear layers: the file's type; F16 where {@code in_features} is not a multiple of 32 (a block's width),
- *       or where the module was left out of quantization;</li>
- *   <li>the token embedding: the file's type for F32 / F16; in the quantized types Q8_0 when it is tied (it is
- *       then also the output projection, which llama.cpp keeps at high precision), else the file's type;</li>
- *   <li>{@code output.weight}: Q8_0 in the quantized types (llama.cpp uses Q6_K, a k-quant llmc does not write).</li>
+ *   <li>norms (1-D): F32;
+ *   <li>linear layers: the file's type; F16 where {@code in_features} is not a multiple of 32 (a
+ *       block's width), or where the module was left out of quantization;
+ *   <li>the token embedding: the file's type for F32 / F16; in the quantized types Q8_0 when it is
+ *       tied (it is then also the output projection, which llama.cpp keeps at high precision), else
+ *       the file's type;
+ *   <li>{@code output.weight}: Q8_0 in the quantized types (llama.cpp uses Q6_K, a k-quant llmc
+ *       does not write).
  * </ul>
  */
 public final class GgufModelWriter implements AutoCloseable {
@@ -34,17 +39,25 @@ public final class GgufModelWriter implements AutoCloseable {
   /**
    * One tensor of the file.
    *
-   * @param hfName   the Hugging Face name it comes from
+   * @param hfName the Hugging Face name it comes from
    * @param ggufName llama.cpp's name
-   * @param type     the stored type
-   * @param rows     outermost size (1 for a vector)
-   * @param cols     innermost size ({@code in_features} of a matrix, the length of a vector)
-   * @param vector   a 1-D tensor
-   * @param rowOrder the GGUF row order of a q/k projection ({@code rowOrder[ggufRow] = hfRow}), or null
+   * @param type the stored type
+   * @param rows outermost size (1 for a vector)
+   * @param cols innermost size ({@code in_features} of a matrix, the length of a vector)
+   * @param vector a 1-D tensor
+   * @param rowOrder the GGUF row order of a q/k projection ({@code rowOrder[ggufRow] = hfRow}), or
+   *     null
    * @param fallback why it is not of the file's type, or null
    */
-  public record Tensor(String hfName, String ggufName, GgmlType type, int rows, int cols, boolean vector,
-      int[] rowOrder, String fallback) {
+  public record Tensor(
+      String hfName,
+      String ggufName,
+      GgmlType type,
+      int rows,
+      int cols,
+      boolean vector,
+      int[] rowOrder,
+      String fallback) {
 
     long[] shape() {
       return vector ? new long[] {cols} : new long[] {rows, cols};
@@ -56,16 +69,22 @@ public final class GgufModelWriter implements AutoCloseable {
   private final Map<String, Tensor> byHfName;
 
   /**
-   * @param out       the .gguf file (written beside as a temporary file, renamed by {@link #finish()})
+   * @param out the .gguf file (written beside as a temporary file, renamed by {@link #finish()})
    * @param overwrite replace an existing file
-   * @param f         the model's hyperparameters
-   * @param name      {@code general.name}
-   * @param fileType  the type of the linear layers ({@code general.file_type})
-   * @param tensors   the plan, in write order
+   * @param f the model's hyperparameters
+   * @param name {@code general.name}
+   * @param fileType the type of the linear layers ({@code general.file_type})
+   * @param tensors the plan, in write order
    * @param tokenizer puts the {@code tokenizer.ggml.*} keys
    */
-  public GgufModelWriter(Path out, boolean overwrite, LlamaFamily f, String name, GgmlType fileType,
-      List<Tensor> tensors, Consumer<GgufWriter> tokenizer) {
+  public GgufModelWriter(
+      Path out,
+      boolean overwrite,
+      LlamaFamily f,
+      String name,
+      GgmlType fileType,
+      List<Tensor> tensors,
+      Consumer<GgufWriter> tokenizer) {
     this.tensors = List.copyOf(tensors);
     this.byHfName = new java.util.HashMap<>();
     for (Tensor t : tensors) {
@@ -73,7 +92,7 @@ public final class GgufModelWriter implements AutoCloseable {
     }
     this.writer = GgufWriter.create(out, overwrite);
     try {
-      writer.alignment(32);                        // written as general.alignment
+      writer.alignment(32); // written as general.alignment
       LlamaGguf.putMetadata(writer, f, name, fileType);
       tokenizer.accept(writer);
       for (Tensor t : tensors) {
@@ -88,22 +107,30 @@ public final class GgufModelWriter implements AutoCloseable {
   /**
    * The tensors of a model in write order (globals, then layer by layer) with their types.
    *
-   * @param hfNames     every tensor of the checkpoint
-   * @param type        the file's type
-   * @param quantizable the linear layers that get {@code type} (the others are F16); null = all of them
+   * @param hfNames every tensor of the checkpoint
+   * @param type the file's type
+   * @param quantizable the linear layers that get {@code type} (the others are F16); null = all of
+   *     them
    */
-  public static List<Tensor> plan(LlamaFamily f, Weights weights, Iterable<String> hfNames, GgmlType type,
+  public static List<Tensor> plan(
+      LlamaFamily f,
+      Weights weights,
+      Iterable<String> hfNames,
+      GgmlType type,
       Predicate<String> quantizable) {
     Map<String, Integer> order = LlamaGguf.writeOrder(f);
     List<Tensor> plan = new ArrayList<>();
     for (String hf : hfNames) {
       if (hf.endsWith(".rotary_emb.inv_freq")) {
-        continue;                                  // recomputed from rope_theta, as llama.cpp's converter does
+        continue; // recomputed from rope_theta, as llama.cpp's converter does
       }
       String gguf = LlamaGguf.ggufName(hf);
       if (gguf == null || !order.containsKey(hf)) {
-        throw new BadInputException("tensor " + hf + " has no place in llama.cpp's \"llama\" architecture; llmc"
-            + " exports Llama-family checkpoints with the standard tensor names");
+        throw new BadInputException(
+            "tensor "
+                + hf
+                + " has no place in llama.cpp's \"llama\" architecture; llmc"
+                + " exports Llama-family checkpoints with the standard tensor names");
       }
       if (hf.equals(TensorNames.LM_HEAD) && f.tiedEmbeddings()) {
         continue;
@@ -130,7 +157,16 @@ public final class GgufModelWriter implements AutoCloseable {
           chosen = GgmlType.F16;
         }
       }
-      plan.add(new Tensor(hf, gguf, chosen, rows, cols, vector, vector ? null : LlamaGguf.rowOrder(hf, f), fallback));
+      plan.add(
+          new Tensor(
+              hf,
+              gguf,
+              chosen,
+              rows,
+              cols,
+              vector,
+              vector ? null : LlamaGguf.rowOrder(hf, f),
+              fallback));
     }
     plan.sort(Comparator.comparingInt(t -> order.get(t.hfName())));
     return plan;
@@ -148,10 +184,14 @@ public final class GgufModelWriter implements AutoCloseable {
     return t;
   }
 
-  /** Writes a tensor from its float32 values ({@code [rows][cols]} in Hugging Face order), llama.cpp's rounding. */
+  /**
+   * Writes a tensor from its float32 values ({@code [rows][cols]} in Hugging Face order),
+   * llama.cpp's rounding.
+   */
   public void writeFloats(String hfName, float[] values) {
     Tensor t = tensor(hfName);
-    float[] stored = t.rowOrder() == null ? values : LlamaGguf.reorderRows(values, t.cols(), t.rowOrder());
+    float[] stored =
+        t.rowOrder() == null ? values : LlamaGguf.reorderRows(values, t.cols(), t.rowOrder());
     int rowsPerCall = Math.max(1, (1 << 22) / t.cols());
     if (t.rows() <= rowsPerCall) {
       writer.writeFloats(t.ggufName(), stored);
@@ -159,33 +199,52 @@ public final class GgufModelWriter implements AutoCloseable {
     }
     for (int r = 0; r < t.rows(); r += rowsPerCall) {
       int n = Math.min(rowsPerCall, t.rows() - r);
-      writer.writeFloats(t.ggufName(), java.util.Arrays.copyOfRange(stored, r * t.cols(), (r + n) * t.cols()));
+      writer.writeFloats(
+          t.ggufName(), java.util.Arrays.copyOfRange(stored, r * t.cols(), (r + n) * t.cols()));
     }
   }
 
   /**
-   * Writes a quantizer's result stored without any further rounding: the tensor's type must be the block type
-   * whose grid {@code q} is on (groups of 32 in order, float16 scales, zero point {@code 2^(b-1)} for the _0
-   * types, float mins for the _1 types).
+   * Writes a quantizer's result stored without any further rounding: the tensor's type must be the
+   * block type whose grid {@code q} is on (groups of 32 in order, float16 scales, zero point {@code
+   * 2^(b-1)} for the _0 types, float mins for the _1 types).
    */
   public void writeQuantized(String hfName, QuantizedTensor q) {
     Tensor t = tensor(hfName);
     GgmlType type = t.type();
     boolean hasMin = type == GgmlType.Q4_1 || type == GgmlType.Q5_1;
-    int bits = switch (type) {
-      case Q4_0, Q4_1 -> 4;
-      case Q5_0, Q5_1 -> 5;
-      case Q8_0 -> 8;
-      default -> throw new IllegalArgumentException(t.ggufName() + " is stored as " + type.ggmlName()
-          + ", not as codes; write its floats");
-    };
-    if (q.rows() != t.rows() || q.cols() != t.cols() || q.bits() != bits || q.groupSize() != GgmlType.QK
-        || !q.hasTrivialGroupIndex() || (q.mins() != null) != hasMin) {
-      throw new IllegalArgumentException(t.ggufName() + ": a " + q.bits() + "-bit result with groups of "
-          + q.groupSize() + (q.mins() != null ? " and mins" : "") + " is not on the " + type.ggmlName() + " grid");
+    int bits =
+        switch (type) {
+          case Q4_0, Q4_1 -> 4;
+          case Q5_0, Q5_1 -> 5;
+          case Q8_0 -> 8;
+          default ->
+              throw new IllegalArgumentException(
+                  t.ggufName()
+                      + " is stored as "
+                      + type.ggmlName()
+                      + ", not as codes; write its floats");
+        };
+    if (q.rows() != t.rows()
+        || q.cols() != t.cols()
+        || q.bits() != bits
+        || q.groupSize() != GgmlType.QK
+        || !q.hasTrivialGroupIndex()
+        || (q.mins() != null) != hasMin) {
+      throw new IllegalArgumentException(
+          t.ggufName()
+              + ": a "
+              + q.bits()
+              + "-bit result with groups of "
+              + q.groupSize()
+              + (q.mins() != null ? " and mins" : "")
+              + " is not on the "
+              + type.ggmlName()
+              + " grid");
     }
     int zero = hasMin ? 0 : 1 << (bits - 1);
-    int offset = type == GgmlType.Q8_0 ? zero : 0;    // Q8_0 stores q - 128 as int8; the others the codes
+    int offset =
+        type == GgmlType.Q8_0 ? zero : 0; // Q8_0 stores q - 128 as int8; the others the codes
     QuantizedTensor stored = t.rowOrder() == null ? q : q.withRows(t.rowOrder());
     int groups = stored.groups();
     int rowsPerCall = Math.max(1, (1 << 20) / t.cols());
@@ -201,8 +260,16 @@ public final class GgufModelWriter implements AutoCloseable {
         }
         for (int g = 0; g < groups; g++) {
           if (stored.zero(g, row) != zero) {
-            throw new IllegalArgumentException(t.ggufName() + ": zero point " + stored.zero(g, row) + " in row " + row
-                + " is not " + type.ggmlName() + "'s " + zero);
+            throw new IllegalArgumentException(
+                t.ggufName()
+                    + ": zero point "
+                    + stored.zero(g, row)
+                    + " in row "
+                    + row
+                    + " is not "
+                    + type.ggmlName()
+                    + "'s "
+                    + zero);
           }
           scales[r * groups + g] = stored.scale(g, row);
           if (hasMin) {

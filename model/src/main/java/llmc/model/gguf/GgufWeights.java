@@ -11,28 +11,33 @@ import llmc.formats.BadInputException;
 import llmc.formats.gguf.GgmlBlocks;
 import llmc.formats.gguf.GgufFile;
 import llmc.formats.gguf.GgufTensorInfo;
-import llmc.model.LlamaFamily;
 import llmc.model.Linear;
+import llmc.model.LlamaFamily;
 import llmc.model.TensorNames;
 import llmc.model.Weights;
 
 /**
- * The parameters of a GGUF file of llama.cpp's {@code "llama"} architecture as {@link Weights}: by Hugging Face
- * name, {@code [out, in]} row-major, dequantized to float32, with the q and k rows put back in Hugging Face order
- * (the inverse of {@link LlamaGguf#rowOrder}), so that {@link llmc.model.LlamaRuntime} runs the file as it runs the
- * folder it was exported from.
+ * The parameters of a GGUF file of llama.cpp's {@code "llama"} architecture as {@link Weights}: by
+ * Hugging Face name, {@code [out, in]} row-major, dequantized to float32, with the q and k rows put
+ * back in Hugging Face order (the inverse of {@link LlamaGguf#rowOrder}), so that {@link
+ * llmc.model.LlamaRuntime} runs the file as it runs the folder it was exported from.
  *
- * <p>Opening checks every tensor: a name llmc does not map to Hugging Face (e.g. llama 3's {@code rope_freqs}) or a
- * shape the metadata does not imply is refused, naming the file and the tensor. Tied models have no
- * {@code output.weight}; {@link #contains} then says no to {@code lm_head.weight} and the runtime reads the
- * embedding. Closing unmaps the file.
+ * <p>Opening checks every tensor: a name llmc does not map to Hugging Face (e.g. llama 3's {@code
+ * rope_freqs}) or a shape the metadata does not imply is refused, naming the file and the tensor.
+ * Tied models have no {@code output.weight}; {@link #contains} then says no to {@code
+ * lm_head.weight} and the runtime reads the embedding. Closing unmaps the file.
  */
 public final class GgufWeights implements Weights, AutoCloseable {
   private final GgufFile file;
   private final LlamaFamily family;
+
   /** Hugging Face name -> the GGUF tensor, in file order. */
   private final Map<String, GgufTensorInfo> byHfName = new LinkedHashMap<>();
-  /** Hugging Face name -> the GGUF row holding each Hugging Face row ({@code inverse(rowOrder)}), q and k only. */
+
+  /**
+   * Hugging Face name -> the GGUF row holding each Hugging Face row ({@code inverse(rowOrder)}), q
+   * and k only.
+   */
   private final Map<String, int[]> ggufRowOf = new LinkedHashMap<>();
 
   private GgufWeights(GgufFile file) {
@@ -41,20 +46,36 @@ public final class GgufWeights implements Weights, AutoCloseable {
     for (GgufTensorInfo t : file.tensors()) {
       String hf = LlamaGguf.hfName(t.name());
       if (hf == null) {
-        throw new BadInputException(file.path() + ": tensor '" + t.name() + "' is not one llmc reads in llama.cpp's"
-            + " \"llama\" architecture (token_embd, output_norm, output, blk.N.attn_norm/attn_q/attn_k/attn_v/"
-            + "attn_output/ffn_norm/ffn_gate/ffn_up/ffn_down); llmc runs GGUF files it can map to Hugging Face"
-            + " Llama names, such as the ones it exports");
+        throw new BadInputException(
+            file.path()
+                + ": tensor '"
+                + t.name()
+                + "' is not one llmc reads in llama.cpp's"
+                + " \"llama\" architecture (token_embd, output_norm, output, blk.N.attn_norm/attn_q/attn_k/attn_v/"
+                + "attn_output/ffn_norm/ffn_gate/ffn_up/ffn_down); llmc runs GGUF files it can map to Hugging Face"
+                + " Llama names, such as the ones it exports");
       }
       long[] expected = expectedShape(hf, family);
       if (expected == null) {
-        throw new BadInputException(file.path() + ": tensor '" + t.name() + "' belongs to no layer of the "
-            + family.layers() + " that llama.block_count says; the file is inconsistent");
+        throw new BadInputException(
+            file.path()
+                + ": tensor '"
+                + t.name()
+                + "' belongs to no layer of the "
+                + family.layers()
+                + " that llama.block_count says; the file is inconsistent");
       }
       if (!Arrays.equals(t.shape(), expected)) {
-        throw new BadInputException(file.path() + ": tensor '" + t.name() + "' has shape " + Arrays.toString(t.shape())
-            + " but the llama.* metadata implies " + Arrays.toString(expected) + " ([out, in]); the file is"
-            + " inconsistent, convert the model again");
+        throw new BadInputException(
+            file.path()
+                + ": tensor '"
+                + t.name()
+                + "' has shape "
+                + Arrays.toString(t.shape())
+                + " but the llama.* metadata implies "
+                + Arrays.toString(expected)
+                + " ([out, in]); the file is"
+                + " inconsistent, convert the model again");
       }
       byHfName.put(hf, t);
       int[] order = LlamaGguf.rowOrder(hf, family);
@@ -64,9 +85,17 @@ public final class GgufWeights implements Weights, AutoCloseable {
     }
     for (String hf : LlamaGguf.writeOrder(family).keySet()) {
       if (!byHfName.containsKey(hf) && !hf.equals(TensorNames.LM_HEAD)) {
-        throw new BadInputException(file.path() + ": no tensor '" + LlamaGguf.ggufName(hf) + "' (" + hf + "), which"
-            + " a llama model of llama.block_count " + family.layers() + " has; the file is incomplete, convert the"
-            + " model again");
+        throw new BadInputException(
+            file.path()
+                + ": no tensor '"
+                + LlamaGguf.ggufName(hf)
+                + "' ("
+                + hf
+                + "), which"
+                + " a llama model of llama.block_count "
+                + family.layers()
+                + " has; the file is incomplete, convert the"
+                + " model again");
       }
     }
   }
@@ -82,9 +111,12 @@ public final class GgufWeights implements Weights, AutoCloseable {
     }
   }
 
-  /** The hyperparameters of a llama GGUF file; tied embeddings when it has no {@code output.weight}. */
+  /**
+   * The hyperparameters of a llama GGUF file; tied embeddings when it has no {@code output.weight}.
+   */
   public static LlamaFamily family(GgufFile file) {
-    return LlamaGguf.family(file.metadata(), file.path(), !file.contains(LlamaGguf.ggufName(TensorNames.LM_HEAD)));
+    return LlamaGguf.family(
+        file.metadata(), file.path(), !file.contains(LlamaGguf.ggufName(TensorNames.LM_HEAD)));
   }
 
   public LlamaFamily family() {
@@ -105,8 +137,12 @@ public final class GgufWeights implements Weights, AutoCloseable {
     GgufTensorInfo t = byHfName.get(hfName);
     if (t == null) {
       String gguf = LlamaGguf.ggufName(hfName);
-      throw new BadInputException(file.path() + ": no tensor '" + hfName + "'"
-          + (gguf == null ? " (llama.cpp has no such tensor)" : " (GGUF '" + gguf + "')"));
+      throw new BadInputException(
+          file.path()
+              + ": no tensor '"
+              + hfName
+              + "'"
+              + (gguf == null ? " (llama.cpp has no such tensor)" : " (GGUF '" + gguf + "')"));
     }
     return t;
   }
@@ -129,14 +165,24 @@ public final class GgufWeights implements Weights, AutoCloseable {
     return rowOf == null ? stored : LlamaGguf.reorderRows(stored, (int) t.shape()[1], rowOf);
   }
 
-  /** Decodes only the blocks of the rows asked for (a row of a quantized tensor is cols / 32 whole blocks). */
+  /**
+   * Decodes only the blocks of the rows asked for (a row of a quantized tensor is cols / 32 whole
+   * blocks).
+   */
   @Override
   public float[] rows(String name, long fromRow, int rows) {
     GgufTensorInfo t = info(name);
     long[] shape = t.shape();
     if (shape.length != 2 || fromRow < 0 || rows < 0 || fromRow + rows > shape[0]) {
-      throw new IllegalArgumentException(name + ": rows [" + fromRow + ", " + (fromRow + rows) + ") of a tensor of"
-          + " shape " + Arrays.toString(shape));
+      throw new IllegalArgumentException(
+          name
+              + ": rows ["
+              + fromRow
+              + ", "
+              + (fromRow + rows)
+              + ") of a tensor of"
+              + " shape "
+              + Arrays.toString(shape));
     }
     int cols = (int) shape[1];
     long rowBytes = t.type().byteSize(cols);
@@ -144,7 +190,8 @@ public final class GgufWeights implements Weights, AutoCloseable {
     float[] out = new float[Math.multiplyExact(rows, cols)];
     int[] rowOf = ggufRowOf.get(name);
     if (rowOf == null) {
-      GgmlBlocks.decode(t.type(), bytes.asSlice(fromRow * rowBytes, rows * rowBytes), out, 0, out.length);
+      GgmlBlocks.decode(
+          t.type(), bytes.asSlice(fromRow * rowBytes, rows * rowBytes), out, 0, out.length);
       return out;
     }
     for (int r = 0; r < rows; r++) {
@@ -154,7 +201,10 @@ public final class GgufWeights implements Weights, AutoCloseable {
     return out;
   }
 
-  /** The Hugging Face shape a tensor must have, from the metadata; null for a layer past block_count. */
+  /**
+   * The Hugging Face shape a tensor must have, from the metadata; null for a layer past
+   * block_count.
+   */
   static long[] expectedShape(String hfName, LlamaFamily f) {
     switch (hfName) {
       case TensorNames.EMBED, TensorNames.LM_HEAD -> {

@@ -7,66 +7,86 @@ import llmc.formats.BadInputException;
 import llmc.formats.gguf.GgmlType;
 import llmc.formats.gguf.GgufMetadata;
 import llmc.formats.gguf.GgufWriter;
-import llmc.model.LlamaFamily;
 import llmc.model.Linear;
+import llmc.model.LlamaFamily;
 import llmc.model.Rope;
 import llmc.model.TensorNames;
 import llmc.model.Weights;
 
 /**
- * llama.cpp's {@code "llama"} architecture as GGUF stores it (FORMATS.md, GGUF): the {@code llama.*} metadata, the
- * tensor names, and the row order of {@code attn_q} / {@code attn_k}.
+ * llama.cpp's {@code "llama"} architecture as GGUF stores it (FORMATS.md, GGUF): the {@code
+ * llama.*} metadata, the tensor names, and the row order of {@code attn_q} / {@code attn_k}.
  *
- * <p>Hugging Face checkpoints keep each head's q and k rows in the {@code rotate_half} order: the first half of a
- * head's rows rotates with the second half. llama.cpp rotates adjacent pairs, so its converter interleaves the two
- * halves back: GGUF row {@code h d + 2 j + i} is Hugging Face row {@code h d + i d/2 + j} ({@code i} in 0..1,
- * {@code j} in 0..d/2). Every other tensor keeps its rows.
+ * <p>Hugging Face checkpoints keep each head's q and k rows in the {@code rotate_half} order: the
+ * first half of a head's rows rotates with the second half. llama.cpp rotates adjacent pairs, so
+ * its converter interleaves the two halves back: GGUF row {@code h d + 2 j + i} is Hugging Face row
+ * {@code h d + i d/2 + j} ({@code i} in 0..1, {@code j} in 0..d/2). Every other tensor keeps its
+ * rows.
  */
 public final class LlamaGguf {
   public static final String ARCHITECTURE = "llama";
 
   /** Hugging Face name below {@code model.layers.i.} -> GGUF name below {@code blk.i.}. */
-  private static final Map<String, String> LAYER_NAMES = Map.of(
-      "input_layernorm.weight", "attn_norm.weight",
-      "self_attn.q_proj.weight", "attn_q.weight",
-      "self_attn.k_proj.weight", "attn_k.weight",
-      "self_attn.v_proj.weight", "attn_v.weight",
-      "self_attn.o_proj.weight", "attn_output.weight",
-      "post_attention_layernorm.weight", "ffn_norm.weight",
-      "mlp.gate_proj.weight", "ffn_gate.weight",
-      "mlp.up_proj.weight", "ffn_up.weight",
-      "mlp.down_proj.weight", "ffn_down.weight");
-  private static final Map<String, String> GLOBAL_NAMES = Map.of(
-      TensorNames.EMBED, "token_embd.weight",
-      TensorNames.FINAL_NORM, "output_norm.weight",
-      TensorNames.LM_HEAD, "output.weight");
+  private static final Map<String, String> LAYER_NAMES =
+      Map.of(
+          "input_layernorm.weight", "attn_norm.weight",
+          "self_attn.q_proj.weight", "attn_q.weight",
+          "self_attn.k_proj.weight", "attn_k.weight",
+          "self_attn.v_proj.weight", "attn_v.weight",
+          "self_attn.o_proj.weight", "attn_output.weight",
+          "post_attention_layernorm.weight", "ffn_norm.weight",
+          "mlp.gate_proj.weight", "ffn_gate.weight",
+          "mlp.up_proj.weight", "ffn_up.weight",
+          "mlp.down_proj.weight", "ffn_down.weight");
 
-  private LlamaGguf() {
-  }
+  private static final Map<String, String> GLOBAL_NAMES =
+      Map.of(
+          TensorNames.EMBED, "token_embd.weight",
+          TensorNames.FINAL_NORM, "output_norm.weight",
+          TensorNames.LM_HEAD, "output.weight");
+
+  private LlamaGguf() {}
 
   /**
-   * Refuses (naming the model and what to do) a model that llama.cpp's "llama" architecture would not run as llmc
-   * does: another variant, a sliding window, biases, or a rope scaling GGUF keys cannot express here.
+   * Refuses (naming the model and what to do) a model that llama.cpp's "llama" architecture would
+   * not run as llmc does: another variant, a sliding window, biases, or a rope scaling GGUF keys
+   * cannot express here.
    */
   public static void checkExportable(LlamaFamily f, Weights weights, Path model) {
     if (f.variant() != LlamaFamily.Variant.LLAMA && f.variant() != LlamaFamily.Variant.MISTRAL) {
-      throw new BadInputException(model + ": " + f.variant().hfClass + " is not exported to GGUF yet; llmc writes"
-          + " llama.cpp's \"llama\" architecture (LlamaForCausalLM, MistralForCausalLM without a sliding window)");
+      throw new BadInputException(
+          model
+              + ": "
+              + f.variant().hfClass
+              + " is not exported to GGUF yet; llmc writes"
+              + " llama.cpp's \"llama\" architecture (LlamaForCausalLM, MistralForCausalLM without a sliding window)");
     }
     if (f.slidingWindow() > 0) {
-      throw new BadInputException(model + ": sliding_window " + f.slidingWindow() + " cannot be written as llama.cpp's"
-          + " \"llama\" architecture, which attends to the whole context; set sliding_window to null if the model"
-          + " never uses it");
+      throw new BadInputException(
+          model
+              + ": sliding_window "
+              + f.slidingWindow()
+              + " cannot be written as llama.cpp's"
+              + " \"llama\" architecture, which attends to the whole context; set sliding_window to null if the model"
+              + " never uses it");
     }
     String scaling = f.rope().scalingType();
     if (!scaling.equals("none") && !scaling.equals("linear")) {
-      throw new BadInputException(model + ": rope_scaling '" + scaling + "' is not exported to GGUF yet (llmc"
-          + " writes none and 'linear')");
+      throw new BadInputException(
+          model
+              + ": rope_scaling '"
+              + scaling
+              + "' is not exported to GGUF yet (llmc"
+              + " writes none and 'linear')");
     }
     for (Linear linear : Linear.values()) {
       if (weights.contains(linear.biasName(0))) {
-        throw new BadInputException(model + ": " + linear.biasName(0) + ": llama.cpp's \"llama\" architecture has"
-            + " no linear biases");
+        throw new BadInputException(
+            model
+                + ": "
+                + linear.biasName(0)
+                + ": llama.cpp's \"llama\" architecture has"
+                + " no linear biases");
       }
     }
   }
@@ -86,7 +106,9 @@ public final class LlamaGguf {
     }
     String layer = hfName.substring("model.layers.".length(), dot);
     String rest = LAYER_NAMES.get(hfName.substring(dot + 1));
-    return rest == null || !layer.chars().allMatch(Character::isDigit) ? null : "blk." + layer + "." + rest;
+    return rest == null || !layer.chars().allMatch(Character::isDigit)
+        ? null
+        : "blk." + layer + "." + rest;
   }
 
   /** The Hugging Face name of a GGUF tensor, or null when llmc does not know it. */
@@ -127,7 +149,10 @@ public final class LlamaGguf {
     return order;
   }
 
-  /** The row order GGUF stores a Hugging Face tensor in ({@code order[ggufRow] = hfRow}), or null when unchanged. */
+  /**
+   * The row order GGUF stores a Hugging Face tensor in ({@code order[ggufRow] = hfRow}), or null
+   * when unchanged.
+   */
   public static int[] rowOrder(String hfName, LlamaFamily f) {
     if (hfName.endsWith(".self_attn.q_proj.weight")) {
       return interleavedRowOrder(f.heads(), f.headDim());
@@ -159,8 +184,8 @@ public final class LlamaGguf {
   /** llama.cpp's {@code llama_ftype} of a file whose linear layers are mostly {@code type}. */
   public static int fileType(GgmlType type) {
     return switch (type) {
-      case F32 -> 0;     // LLAMA_FTYPE_ALL_F32
-      case F16 -> 1;     // LLAMA_FTYPE_MOSTLY_F16
+      case F32 -> 0; // LLAMA_FTYPE_ALL_F32
+      case F16 -> 1; // LLAMA_FTYPE_MOSTLY_F16
       case Q4_0 -> 2;
       case Q4_1 -> 3;
       case Q8_0 -> 7;
@@ -197,19 +222,29 @@ public final class LlamaGguf {
     }
   }
 
-  /** The hyperparameters of a llama GGUF file; {@code tied} when it has no {@code output.weight}. */
+  /**
+   * The hyperparameters of a llama GGUF file; {@code tied} when it has no {@code output.weight}.
+   */
   public static LlamaFamily family(GgufMetadata m, Path file, boolean tied) {
     String arch = m.contains("general.architecture") ? m.string("general.architecture") : "(none)";
     if (!arch.equals(ARCHITECTURE)) {
-      throw new BadInputException(file + ": general.architecture is '" + arch + "'; llmc reads llama GGUF files");
+      throw new BadInputException(
+          file + ": general.architecture is '" + arch + "'; llmc reads llama GGUF files");
     }
     int heads = (int) require(m, file, "llama.attention.head_count");
     int hidden = (int) require(m, file, "llama.embedding_length");
-    int kvHeads = m.contains("llama.attention.head_count_kv") ? (int) m.integer("llama.attention.head_count_kv") : heads;
-    int headDim = m.contains("llama.attention.key_length") ? (int) m.integer("llama.attention.key_length")
-        : hidden / heads;
-    int vocab = m.contains("llama.vocab_size") ? (int) m.integer("llama.vocab_size")
-        : m.strings("tokenizer.ggml.tokens").size();
+    int kvHeads =
+        m.contains("llama.attention.head_count_kv")
+            ? (int) m.integer("llama.attention.head_count_kv")
+            : heads;
+    int headDim =
+        m.contains("llama.attention.key_length")
+            ? (int) m.integer("llama.attention.key_length")
+            : hidden / heads;
+    int vocab =
+        m.contains("llama.vocab_size")
+            ? (int) m.integer("llama.vocab_size")
+            : m.strings("tokenizer.ggml.tokens").size();
     double theta = m.contains("llama.rope.freq_base") ? m.f32("llama.rope.freq_base") : 10000.0;
     Rope.Spec rope = new Rope.Spec(theta, "none", 1, 0, 0, 0);
     if (m.contains("llama.rope.scaling.type")) {
@@ -217,32 +252,55 @@ public final class LlamaGguf {
       if (type.equals("linear")) {
         rope = new Rope.Spec(theta, "linear", m.f32("llama.rope.scaling.factor"), 0, 0, 0);
       } else if (!type.equals("none")) {
-        throw new BadInputException(file + ": llama.rope.scaling.type '" + type + "' is not supported by llmc");
+        throw new BadInputException(
+            file + ": llama.rope.scaling.type '" + type + "' is not supported by llmc");
       }
     }
     double eps = m.f32("llama.attention.layer_norm_rms_epsilon");
-    return new LlamaFamily(LlamaFamily.Variant.LLAMA, hidden, (int) require(m, file, "llama.block_count"), heads,
-        kvHeads, headDim, (int) require(m, file, "llama.feed_forward_length"), vocab,
-        (int) require(m, file, "llama.context_length"), eps, rope, tied, 0);
+    return new LlamaFamily(
+        LlamaFamily.Variant.LLAMA,
+        hidden,
+        (int) require(m, file, "llama.block_count"),
+        heads,
+        kvHeads,
+        headDim,
+        (int) require(m, file, "llama.feed_forward_length"),
+        vocab,
+        (int) require(m, file, "llama.context_length"),
+        eps,
+        rope,
+        tied,
+        0);
   }
 
   private static long require(GgufMetadata m, Path file, String key) {
     if (!m.contains(key)) {
-      throw new BadInputException(file + ": no " + key + " in the metadata; not a complete llama GGUF file");
+      throw new BadInputException(
+          file + ": no " + key + " in the metadata; not a complete llama GGUF file");
     }
     return m.integer(key);
   }
 
-  /** Hugging Face tensor names in the order llmc writes them: globals first, then layer by layer. */
+  /**
+   * Hugging Face tensor names in the order llmc writes them: globals first, then layer by layer.
+   */
   public static Map<String, Integer> writeOrder(LlamaFamily f) {
     Map<String, Integer> order = new TreeMap<>();
     int next = 0;
     order.put(TensorNames.EMBED, next++);
     order.put(TensorNames.FINAL_NORM, next++);
     order.put(TensorNames.LM_HEAD, next++);
-    String[] inLayer = {"input_layernorm.weight", "self_attn.q_proj.weight", "self_attn.k_proj.weight",
-        "self_attn.v_proj.weight", "self_attn.o_proj.weight", "post_attention_layernorm.weight",
-        "mlp.gate_proj.weight", "mlp.up_proj.weight", "mlp.down_proj.weight"};
+    String[] inLayer = {
+      "input_layernorm.weight",
+      "self_attn.q_proj.weight",
+      "self_attn.k_proj.weight",
+      "self_attn.v_proj.weight",
+      "self_attn.o_proj.weight",
+      "post_attention_layernorm.weight",
+      "mlp.gate_proj.weight",
+      "mlp.up_proj.weight",
+      "mlp.down_proj.weight"
+    };
     for (int i = 0; i < f.layers(); i++) {
       for (String suffix : inLayer) {
         order.put(TensorNames.layer(i) + suffix, next++);

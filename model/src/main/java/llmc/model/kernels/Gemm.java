@@ -10,19 +10,22 @@ import jdk.incubator.vector.VectorSpecies;
  * {@code B(p, j) = b[bOff + p*ldb + j]}, {@code C(r, j) = c[cOff + r*ldc + j]}.
  *
  * <p>Blocking: {@code k} in chunks of {@link #KC}; per chunk, a packed {@code KC x 64} panel of
- * {@code B} stays in L1 while packed 4-row strips of {@code A} and rows of {@code C} stream past it;
- * the 4 x 64 tile of {@code C} lives in 16 vector registers (64 = 4 vectors of 16 floats with AVX-512). Each element of {@code C} sums over {@code p} in increasing order, so
- * the result does not depend on how callers split {@code C} into tiles.
+ * {@code B} stays in L1 while packed 4-row strips of {@code A} and rows of {@code C} stream past
+ * it; the 4 x 64 tile of {@code C} lives in 16 vector registers (64 = 4 vectors of 16 floats with
+ * AVX-512). Each element of {@code C} sums over {@code p} in increasing order, so the result does
+ * not depend on how callers split {@code C} into tiles.
  */
 public final class Gemm {
   private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
   private static final int L = S.length();
   public static final int KC = 128;
 
-  private Gemm() {
-  }
+  private Gemm() {}
 
-  /** Per-thread packing buffers: {@code a} holds {@code sign * A} for one k-chunk, {@code b} one B panel. */
+  /**
+   * Per-thread packing buffers: {@code a} holds {@code sign * A} for one k-chunk, {@code b} one B
+   * panel.
+   */
   private static final class Packed {
     float[] a = new float[256 * KC];
     final float[] b = new float[KC * 64];
@@ -32,11 +35,24 @@ public final class Gemm {
 
   /**
    * {@code C += sign * A B} on one thread. Per k-chunk, {@code sign * A} is packed as 4-row strips
-   * {@code [m/4][kc][4]} (then single rows {@code [kc]}), and each {@code kc x 64} panel of {@code B}
-   * is packed contiguously, so that neither walks a power-of-two stride through the cache.
+   * {@code [m/4][kc][4]} (then single rows {@code [kc]}), and each {@code kc x 64} panel of {@code
+   * B} is packed contiguously, so that neither walks a power-of-two stride through the cache.
    */
-  public static void multiplyAdd(float sign, float[] a, int aOff, int aRow, int aCol, float[] b, int bOff, int ldb,
-      float[] c, int cOff, int ldc, int m, int n, int k) {
+  public static void multiplyAdd(
+      float sign,
+      float[] a,
+      int aOff,
+      int aRow,
+      int aCol,
+      float[] b,
+      int bOff,
+      int ldb,
+      float[] c,
+      int cOff,
+      int ldc,
+      int m,
+      int n,
+      int k) {
     Packed packed = PACKED.get();
     if (packed.a.length < m * KC) {
       packed.a = new float[m * KC];
@@ -99,7 +115,8 @@ public final class Gemm {
     }
   }
 
-  private static void tile4x4(float[] a, int ai, float[] b, int bi, int ldb, float[] c, int ci, int ldc, int kc) {
+  private static void tile4x4(
+      float[] a, int ai, float[] b, int bi, int ldb, float[] c, int ci, int ldc, int kc) {
     FloatVector c00 = FloatVector.fromArray(S, c, ci);
     FloatVector c01 = FloatVector.fromArray(S, c, ci + L);
     FloatVector c02 = FloatVector.fromArray(S, c, ci + 2 * L);
@@ -162,8 +179,8 @@ public final class Gemm {
     c33.intoArray(c, ci + 3 * ldc + 3 * L);
   }
 
-  private static void tile1x4(float[] a, int ai, int aCol, float[] b, int bi, int ldb,
-      float[] c, int ci, int kc) {
+  private static void tile1x4(
+      float[] a, int ai, int aCol, float[] b, int bi, int ldb, float[] c, int ci, int kc) {
     FloatVector c0 = FloatVector.fromArray(S, c, ci);
     FloatVector c1 = FloatVector.fromArray(S, c, ci + L);
     FloatVector c2 = FloatVector.fromArray(S, c, ci + 2 * L);
@@ -182,30 +199,60 @@ public final class Gemm {
     c3.intoArray(c, ci + 3 * L);
   }
 
-  private static void tile1x1(float[] a, int ai, int aCol, float[] b, int bi, int ldb,
-      float[] c, int ci, int kc) {
+  private static void tile1x1(
+      float[] a, int ai, int aCol, float[] b, int bi, int ldb, float[] c, int ci, int kc) {
     FloatVector c0 = FloatVector.fromArray(S, c, ci);
     for (int p = 0; p < kc; p++) {
-      c0 = FloatVector.fromArray(S, b, bi + p * ldb).fma(FloatVector.broadcast(S, a[ai + p * aCol]), c0);
+      c0 =
+          FloatVector.fromArray(S, b, bi + p * ldb)
+              .fma(FloatVector.broadcast(S, a[ai + p * aCol]), c0);
     }
     c0.intoArray(c, ci);
   }
 
   /**
-   * {@code C += sign * A B} split into tiles of {@code rowTile x colTile} run in parallel (each tile
-   * is one task, so the result is the same as {@link #multiplyAdd} on one thread).
+   * {@code C += sign * A B} split into tiles of {@code rowTile x colTile} run in parallel (each
+   * tile is one task, so the result is the same as {@link #multiplyAdd} on one thread).
    */
-  public static void parallelMultiplyAdd(float sign, float[] a, int aOff, int aRow, int aCol, float[] b, int bOff, int ldb,
-      float[] c, int cOff, int ldc, int m, int n, int k) {
+  public static void parallelMultiplyAdd(
+      float sign,
+      float[] a,
+      int aOff,
+      int aRow,
+      int aCol,
+      float[] b,
+      int bOff,
+      int ldb,
+      float[] c,
+      int cOff,
+      int ldc,
+      int m,
+      int n,
+      int k) {
     int rowTile = 256;
     int colTile = 512;
     int rowTiles = (m + rowTile - 1) / rowTile;
     int colTiles = (n + colTile - 1) / colTile;
-    Parallel.forEach(rowTiles * colTiles, t -> {
-      int r0 = (t / colTiles) * rowTile;
-      int j0 = (t % colTiles) * colTile;
-      multiplyAdd(sign, a, aOff + r0 * aRow, aRow, aCol, b, bOff + j0, ldb, c, cOff + r0 * ldc + j0, ldc,
-          Math.min(rowTile, m - r0), Math.min(colTile, n - j0), k);
-    });
+    Parallel.forEach(
+        rowTiles * colTiles,
+        t -> {
+          int r0 = (t / colTiles) * rowTile;
+          int j0 = (t % colTiles) * colTile;
+          multiplyAdd(
+              sign,
+              a,
+              aOff + r0 * aRow,
+              aRow,
+              aCol,
+              b,
+              bOff + j0,
+              ldb,
+              c,
+              cOff + r0 * ldc + j0,
+              ldc,
+              Math.min(rowTile, m - r0),
+              Math.min(colTile, n - j0),
+              k);
+        });
   }
 }

@@ -6,19 +6,22 @@ import java.util.function.IntConsumer;
 import java.util.stream.IntStream;
 
 /**
- * Runs independent tasks on one fixed pool. Threads: {@link #configure} (the CLI's {@code --threads}),
- * else {@code -Dllmc.threads=T}, else all processors. Every output element is written by exactly one
- * task whose arithmetic does not depend on the thread that runs it, so results are identical for any
- * thread count and schedule.
+ * Runs independent tasks on one fixed pool. Threads: {@link #configure} (the CLI's {@code
+ * --threads}), else {@code -Dllmc.threads=T}, else all processors. Every output element is written
+ * by exactly one task whose arithmetic does not depend on the thread that runs it, so results are
+ * identical for any thread count and schedule.
  */
 public final class Parallel {
-  private static int requested = Integer.getInteger("llmc.threads", Runtime.getRuntime().availableProcessors());
+  private static int requested =
+      Integer.getInteger("llmc.threads", Runtime.getRuntime().availableProcessors());
   private static ForkJoinPool pool;
 
-  private Parallel() {
-  }
+  private Parallel() {}
 
-  /** Sets the thread count; effective only before the first parallel task. {@code threads <= 0} keeps the default. */
+  /**
+   * Sets the thread count; effective only before the first parallel task. {@code threads <= 0}
+   * keeps the default.
+   */
   public static synchronized void configure(int threads) {
     if (threads > 0 && pool == null) {
       requested = threads;
@@ -48,7 +51,7 @@ public final class Parallel {
       }
       return;
     }
-    if (ForkJoinTask.getPool() == p) {   // nested: already on a worker
+    if (ForkJoinTask.getPool() == p) { // nested: already on a worker
       IntStream.range(0, tasks).parallel().forEach(body);
       return;
     }

@@ -7,14 +7,16 @@ import ai.djl.ndarray.types.Shape;
 
 /**
  * Moves float32 values between DJL arrays and Java arrays with one copy and no garbage: reads go
- * through the tensor's own memory (made contiguous first if it is a strided view), writes go into
- * a fresh tensor's memory.
+ * through the tensor's own memory (made contiguous first if it is a strided view), writes go into a
+ * fresh tensor's memory.
  */
 public final class Tensors {
-  private Tensors() {
-  }
+  private Tensors() {}
 
-  /** Copies {@code x}'s values (row-major) into {@code into}, which must hold {@code x.size()} floats. */
+  /**
+   * Copies {@code x}'s values (row-major) into {@code into}, which must hold {@code x.size()}
+   * floats.
+   */
   public static void read(NDArray x, float[] into) {
     if (x.getDataType() != DataType.FLOAT32) {
       throw new IllegalArgumentException("expected a float32 array, got " + x.getDataType());
@@ -23,7 +25,10 @@ public final class Tensors {
     x.toByteBuffer(true).asFloatBuffer().get(into, 0, count);
   }
 
-  /** A new float32 array of {@code shape} in {@code manager} holding {@code values[0 .. shape.size())}. */
+  /**
+   * A new float32 array of {@code shape} in {@code manager} holding {@code values[0 ..
+   * shape.size())}.
+   */
   public static NDArray create(NDManager manager, float[] values, Shape shape) {
     NDArray out = manager.create(shape, DataType.FLOAT32);
     out.toByteBuffer(true).asFloatBuffer().put(values, 0, Math.toIntExact(shape.size()));

@@ -19,9 +19,9 @@ import llmc.formats.BadInputException;
 import llmc.formats.ModelFolder;
 import llmc.formats.gguf.GgmlBlocks;
 import llmc.formats.gguf.GgmlType;
+import llmc.model.Linear;
 import llmc.model.LlamaFamily;
 import llmc.model.LlamaRuntime;
-import llmc.model.Linear;
 import llmc.model.LoadedModel;
 import llmc.model.TensorNames;
 import llmc.model.Weights;
@@ -31,13 +31,13 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * stories260K written by {@link GgufModelWriter} and read back by {@link GgufWeights}: the runtime gives the folder's
- * logits from the F32 file (so the q/k row interleaving is undone exactly), Q8_0's own rounding from the Q8_0 file,
- * and clearly other logits from a file whose q/k rows were never interleaved.
+ * stories260K written by {@link GgufModelWriter} and read back by {@link GgufWeights}: the runtime
+ * gives the folder's logits from the F32 file (so the q/k row interleaving is undone exactly),
+ * Q8_0's own rounding from the Q8_0 file, and clearly other logits from a file whose q/k rows were
+ * never interleaved.
  */
 class GgufRoundTripTest {
-  @TempDir
-  static Path dir;
+  @TempDir static Path dir;
 
   static Path stories;
   static LlamaFamily family;
@@ -45,13 +45,17 @@ class GgufRoundTripTest {
   static ModelFolder folder;
   static Path f32;
   static Path q80;
+
   /** Three windows of 48 random token ids (the same for every model). */
   static int[][] windows;
 
   @BeforeAll
   static void export() {
-    stories = Path.of(System.getProperty("llmc.root", "..")).toAbsolutePath().normalize()
-        .resolve("samples/models/stories260K");
+    stories =
+        Path.of(System.getProperty("llmc.root", ".."))
+            .toAbsolutePath()
+            .normalize()
+            .resolve("samples/models/stories260K");
     folder = ModelFolder.open(stories);
     family = LlamaFamily.from(folder.config());
     original = Weights.of(folder.checkpoint());
@@ -61,7 +65,7 @@ class GgufRoundTripTest {
     windows = new int[3][];
     for (int b = 0; b < windows.length; b++) {
       windows[b] = random.ints(48, 0, family.vocab()).toArray();
-      windows[b][0] = 1;   // BOS, as P1 windows start
+      windows[b][0] = 1; // BOS, as P1 windows start
     }
   }
 
@@ -70,15 +74,30 @@ class GgufRoundTripTest {
     folder.close();
   }
 
-  /** The model as {@code type}; {@code interleave} false writes q and k in Hugging Face row order (wrong for GGUF). */
+  /**
+   * The model as {@code type}; {@code interleave} false writes q and k in Hugging Face row order
+   * (wrong for GGUF).
+   */
   static Path write(String name, GgmlType type, boolean interleave) {
     Path out = dir.resolve(name);
     List<GgufModelWriter.Tensor> plan = new ArrayList<>();
-    for (GgufModelWriter.Tensor t : GgufModelWriter.plan(family, original, folder.checkpoint().names(), type, null)) {
-      plan.add(interleave ? t : new GgufModelWriter.Tensor(t.hfName(), t.ggufName(), t.type(), t.rows(), t.cols(),
-          t.vector(), null, t.fallback()));
+    for (GgufModelWriter.Tensor t :
+        GgufModelWriter.plan(family, original, folder.checkpoint().names(), type, null)) {
+      plan.add(
+          interleave
+              ? t
+              : new GgufModelWriter.Tensor(
+                  t.hfName(),
+                  t.ggufName(),
+                  t.type(),
+                  t.rows(),
+                  t.cols(),
+                  t.vector(),
+                  null,
+                  t.fallback()));
     }
-    try (GgufModelWriter w = new GgufModelWriter(out, false, family, "stories260K", type, plan, g -> { })) {
+    try (GgufModelWriter w =
+        new GgufModelWriter(out, false, family, "stories260K", type, plan, g -> {})) {
       for (GgufModelWriter.Tensor t : w.tensors()) {
         w.writeFloats(t.hfName(), original.floats(t.hfName()));
       }
@@ -88,7 +107,7 @@ class GgufRoundTripTest {
 
   static float[] logits(LlamaFamily f, Weights weights) {
     try (LlamaRuntime runtime = new LlamaRuntime(f, weights, true);
-         NDManager scope = runtime.manager().newSubManager()) {
+        NDManager scope = runtime.manager().newSubManager()) {
       return runtime.forward(scope, windows).toFloatArray();
     }
   }
@@ -136,7 +155,7 @@ class GgufRoundTripTest {
       assertEquals(2 + 9 * family.layers(), gguf.names().size());
       for (String name : gguf.names()) {
         assertArrayEquals(original.shape(name), gguf.shape(name), name);
-        assertArrayEquals(original.floats(name), gguf.floats(name), name);   // q and k too: exact
+        assertArrayEquals(original.floats(name), gguf.floats(name), name); // q and k too: exact
       }
     }
   }
@@ -153,11 +172,14 @@ class GgufRoundTripTest {
           float[] stored = gguf.file().floats(LlamaGguf.ggufName(name));
           int cols = family.hidden();
           int half = family.headDim() / 2;
-          assertArrayEquals(Arrays.copyOfRange(expected, half * cols, (half + 1) * cols),
-              Arrays.copyOfRange(stored, cols, 2 * cols), name);
+          assertArrayEquals(
+              Arrays.copyOfRange(expected, half * cols, (half + 1) * cols),
+              Arrays.copyOfRange(stored, cols, 2 * cols),
+              name);
           assertFalse(Arrays.equals(expected, stored), name + " is stored permuted");
           // rows() puts each row back too.
-          assertArrayEquals(Arrays.copyOfRange(expected, 3 * cols, 8 * cols), gguf.rows(name, 3, 5), name);
+          assertArrayEquals(
+              Arrays.copyOfRange(expected, 3 * cols, 8 * cols), gguf.rows(name, 3, 5), name);
         }
       }
     }
@@ -173,36 +195,39 @@ class GgufRoundTripTest {
 
   @Test
   void q8LogitsAreQ8RoundingOfTheFolder() {
-    // Exact reading: the Q8_0 file runs as the folder with its matrices rounded to Q8_0 (in Hugging Face order)
-    // where the plan puts Q8_0, and to F16 where it falls back (down_proj: in_features 172 is no multiple of 32).
+    // Exact reading: the Q8_0 file runs as the folder with its matrices rounded to Q8_0 (in Hugging
+    // Face order)
+    // where the plan puts Q8_0, and to F16 where it falls back (down_proj: in_features 172 is no
+    // multiple of 32).
     float[] got = logits(q80);
-    Weights rounded = new Weights() {
-      @Override
-      public boolean contains(String name) {
-        return original.contains(name);
-      }
-
-      @Override
-      public long[] shape(String name) {
-        return original.shape(name);
-      }
-
-      @Override
-      public float[] floats(String name) {
-        float[] w = original.floats(name);
-        if (w.length == family.hidden()) {
-          return w;                                   // norms: F32
-        }
-        if (name.endsWith("down_proj.weight")) {
-          float[] half = new float[w.length];
-          for (int i = 0; i < w.length; i++) {
-            half[i] = Float.float16ToFloat(Float.floatToFloat16(w[i]));
+    Weights rounded =
+        new Weights() {
+          @Override
+          public boolean contains(String name) {
+            return original.contains(name);
           }
-          return half;
-        }
-        return roundQ8(w);
-      }
-    };
+
+          @Override
+          public long[] shape(String name) {
+            return original.shape(name);
+          }
+
+          @Override
+          public float[] floats(String name) {
+            float[] w = original.floats(name);
+            if (w.length == family.hidden()) {
+              return w; // norms: F32
+            }
+            if (name.endsWith("down_proj.weight")) {
+              float[] half = new float[w.length];
+              for (int i = 0; i < w.length; i++) {
+                half[i] = Float.float16ToFloat(Float.floatToFloat16(w[i]));
+              }
+              return half;
+            }
+            return roundQ8(w);
+          }
+        };
     double exact = maxAbsDiff(logits(family, rounded), got);
     float[] reference = logits(family, original);
     double quantization = maxAbsDiff(reference, got);
@@ -219,9 +244,12 @@ class GgufRoundTripTest {
     }
     double rms = Math.sqrt(sumSq / reference.length);
     assertTrue(exact <= 1e-5, "Q8_0 file vs Q8_0-rounded weights: " + exact);
-    // What Q8_0 itself costs (measured: max 0.351, rms 0.046 on logits up to 18.3; 138 of 144 top-1 tokens agree, the
-    // others near-ties of random tokens): each weight moves by at most half a step, 1/254 of its block's largest,
-    // and five layers of a 64-wide model amplify that to a few hundredths rms. The bounds leave 2-3x room for other
+    // What Q8_0 itself costs (measured: max 0.351, rms 0.046 on logits up to 18.3; 138 of 144 top-1
+    // tokens agree, the
+    // others near-ties of random tokens): each weight moves by at most half a step, 1/254 of its
+    // block's largest,
+    // and five layers of a 64-wide model amplify that to a few hundredths rms. The bounds leave
+    // 2-3x room for other
     // kernels' rounding and stay far below what a wrong q/k row order does (max 11.5, see below).
     assertTrue(quantization < 1.0, "Q8_0 file vs float folder: max " + quantization);
     assertTrue(rms < 0.1, "Q8_0 file vs float folder: rms " + rms);
@@ -241,7 +269,8 @@ class GgufRoundTripTest {
 
   @Test
   void withoutTheInterleavingTheLogitsAreWrong() {
-    // A file whose q/k rows were written in Hugging Face order: GgufWeights un-interleaves rows that never were.
+    // A file whose q/k rows were written in Hugging Face order: GgufWeights un-interleaves rows
+    // that never were.
     Path plain = write("stories-f32-not-interleaved.gguf", GgmlType.F32, false);
     double diff = maxAbsDiff(logits(family, original), logits(plain));
     assertTrue(diff > 1.0, "the permutation must matter: max |logit diff| = " + diff);
@@ -253,8 +282,10 @@ class GgufRoundTripTest {
       assertEquals(GgmlType.Q8_0, gguf.info(TensorNames.EMBED).type());
       float[] all = gguf.floats(TensorNames.EMBED);
       int h = family.hidden();
-      assertArrayEquals(Arrays.copyOfRange(all, 17 * h, 20 * h), gguf.rows(TensorNames.EMBED, 17, 3));
-      assertArrayEquals(Arrays.copyOfRange(all, (family.vocab() - 1) * h, family.vocab() * h),
+      assertArrayEquals(
+          Arrays.copyOfRange(all, 17 * h, 20 * h), gguf.rows(TensorNames.EMBED, 17, 3));
+      assertArrayEquals(
+          Arrays.copyOfRange(all, (family.vocab() - 1) * h, family.vocab() * h),
           gguf.rows(TensorNames.EMBED, family.vocab() - 1, 1));
       assertEquals(GgmlType.F16, gguf.info("model.layers.0.mlp.down_proj.weight").type());
     }
@@ -268,7 +299,8 @@ class GgufRoundTripTest {
     }
     assertEquals("token_embd.weight", LlamaGguf.ggufName(TensorNames.EMBED));
     assertEquals("output.weight", LlamaGguf.ggufName(TensorNames.LM_HEAD));
-    assertEquals("blk.12.attn_q.weight", LlamaGguf.ggufName("model.layers.12.self_attn.q_proj.weight"));
+    assertEquals(
+        "blk.12.attn_q.weight", LlamaGguf.ggufName("model.layers.12.self_attn.q_proj.weight"));
     assertEquals("model.layers.3.mlp.down_proj.weight", LlamaGguf.hfName("blk.3.ffn_down.weight"));
     assertNull(LlamaGguf.hfName("rope_freqs.weight"));
     assertNull(LlamaGguf.hfName("blk.x.attn_q.weight"));
@@ -289,12 +321,19 @@ class GgufRoundTripTest {
   @Test
   void unknownTensorIsRefusedNamingIt() {
     Path out = dir.resolve("extra-tensor.gguf");
-    List<GgufModelWriter.Tensor> plan = new ArrayList<>(
-        GgufModelWriter.plan(family, original, folder.checkpoint().names(), GgmlType.F32, null));
-    plan.add(new GgufModelWriter.Tensor("rope_freqs", "rope_freqs.weight", GgmlType.F32, 1, 4, true, null, null));
-    try (GgufModelWriter w = new GgufModelWriter(out, false, family, "extra", GgmlType.F32, plan, g -> { })) {
+    List<GgufModelWriter.Tensor> plan =
+        new ArrayList<>(
+            GgufModelWriter.plan(
+                family, original, folder.checkpoint().names(), GgmlType.F32, null));
+    plan.add(
+        new GgufModelWriter.Tensor(
+            "rope_freqs", "rope_freqs.weight", GgmlType.F32, 1, 4, true, null, null));
+    try (GgufModelWriter w =
+        new GgufModelWriter(out, false, family, "extra", GgmlType.F32, plan, g -> {})) {
       for (GgufModelWriter.Tensor t : w.tensors()) {
-        w.writeFloats(t.hfName(), t.hfName().equals("rope_freqs") ? new float[4] : original.floats(t.hfName()));
+        w.writeFloats(
+            t.hfName(),
+            t.hfName().equals("rope_freqs") ? new float[4] : original.floats(t.hfName()));
       }
       w.finish();
     }
@@ -308,8 +347,11 @@ class GgufRoundTripTest {
       assertTrue(model.isGguf());
       assertNull(model.folder);
       BadInputException e = assertThrows(BadInputException.class, model::tokenizer);
-      assertEquals(f32 + ": llmc reads the tokenizer of a GGUF file from the original model folder; give"
-          + " --tokenizer DIR", e.getMessage());
+      assertEquals(
+          f32
+              + ": llmc reads the tokenizer of a GGUF file from the original model folder; give"
+              + " --tokenizer DIR",
+          e.getMessage());
     }
     try (LoadedModel model = LoadedModel.open(f32, stories)) {
       assertEquals(1, model.tokenizer().encodeDocument("Once")[0]);

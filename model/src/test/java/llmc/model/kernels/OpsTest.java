@@ -19,7 +19,7 @@ class OpsTest {
       worst = Math.max(worst, err);
     }
     assertTrue(worst <= 2, "worst error " + worst + " ulp");
-    assertEquals(0f, Ops.exp(-1000f), 1e-37f);   // clamped: the smallest normal float's order
+    assertEquals(0f, Ops.exp(-1000f), 1e-37f); // clamped: the smallest normal float's order
     assertTrue(Ops.exp(1000f) > 1e38f && Float.isFinite(Ops.exp(1000f)));
     assertEquals(1f, Ops.exp(0f));
   }

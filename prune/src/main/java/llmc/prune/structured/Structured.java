@@ -10,30 +10,40 @@ import llmc.formats.Checkpoint;
 import llmc.formats.ModelConfig;
 import llmc.formats.SafetensorsWriter;
 import llmc.formats.TensorInfo;
-import llmc.model.LlamaFamily;
 import llmc.model.Linear;
+import llmc.model.LlamaFamily;
 import llmc.model.TensorNames;
 import llmc.model.Weights;
 
 /**
- * Structured pruning (PROTOCOLS.md, "Sparsity patterns"): whole MLP channels, whole attention heads or whole decoder
- * layers are removed and the model written is physically smaller, with a {@code config.json} that says so.
+ * Structured pruning (PROTOCOLS.md, "Sparsity patterns"): whole MLP channels, whole attention heads
+ * or whole decoder layers are removed and the model written is physically smaller, with a {@code
+ * config.json} that says so.
  *
- * <p>A group's score is the sum of its members' scores (LLM-Pruner's "param_first"), or the absolute value of the sum
- * of signed member scores ("vectorize", for Taylor's {@code |sum g w|}). The members:
+ * <p>A group's score is the sum of its members' scores (LLM-Pruner's "param_first"), or the
+ * absolute value of the sum of signed member scores ("vectorize", for Taylor's {@code |sum g w|}).
+ * The members:
+ *
  * <ul>
- *   <li>MLP channel {@code j} of a layer: row {@code j} of gate and up, column {@code j} of down;</li>
- *   <li>key/value group {@code g} (GQA: a key/value head goes only with all its query heads): rows of k and v of
- *       head {@code g}, rows of q of its {@code heads / kvHeads} query heads, and those heads' columns of o;</li>
- *   <li>layer: all seven matrices.</li>
+ *   <li>MLP channel {@code j} of a layer: row {@code j} of gate and up, column {@code j} of down;
+ *   <li>key/value group {@code g} (GQA: a key/value head goes only with all its query heads): rows
+ *       of k and v of head {@code g}, rows of q of its {@code heads / kvHeads} query heads, and
+ *       those heads' columns of o;
+ *   <li>layer: all seven matrices.
  * </ul>
+ *
  * Every layer loses the same number of channels (or heads), since {@code config.json} has one
- * {@code intermediate_size} (one head count); which ones differs per layer. Equal scores: the later group goes.
+ * {@code intermediate_size} (one head count); which ones differs per layer. Equal scores: the later
+ * group goes.
  */
 public final class Structured {
 
   /** What is removed. */
-  public enum Structure { CHANNELS, HEADS, LAYERS }
+  public enum Structure {
+    CHANNELS,
+    HEADS,
+    LAYERS
+  }
 
   /** How a group's score follows from its members' scores. */
   public enum GroupReduce {
@@ -51,9 +61,9 @@ public final class Structured {
   /**
    * What survives, in the original numbering.
    *
-   * @param layers   kept layers, ascending
+   * @param layers kept layers, ascending
    * @param channels per original layer, the kept MLP channels ascending (null for dropped layers)
-   * @param kvHeads  per original layer, the kept key/value heads ascending (null for dropped layers)
+   * @param kvHeads per original layer, the kept key/value heads ascending (null for dropped layers)
    */
   public record Survivors(int[] layers, int[][] channels, int[][] kvHeads) {
 
@@ -66,16 +76,16 @@ public final class Structured {
     }
   }
 
-  private Structured() {
-  }
+  private Structured() {}
 
   /** Scores of the MLP channels of one layer: {@code [intermediate]}. */
-  public static double[] channelScores(LlamaFamily f, ElementScores s, int layer, GroupReduce reduce) {
+  public static double[] channelScores(
+      LlamaFamily f, ElementScores s, int layer, GroupReduce reduce) {
     int inter = f.intermediate();
     int hidden = f.hidden();
     float[] gate = s.of(layer, Linear.GATE);
     float[] up = s.of(layer, Linear.UP);
-    float[] down = s.of(layer, Linear.DOWN);      // [hidden][inter]
+    float[] down = s.of(layer, Linear.DOWN); // [hidden][inter]
     double[] sums = new double[inter];
     for (int j = 0; j < inter; j++) {
       double sum = 0;
@@ -93,15 +103,16 @@ public final class Structured {
   }
 
   /** Scores of the key/value groups of one layer: {@code [kvHeads]}. */
-  public static double[] kvGroupScores(LlamaFamily f, ElementScores s, int layer, GroupReduce reduce) {
+  public static double[] kvGroupScores(
+      LlamaFamily f, ElementScores s, int layer, GroupReduce reduce) {
     int d = f.headDim();
     int hidden = f.hidden();
     int perGroup = f.groupSize();
     int qWidth = f.qWidth();
-    float[] q = s.of(layer, Linear.Q);            // [heads*d][hidden]
-    float[] k = s.of(layer, Linear.K);            // [kvHeads*d][hidden]
+    float[] q = s.of(layer, Linear.Q); // [heads*d][hidden]
+    float[] k = s.of(layer, Linear.K); // [kvHeads*d][hidden]
     float[] v = s.of(layer, Linear.V);
-    float[] o = s.of(layer, Linear.O);            // [hidden][heads*d]
+    float[] o = s.of(layer, Linear.O); // [hidden][heads*d]
     double[] sums = new double[f.kvHeads()];
     for (int g = 0; g < f.kvHeads(); g++) {
       double sum = 0;
@@ -146,7 +157,8 @@ public final class Structured {
   /** The {@code keep} highest-scored indices, ascending; equal scores keep the earlier index. */
   static int[] keepHighest(double[] scores, int keep) {
     Integer[] order = IntStream.range(0, scores.length).boxed().toArray(Integer[]::new);
-    Arrays.sort(order, Comparator.<Integer>comparingDouble(i -> -scores[i]).thenComparingInt(i -> i));
+    Arrays.sort(
+        order, Comparator.<Integer>comparingDouble(i -> -scores[i]).thenComparingInt(i -> i));
     int[] kept = new int[keep];
     for (int i = 0; i < keep; i++) {
       kept[i] = order[i];
@@ -156,11 +168,17 @@ public final class Structured {
   }
 
   /**
-   * Chooses what survives: {@code round(sparsity * count)} groups of the lowest scores go (per layer for channels
-   * and heads); for layers, {@code dropLayers} (when not null) names them instead of the scores.
+   * Chooses what survives: {@code round(sparsity * count)} groups of the lowest scores go (per
+   * layer for channels and heads); for layers, {@code dropLayers} (when not null) names them
+   * instead of the scores.
    */
-  public static Survivors choose(LlamaFamily f, ElementScores s, Structure structure, double sparsity,
-      GroupReduce reduce, int[] dropLayers) {
+  public static Survivors choose(
+      LlamaFamily f,
+      ElementScores s,
+      Structure structure,
+      double sparsity,
+      GroupReduce reduce,
+      int[] dropLayers) {
     int layers = f.layers();
     int[][] channels = new int[layers][];
     int[][] kvHeads = new int[layers][];
@@ -181,9 +199,17 @@ public final class Structured {
       case HEADS -> {
         int keep = f.kvHeads() - (int) Math.round(sparsity * f.kvHeads());
         if (keep < 1 || keep == f.kvHeads()) {
-          throw new BadInputException("--sparsity " + sparsity + " of " + f.kvHeads() + " key/value head groups ("
-              + f.groupSize() + " query heads each) removes " + (f.kvHeads() - keep) + "; give a sparsity that"
-              + " removes at least one group and keeps one");
+          throw new BadInputException(
+              "--sparsity "
+                  + sparsity
+                  + " of "
+                  + f.kvHeads()
+                  + " key/value head groups ("
+                  + f.groupSize()
+                  + " query heads each) removes "
+                  + (f.kvHeads() - keep)
+                  + "; give a sparsity that"
+                  + " removes at least one group and keeps one");
         }
         for (int i = 0; i < layers; i++) {
           kvHeads[i] = keepHighest(kvGroupScores(f, s, i, reduce), keep);
@@ -201,7 +227,8 @@ public final class Structured {
           }
           for (int x : dropLayers) {
             if (x < 0 || x >= layers) {
-              throw new BadInputException("--drop-layers " + x + ": the model has layers 0.." + (layers - 1));
+              throw new BadInputException(
+                  "--drop-layers " + x + ": the model has layers 0.." + (layers - 1));
             }
           }
           keptLayers = kept.stream().mapToInt(Integer::intValue).toArray();
@@ -213,8 +240,12 @@ public final class Structured {
           keptLayers = keepHighest(scores, layers - (int) Math.round(sparsity * layers));
         }
         if (keptLayers.length == 0 || keptLayers.length == layers) {
-          throw new BadInputException("layer pruning must remove at least one layer and keep one (kept "
-              + keptLayers.length + " of " + layers + ")");
+          throw new BadInputException(
+              "layer pruning must remove at least one layer and keep one (kept "
+                  + keptLayers.length
+                  + " of "
+                  + layers
+                  + ")");
         }
         for (int i : keptLayers) {
           channels[i] = all;
@@ -225,23 +256,29 @@ public final class Structured {
     return new Survivors(keptLayers, channels, kvHeads);
   }
 
-  /** The smaller model's {@code config.json}: layers, intermediate size, head counts and an explicit head_dim. */
+  /**
+   * The smaller model's {@code config.json}: layers, intermediate size, head counts and an explicit
+   * head_dim.
+   */
   public static ModelConfig config(ModelConfig in, LlamaFamily f, Survivors s) {
     int kv = s.keptKvHeads();
-    return in.with(json -> {
-      json.put("num_hidden_layers", s.layers().length);
-      json.put("intermediate_size", s.keptChannels());
-      json.put("num_key_value_heads", kv);
-      json.put("num_attention_heads", kv * f.groupSize());
-      json.put("head_dim", f.headDim());
-    });
+    return in.with(
+        json -> {
+          json.put("num_hidden_layers", s.layers().length);
+          json.put("intermediate_size", s.keptChannels());
+          json.put("num_key_value_heads", kv);
+          json.put("num_attention_heads", kv * f.groupSize());
+          json.put("head_dim", f.headDim());
+        });
   }
 
   /**
-   * Writes every tensor of the smaller model: kept layers renumbered from 0, their q/k/v rows (and biases), o
-   * columns, gate/up rows and down columns sliced to the survivors, everything else as it is.
+   * Writes every tensor of the smaller model: kept layers renumbered from 0, their q/k/v rows (and
+   * biases), o columns, gate/up rows and down columns sliced to the survivors, everything else as
+   * it is.
    */
-  public static void write(LlamaFamily f, Weights weights, Checkpoint checkpoint, Survivors s, SafetensorsWriter out) {
+  public static void write(
+      LlamaFamily f, Weights weights, Checkpoint checkpoint, Survivors s, SafetensorsWriter out) {
     int[] newIndex = new int[f.layers()];
     Arrays.fill(newIndex, -1);
     for (int i = 0; i < s.layers().length; i++) {
@@ -291,12 +328,18 @@ public final class Structured {
           sliced[r * keepCols.length + c] = values[keepRows[r] * width + keepCols[c]];
         }
       }
-      long[] newShape = shape.length == 1 ? new long[] {keepRows.length} : new long[] {keepRows.length, keepCols.length};
+      long[] newShape =
+          shape.length == 1
+              ? new long[] {keepRows.length}
+              : new long[] {keepRows.length, keepCols.length};
       out.writeFloats(renamed, info.dtype(), newShape, sliced);
     }
   }
 
-  /** The rows of the heads of the kept groups: group g holds heads {@code g*perGroup ..}, each {@code d} rows. */
+  /**
+   * The rows of the heads of the kept groups: group g holds heads {@code g*perGroup ..}, each
+   * {@code d} rows.
+   */
   static int[] headRows(int[] groups, int perGroup, int d) {
     int[] rows = new int[groups.length * perGroup * d];
     int at = 0;

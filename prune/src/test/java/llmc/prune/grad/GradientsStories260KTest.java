@@ -33,9 +33,12 @@ class GradientsStories260KTest {
   /** The first {@code count} C1 windows of {@code length} tokens of the bundled train.jsonl. */
   private static List<int[]> calibration(ModelFolder folder, int count, int length) {
     try (Tokenizer tokenizer = Tokenizer.open(folder)) {
-      int[] stream = TokenWindows.stream(tokenizer,
-          TextDataset.read(root().resolve("samples/data/tinystories/train.jsonl"), "text"));
-      return CalibrationWindows.cut(stream, length, count, CalibrationWindows.Sampling.FIRST, 0).windows();
+      int[] stream =
+          TokenWindows.stream(
+              tokenizer,
+              TextDataset.read(root().resolve("samples/data/tinystories/train.jsonl"), "text"));
+      return CalibrationWindows.cut(stream, length, count, CalibrationWindows.Sampling.FIRST, 0)
+          .windows();
     }
   }
 
@@ -45,12 +48,13 @@ class GradientsStories260KTest {
       LlamaFamily f = LlamaFamily.from(folder.config());
       Weights weights = Weights.of(folder.checkpoint());
       List<int[]> windows = calibration(folder, 4, 512);
-      Gradients g = Gradients.compute(f, weights, windows, 2, done -> { });
+      Gradients g = Gradients.compute(f, weights, windows, 2, done -> {});
       double p1;
       try (LlamaRuntime runtime = new LlamaRuntime(f, weights, true)) {
-        p1 = Evaluator.evaluate(runtime, null, windows, 4, done -> { }).meanNll();
+        p1 = Evaluator.evaluate(runtime, null, windows, 4, done -> {}).meanNll();
       }
-      System.out.printf("stories260K, 4 windows of 512: autograd loss %.7f, P1 mean NLL %.7f%n", g.loss(), p1);
+      System.out.printf(
+          "stories260K, 4 windows of 512: autograd loss %.7f, P1 mean NLL %.7f%n", g.loss(), p1);
       assertEquals(p1, g.loss(), 1e-5 * p1);
       assertEquals(5 * 7, g.names().size());
       assertEquals(4L * 5 * (64 * 64 * 2 + 32 * 64 * 2 + 172 * 64 * 3), g.bytes());
@@ -59,7 +63,8 @@ class GradientsStories260KTest {
 
   @Test
   void benchmark128WindowsOf512InBatchesOf8OnTwoThreads() throws IOException {
-    assumeTrue(Boolean.getBoolean("llmc.bench.gradients"), "set -Dllmc.bench.gradients=true to run");
+    assumeTrue(
+        Boolean.getBoolean("llmc.bench.gradients"), "set -Dllmc.bench.gradients=true to run");
     Engines.configure(2);
     try (ModelFolder folder = ModelFolder.open(root().resolve("samples/models/stories260K"))) {
       LlamaFamily f = LlamaFamily.from(folder.config());
@@ -71,13 +76,20 @@ class GradientsStories260KTest {
       long rssBefore = procStatus("VmRSS:");
       resetPeakRss();
       long peakBefore = procStatus("VmHWM:");
-      Gradients g = Gradients.compute(f, weights, windows, 8,
-          done -> System.err.print(done % 32 == 0 ? done + " windows\n" : ""));
+      Gradients g =
+          Gradients.compute(
+              f,
+              weights,
+              windows,
+              8,
+              done -> System.err.print(done % 32 == 0 ? done + " windows\n" : ""));
       long peak = procStatus("VmHWM:");
-      System.out.printf("stories260K gradients: 128 windows x 512, batch 8, 2 threads: %.2f s (%.3f s per batch),"
-          + " loss %.4f, gradients %d bytes (%d linear parameters)%n", g.seconds(), g.seconds() / 16, g.loss(),
-          g.bytes(), g.bytes() / 4);
-      System.out.printf("process RSS before %d MiB, peak during %d MiB (peak before %d MiB), Java heap before %d MiB%n",
+      System.out.printf(
+          "stories260K gradients: 128 windows x 512, batch 8, 2 threads: %.2f s (%.3f s per batch),"
+              + " loss %.4f, gradients %d bytes (%d linear parameters)%n",
+          g.seconds(), g.seconds() / 16, g.loss(), g.bytes(), g.bytes() / 4);
+      System.out.printf(
+          "process RSS before %d MiB, peak during %d MiB (peak before %d MiB), Java heap before %d MiB%n",
           rssBefore >> 20, peak >> 20, peakBefore >> 20, heapBefore >> 20);
       assertTrue(g.loss() > 0);
     }

@@ -18,14 +18,15 @@ import llmc.model.Weights;
 import org.junit.jupiter.api.Test;
 
 /**
- * The DJL autograd forward against llmc's runtime (same loss), its gradients against central
- * finite differences of the runtime's loss, and batching against one batch.
+ * The DJL autograd forward against llmc's runtime (same loss), its gradients against central finite
+ * differences of the runtime's loss, and batching against one batch.
  */
 class GradientsTest {
   private static final Rope.Spec PLAIN_ROPE = new Rope.Spec(10000, "none", 1, 0, 0, 0);
 
   /** A tiny family: hidden 16, 2 layers, 4 query heads, 2 key/value heads, vocab 32. */
-  private static LlamaFamily tiny(Variant variant, int headDim, Rope.Spec rope, boolean tied, int window) {
+  private static LlamaFamily tiny(
+      Variant variant, int headDim, Rope.Spec rope, boolean tied, int window) {
     return new LlamaFamily(variant, 16, 2, 4, 2, headDim, 24, 32, 64, 1e-5, rope, tied, window);
   }
 
@@ -44,8 +45,8 @@ class GradientsTest {
     int length = tokens[0].length;
     int vocab = f.vocab();
     try (LlamaRuntime runtime = new LlamaRuntime(f, weights, true);
-         NDManager scope = runtime.manager().newSubManager()) {
-      float[] logits = runtime.forward(scope, tokens).toFloatArray();   // [B, T, V]
+        NDManager scope = runtime.manager().newSubManager()) {
+      float[] logits = runtime.forward(scope, tokens).toFloatArray(); // [B, T, V]
       double nll = 0;
       for (int b = 0; b < tokens.length; b++) {
         for (int t = 0; t < length - 1; t++) {
@@ -65,11 +66,14 @@ class GradientsTest {
     }
   }
 
-  private static void assertSameLossAsRuntime(String name, LlamaFamily f, Weights w, List<int[]> windows) {
+  private static void assertSameLossAsRuntime(
+      String name, LlamaFamily f, Weights w, List<int[]> windows) {
     double expected = runtimeLoss(f, w, windows);
-    double got = Gradients.compute(f, w, windows, 2, done -> { }).loss();
+    double got = Gradients.compute(f, w, windows, 2, done -> {}).loss();
     double relative = Math.abs(got - expected) / expected;
-    System.out.printf("%s: loss autograd %.7f runtime %.7f, relative difference %.2e%n", name, got, expected, relative);
+    System.out.printf(
+        "%s: loss autograd %.7f runtime %.7f, relative difference %.2e%n",
+        name, got, expected, relative);
     assertTrue(relative < 1e-5, name + ": autograd loss " + got + " vs runtime " + expected);
   }
 
@@ -80,32 +84,38 @@ class GradientsTest {
     assertSameLossAsRuntime("llama", llama, MemoryWeights.random(llama, 1, 0.3, false), windows);
     // Tied head, and Llama-3 rope scaling with one frequency in the smooth band (theta 100, d 8).
     LlamaFamily llama3 = tiny(Variant.LLAMA, 8, new Rope.Spec(100, "llama3", 8, 1, 4, 32), true, 0);
-    assertSameLossAsRuntime("llama3 tied", llama3, MemoryWeights.random(llama3, 2, 0.3, false), windows);
-    LlamaFamily linear = tiny(Variant.LLAMA, 4, new Rope.Spec(10000, "linear", 2, 0, 0, 0), false, 0);
-    assertSameLossAsRuntime("linear rope", linear, MemoryWeights.random(linear, 3, 0.3, false), windows);
+    assertSameLossAsRuntime(
+        "llama3 tied", llama3, MemoryWeights.random(llama3, 2, 0.3, false), windows);
+    LlamaFamily linear =
+        tiny(Variant.LLAMA, 4, new Rope.Spec(10000, "linear", 2, 0, 0, 0), false, 0);
+    assertSameLossAsRuntime(
+        "linear rope", linear, MemoryWeights.random(linear, 3, 0.3, false), windows);
     LlamaFamily mistral = tiny(Variant.MISTRAL, 4, PLAIN_ROPE, false, 5);
-    assertSameLossAsRuntime("mistral window 5", mistral, MemoryWeights.random(mistral, 4, 0.3, false), windows);
+    assertSameLossAsRuntime(
+        "mistral window 5", mistral, MemoryWeights.random(mistral, 4, 0.3, false), windows);
     LlamaFamily qwen2 = tiny(Variant.QWEN2, 4, PLAIN_ROPE, true, 0);
-    assertSameLossAsRuntime("qwen2 biases", qwen2, MemoryWeights.random(qwen2, 5, 0.3, true), windows);
-    LlamaFamily qwen3 = tiny(Variant.QWEN3, 8, PLAIN_ROPE, false, 0);   // q width 32 != hidden 16
-    assertSameLossAsRuntime("qwen3 qk-norm", qwen3, MemoryWeights.random(qwen3, 6, 0.3, false), windows);
+    assertSameLossAsRuntime(
+        "qwen2 biases", qwen2, MemoryWeights.random(qwen2, 5, 0.3, true), windows);
+    LlamaFamily qwen3 = tiny(Variant.QWEN3, 8, PLAIN_ROPE, false, 0); // q width 32 != hidden 16
+    assertSameLossAsRuntime(
+        "qwen3 qk-norm", qwen3, MemoryWeights.random(qwen3, 6, 0.3, false), windows);
   }
 
   /**
    * Central differences {@code (L(w + h) - L(w - h)) / 2h} of the runtime's loss at two entries of
    * every linear weight (the largest |g| and a random one of at least a quarter of it), h = 1e-2.
-   * The difference's error is truncation, {@code h^2 / 6 * L'''}, measured here as 4.5e-4 at
-   * h = 3e-2 and 4.7e-5 at h = 1e-2 (it scales as h^2), plus float32 noise of the loss
-   * (about 1.6e-7, i.e. 8e-6 at h = 1e-2; it takes over below h = 3e-3: 7.9e-5 at h = 1e-3). Hence a
-   * tolerance of 1e-4 on gradients of at least 1e-2: a transposed gradient, a wrong RoPE or a
-   * missing scale misses by a good part of |g|.
+   * The difference's error is truncation, {@code h^2 / 6 * L'''}, measured here as 4.5e-4 at h =
+   * 3e-2 and 4.7e-5 at h = 1e-2 (it scales as h^2), plus float32 noise of the loss (about 1.6e-7,
+   * i.e. 8e-6 at h = 1e-2; it takes over below h = 3e-3: 7.9e-5 at h = 1e-3). Hence a tolerance of
+   * 1e-4 on gradients of at least 1e-2: a transposed gradient, a wrong RoPE or a missing scale
+   * misses by a good part of |g|.
    */
   @Test
   void gradientsAgreeWithCentralDifferencesOfTheRuntimeLoss() {
     LlamaFamily f = tiny(Variant.LLAMA, 4, PLAIN_ROPE, false, 0);
     MemoryWeights w = MemoryWeights.random(f, 11, 0.3, false);
     List<int[]> windows = windows(4, 12, f.vocab(), 12);
-    Gradients g = Gradients.compute(f, w, windows, 2, done -> { });
+    Gradients g = Gradients.compute(f, w, windows, 2, done -> {});
     SplittableRandom random = new SplittableRandom(13);
     double step = 1e-2;
     double worst = 0;
@@ -127,12 +137,15 @@ class GradientsTest {
           float value = w.floats(name)[j];
           float plus = (float) (value + step);
           float minus = (float) (value - step);
-          double fd = (runtimeLoss(f, w.with(name, j, plus), windows) - runtimeLoss(f, w.with(name, j, minus), windows))
-              / ((double) plus - minus);
+          double fd =
+              (runtimeLoss(f, w.with(name, j, plus), windows)
+                      - runtimeLoss(f, w.with(name, j, minus), windows))
+                  / ((double) plus - minus);
           double err = Math.abs(fd - grad[j]);
           worst = Math.max(worst, err);
-          System.out.printf("%s[%d][%d]: autograd %.6e finite difference %.6e, |diff| %.2e%n", name,
-              j / l.inFeatures(f), j % l.inFeatures(f), grad[j], fd, err);
+          System.out.printf(
+              "%s[%d][%d]: autograd %.6e finite difference %.6e, |diff| %.2e%n",
+              name, j / l.inFeatures(f), j % l.inFeatures(f), grad[j], fd, err);
           assertTrue(Math.abs(grad[j]) >= 1e-2, name + ": gradient too small to check: " + grad[j]);
           assertEquals(fd, grad[j], 1e-4, name + "[" + j + "]: autograd vs central difference");
         }
@@ -148,7 +161,7 @@ class GradientsTest {
     List<int[]> windows = windows(5, 14, f.vocab(), 22);
     List<Integer> progress = new ArrayList<>();
     Gradients single = Gradients.compute(f, w, windows, 1, progress::add);
-    Gradients all = Gradients.compute(f, w, windows, windows.size(), done -> { });
+    Gradients all = Gradients.compute(f, w, windows, windows.size(), done -> {});
     assertEquals(List.of(1, 2, 3, 4, 5), progress);
     assertEquals(single.loss(), all.loss(), 1e-6 * all.loss());
     double worst = 0;
@@ -175,8 +188,12 @@ class GradientsTest {
   void windowsOfDifferentLengthsAndTokensOutsideTheVocabularyAreRefused() {
     LlamaFamily f = tiny(Variant.LLAMA, 4, PLAIN_ROPE, false, 0);
     MemoryWeights w = MemoryWeights.random(f, 1, 0.3, false);
-    assertThrows(BadInputException.class,
-        () -> Gradients.compute(f, w, List.of(new int[] {1, 2, 3}, new int[] {1, 2}), 1, done -> { }));
-    assertThrows(BadInputException.class, () -> Gradients.compute(f, w, List.of(new int[] {1, 32}), 1, done -> { }));
+    assertThrows(
+        BadInputException.class,
+        () ->
+            Gradients.compute(f, w, List.of(new int[] {1, 2, 3}, new int[] {1, 2}), 1, done -> {}));
+    assertThrows(
+        BadInputException.class,
+        () -> Gradients.compute(f, w, List.of(new int[] {1, 32}), 1, done -> {}));
   }
 }

@@ -8,7 +8,9 @@ import llmc.model.LlamaFamily;
 import llmc.model.TensorNames;
 import llmc.model.Weights;
 
-/** Weights held in memory, for tests: random ones for a family, and copies with one value changed. */
+/**
+ * Weights held in memory, for tests: random ones for a family, and copies with one value changed.
+ */
 final class MemoryWeights implements Weights {
   private final Map<String, float[]> values;
   private final Map<String, long[]> shapes;
