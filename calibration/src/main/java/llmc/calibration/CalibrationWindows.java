@@ -3,7 +3,7 @@ package llmc.calibration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
-import llmc.formats.BadInputException;
+import llmc.formats.InvalidSettingException;
 import llmc.model.TokenWindows;
 
 /** Protocol C1: calibration windows of L tokens cut from the tokenized calibration documents. */
@@ -29,12 +29,10 @@ public final class CalibrationWindows {
    */
   public static Result cut(int[] stream, int seqLen, int count, Sampling sampling, long seed) {
     if (stream.length < seqLen) {
-      throw new BadInputException(
-          "calibration data has "
-              + stream.length
-              + " tokens, fewer than one window of "
-              + seqLen
-              + "; use more text or a smaller --seq-len");
+      throw new InvalidSettingException(
+          "calibration data has %s tokens, fewer than one window of %s; use more text or a smaller"
+              + " {calibration.seqLen}",
+          stream.length, seqLen);
     }
     List<int[]> windows;
     if (sampling == Sampling.FIRST) {

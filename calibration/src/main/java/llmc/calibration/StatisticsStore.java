@@ -6,6 +6,7 @@ import java.util.Map;
 import java.util.TreeMap;
 import llmc.formats.BadInputException;
 import llmc.formats.DType;
+import llmc.formats.InvalidSettingException;
 import llmc.formats.OutputFolder;
 import llmc.formats.SafetensorsFile;
 import llmc.formats.SafetensorsWriter;
@@ -27,7 +28,7 @@ public final class StatisticsStore implements AutoCloseable {
     String count = file.metadata().get("tokens");
     if (count == null) {
       throw new BadInputException(
-          file.path() + ": no 'tokens' in the metadata; not written by llmc --save-stats");
+          file.path() + ": no 'tokens' in the metadata; not statistics saved by llmc");
     }
     this.tokens = Long.parseLong(count);
   }
@@ -35,7 +36,7 @@ public final class StatisticsStore implements AutoCloseable {
   public static StatisticsStore open(Path dir) {
     Path path = dir.resolve(FILE);
     if (!Files.isRegularFile(path)) {
-      throw new BadInputException(dir + ": no " + FILE + "; make one with --save-stats DIR");
+      throw new InvalidSettingException("%s: no %s; make one with {saveStats}", dir, FILE);
     }
     return new StatisticsStore(SafetensorsFile.open(path));
   }

@@ -168,7 +168,7 @@ class GgufReadTest {
         "llmc: error: "
             + f32
             + ": llmc reads the tokenizer of a GGUF file from the original model"
-            + " folder; give --tokenizer DIR";
+            + " folder; set --tokenizer to it";
     Cli eval = Cli.run("eval", f32.toString(), "--data", Cli.valid(), "--max-windows", "1");
     assertEquals(2, eval.exitCode(), eval.err());
     assertEquals(expected, eval.err().strip());

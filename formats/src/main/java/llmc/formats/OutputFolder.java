@@ -44,7 +44,8 @@ public final class OutputFolder implements AutoCloseable {
       return;
     }
     if (!overwrite) {
-      throw new BadInputException(given + " already exists; pass --overwrite or remove it");
+      throw new InvalidSettingException(
+          "{out} %s already exists; set {overwrite} or remove it", given);
     }
     if (!Files.isDirectory(absolute, LinkOption.NOFOLLOW_LINKS)) {
       throw new BadInputException(

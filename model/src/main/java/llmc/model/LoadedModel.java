@@ -7,6 +7,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Locale;
 import llmc.formats.BadInputException;
+import llmc.formats.InvalidSettingException;
 import llmc.formats.ModelFolder;
 import llmc.model.gguf.GgufWeights;
 
@@ -93,7 +94,7 @@ public final class LoadedModel implements AutoCloseable {
                 + model
                 + " has "
                 + family.vocab()
-                + " tokens; give --tokenizer the folder of the model that"
+                + " tokens; set {tokenizer} to the folder of the model that"
                 + " was exported");
       }
       return new LoadedModel(model, folder, gguf, family, tokenizer);
@@ -139,10 +140,10 @@ public final class LoadedModel implements AutoCloseable {
   public Tokenizer tokenizer() {
     if (tokenizer == null) {
       if (tokenizerFolder == null) {
-        throw new BadInputException(
-            path
-                + ": llmc reads the tokenizer of a GGUF file from the original model"
-                + " folder; give --tokenizer DIR");
+        throw new InvalidSettingException(
+            "%s: llmc reads the tokenizer of a GGUF file from the original model folder; set"
+                + " {tokenizer} to it",
+            path);
       }
       tokenizer = Tokenizer.open(tokenizerFolder);
     }

@@ -9,6 +9,7 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import llmc.formats.BadInputException;
+import llmc.formats.InvalidSettingException;
 import llmc.formats.Json;
 
 /**
@@ -48,8 +49,8 @@ public final class TextDataset {
           }
           JsonNode text = node == null ? null : node.get(field);
           if (text == null || !text.isTextual()) {
-            throw new BadInputException(
-                file + ":" + number + ": no text field '" + field + "' (choose one with --field)");
+            throw new InvalidSettingException(
+                "%s:%s: no text field '%s' (choose one with {field})", file, number, field);
           }
           documents.add(text.asText());
         }

@@ -22,6 +22,7 @@ import java.util.Map;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.Consumer;
 import llmc.formats.BadInputException;
+import llmc.formats.InvalidSettingException;
 
 /**
  * Streaming GGUF (version 3) writer. GGUF puts every tensor info before the data, so a file is
@@ -107,7 +108,8 @@ public final class GgufWriter implements AutoCloseable {
       throw new BadInputException(given + " is a folder; give the path of a .gguf file");
     }
     if (!overwrite && Files.exists(absolute, LinkOption.NOFOLLOW_LINKS)) {
-      throw new BadInputException(given + " already exists; pass --overwrite or remove it");
+      throw new InvalidSettingException(
+          "{out} %s already exists; set {overwrite} or remove it", given);
     }
   }
 

@@ -349,8 +349,8 @@ class GgufRoundTripTest {
       BadInputException e = assertThrows(BadInputException.class, model::tokenizer);
       assertEquals(
           f32
-              + ": llmc reads the tokenizer of a GGUF file from the original model folder; give"
-              + " --tokenizer DIR",
+              + ": llmc reads the tokenizer of a GGUF file from the original model folder; set"
+              + " tokenizer to it",
           e.getMessage());
     }
     try (LoadedModel model = LoadedModel.open(f32, stories)) {

@@ -7,6 +7,7 @@ import java.util.List;
 import java.util.stream.IntStream;
 import llmc.formats.BadInputException;
 import llmc.formats.Checkpoint;
+import llmc.formats.InvalidSettingException;
 import llmc.formats.ModelConfig;
 import llmc.formats.SafetensorsWriter;
 import llmc.formats.TensorInfo;
@@ -189,7 +190,8 @@ public final class Structured {
       case CHANNELS -> {
         int keep = f.intermediate() - (int) Math.round(sparsity * f.intermediate());
         if (keep < 1) {
-          throw new BadInputException("--sparsity " + sparsity + " would remove every MLP channel");
+          throw new InvalidSettingException(
+              "{sparsity} %s would remove every MLP channel", sparsity);
         }
         for (int i = 0; i < layers; i++) {
           channels[i] = keepHighest(channelScores(f, s, i, reduce), keep);
@@ -199,17 +201,10 @@ public final class Structured {
       case HEADS -> {
         int keep = f.kvHeads() - (int) Math.round(sparsity * f.kvHeads());
         if (keep < 1 || keep == f.kvHeads()) {
-          throw new BadInputException(
-              "--sparsity "
-                  + sparsity
-                  + " of "
-                  + f.kvHeads()
-                  + " key/value head groups ("
-                  + f.groupSize()
-                  + " query heads each) removes "
-                  + (f.kvHeads() - keep)
-                  + "; give a sparsity that"
-                  + " removes at least one group and keeps one");
+          throw new InvalidSettingException(
+              "{sparsity} %s of %s key/value head groups (%s query heads each) removes %s; give a"
+                  + " sparsity that removes at least one group and keeps one",
+              sparsity, f.kvHeads(), f.groupSize(), f.kvHeads() - keep);
         }
         for (int i = 0; i < layers; i++) {
           kvHeads[i] = keepHighest(kvGroupScores(f, s, i, reduce), keep);
@@ -227,8 +222,8 @@ public final class Structured {
           }
           for (int x : dropLayers) {
             if (x < 0 || x >= layers) {
-              throw new BadInputException(
-                  "--drop-layers " + x + ": the model has layers 0.." + (layers - 1));
+              throw new InvalidSettingException(
+                  "{dropLayers} %s: the model has layers 0..%s", x, layers - 1);
             }
           }
           keptLayers = kept.stream().mapToInt(Integer::intValue).toArray();
