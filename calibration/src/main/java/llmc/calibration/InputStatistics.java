@@ -20,6 +20,7 @@ public final class InputStatistics {
   /** Adds {@code n} rows {@code x [n][in]} (row-major). */
   public void add(float[] x, int n) {
     Gram.addUpper(x, 0, n, width, sum);
+    hessian = null;
     tokens += n;
   }
 
@@ -48,9 +49,19 @@ public final class InputStatistics {
 
   /**
    * GPTQ's Hessian of the layer-wise squared error: {@code H = 2/n sum_t x_t x_t^T}, {@code
-   * [in][in]}.
+   * [in][in]}; one array shared by every caller, which must not change it.
    */
-  public float[] hessian() {
+  public synchronized float[] hessian() {
+    if (hessian == null) {
+      hessian = computeHessian();
+    }
+    return hessian;
+  }
+
+  /** Computed once, shared by every matrix reading this input: callers must not change it. */
+  private float[] hessian;
+
+  private float[] computeHessian() {
     float[] h = sum();
     float scale = tokens == 0 ? 0f : (float) (2.0 / tokens);
     for (int i = 0; i < h.length; i++) {

@@ -1,11 +1,14 @@
 package llmc.calibration;
 
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import llmc.model.DecoderLayer;
 import llmc.model.Linear;
 import llmc.model.LlamaFamily;
 import llmc.model.LlamaRuntime;
+import llmc.model.OverlayWeights;
 
 /**
  * The layer-sequential walk every calibration-based method shares (GPTQ, SparseGPT, Wanda, ...).
@@ -38,6 +41,95 @@ public final class LayerwisePipeline {
   /** Told the index of each layer as it starts. */
   public interface Progress {
     void layer(int index, int layers);
+  }
+
+  /**
+   * Compresses a model layer by layer: every matrix {@code compressor} takes, with the statistics
+   * of its input from {@code source}, each layer handed to {@code sink} when complete. Compressors
+   * read the matrices from {@code weights} (the current weights: what an earlier method wrote is
+   * what the next sees) and their results go back into it, and into the layer the next stage runs
+   * on. A written layer's results are forgotten: memory stays one layer's weights plus the
+   * activations.
+   */
+  public static Timings compress(
+      LlamaFamily family,
+      OverlayWeights weights,
+      StatisticsSource source,
+      MatrixCompressor compressor,
+      LayerSink sink,
+      Progress progress) {
+    Map<Linear, CompressedMatrix> done = new LinkedHashMap<>();
+    Compressor perGroup =
+        new Compressor() {
+          @Override
+          public void compress(
+              DecoderLayer layer, Linear.Input input, List<Linear> linears, InputStatistics stats) {
+            for (Linear linear : linears) {
+              if (compressor.compresses(layer.index, linear)) {
+                CompressedMatrix c =
+                    compressMatrix(family, weights, compressor, layer.index, linear, stats);
+                layer.replace(linear, c.weight());
+                done.put(linear, c);
+              }
+            }
+          }
+
+          @Override
+          public void layerDone(DecoderLayer layer) {
+            sink.writeLayer(layer.index, done);
+            done.clear();
+            weights.forgetLayer(layer.index);
+          }
+        };
+    return switch (source) {
+      case StatisticsSource.Windows w -> {
+        try (LlamaRuntime runtime = new LlamaRuntime(family, weights, false)) {
+          yield run(runtime, w.windows(), perGroup, progress, w.save());
+        }
+      }
+      case StatisticsSource.Saved s -> {
+        try (LlamaRuntime runtime = new LlamaRuntime(family, weights, false)) {
+          yield runFromStatistics(runtime, s.store(), perGroup, progress);
+        }
+      }
+      case StatisticsSource.None n -> {
+        double seconds = 0;
+        for (int i = 0; i < family.layers(); i++) {
+          progress.layer(i, family.layers());
+          for (Linear linear : Linear.values()) {
+            if (compressor.compresses(i, linear)) {
+              CompressedMatrix c = compressMatrix(family, weights, compressor, i, linear, null);
+              seconds += c.seconds();
+              done.put(linear, c);
+            }
+          }
+          sink.writeLayer(i, done);
+          done.clear();
+          weights.forgetLayer(i);
+        }
+        yield new Timings(0, 0, seconds);
+      }
+    };
+  }
+
+  private static CompressedMatrix compressMatrix(
+      LlamaFamily family,
+      OverlayWeights weights,
+      MatrixCompressor compressor,
+      int layer,
+      Linear linear,
+      InputStatistics stats) {
+    String name = linear.weightName(layer);
+    CompressedMatrix c =
+        compressor.compress(
+            layer,
+            linear,
+            weights.floats(name),
+            linear.outFeatures(family),
+            linear.inFeatures(family),
+            compressor.needsStatistics() ? stats : null);
+    weights.put(name, c.weight());
+    return c;
   }
 
   /**

@@ -58,6 +58,11 @@ public enum Linear {
     };
   }
 
+  /** The module's name in layer {@code layer}, e.g. {@code model.layers.3.mlp.down_proj}. */
+  public String moduleName(int layer) {
+    return TensorNames.layer(layer) + path;
+  }
+
   public String weightName(int layer) {
     return TensorNames.layer(layer) + path + ".weight";
   }

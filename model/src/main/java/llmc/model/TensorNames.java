@@ -8,6 +8,9 @@ public final class TensorNames {
 
   private TensorNames() {}
 
+  /** The prefix of every decoder layer's tensors. */
+  public static final String LAYERS = "model.layers.";
+
   public static String layer(int i) {
     return "model.layers." + i + ".";
   }

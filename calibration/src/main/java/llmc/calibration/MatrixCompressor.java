@@ -1,0 +1,30 @@
+package llmc.calibration;
+
+import llmc.model.Linear;
+
+/**
+ * One compression method applied to one weight matrix at a time: GPTQ and RTN (quantize), Wanda,
+ * SparseGPT and the element scores (prune). The {@link LayerwisePipeline} walks the layers, hands
+ * each matrix the compressor {@link #compresses} to {@link #compress} with the statistics of the
+ * activation it reads, and puts the result back into the model before the next stage runs.
+ */
+public interface MatrixCompressor {
+
+  /** False for a matrix the method leaves as it is (ignored, or stored in another type). */
+  boolean compresses(int layer, Linear linear);
+
+  /**
+   * Whether {@link #compress} needs the statistics of the matrix's input (then the walk runs the
+   * calibration windows through the model; without, it reads the weights alone).
+   */
+  boolean needsStatistics();
+
+  /**
+   * @param weight the matrix's current values, {@code [rows = out][cols = in]} row-major; the
+   *     compressor may not keep it
+   * @param stats the statistics of the input over every calibration token, or null when {@link
+   *     #needsStatistics} is false
+   */
+  CompressedMatrix compress(
+      int layer, Linear linear, float[] weight, int rows, int cols, InputStatistics stats);
+}

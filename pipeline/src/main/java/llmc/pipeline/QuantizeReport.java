@@ -1,0 +1,67 @@
+package llmc.pipeline;
+
+import java.util.List;
+import java.util.Map;
+
+/**
+ * What a quantization run did and what it cost; {@code llmc-report.json} is this without wall
+ * times. Null parts are left out of the JSON.
+ */
+public record QuantizeReport(
+    String command,
+    String model,
+    String out,
+    String method,
+    String format,
+    String checkpointFormat,
+    String modelDtype,
+    Scheme scheme,
+    String ggufType,
+    Map<String, Integer> tensorTypes,
+    List<ExportReport.Fallback> fallbacks,
+    Calibration.Report calibration,
+    String savedStatistics,
+    SparsityKept sparsity,
+    Seconds seconds,
+    List<Matrix> matrices,
+    Size size,
+    Comparison eval,
+    List<String> warnings) {
+
+  /** The grid and the method's settings. */
+  public record Scheme(
+      int bits,
+      int groupSize,
+      boolean sym,
+      String scaleDtype,
+      Boolean actOrder,
+      Boolean staticGroups,
+      Double dampPercent,
+      Integer blockSize,
+      Boolean trueSequential,
+      String clip,
+      List<String> ignore,
+      List<String> bitsFor) {}
+
+  /**
+   * One quantized matrix: RTN's weight error or GPTQ's loss and dampening; a pruned input's
+   * sparsity before and after.
+   */
+  public record Matrix(
+      String name,
+      int bits,
+      int groupSize,
+      double seconds,
+      Double weightMse,
+      Double sparsityBefore,
+      Double sparsityAfter,
+      Double gptqLoss,
+      Double damp,
+      Boolean fellBackToRtn) {}
+
+  /** A pruned input's zeros in the quantized matrices, and how many are still exactly 0. */
+  public record SparsityKept(long inputZeros, long zerosKept, boolean survived) {}
+
+  /** Wall times per phase. */
+  public record Seconds(double forward, double statistics, double quantize, double total) {}
+}

@@ -1,0 +1,446 @@
+package llmc.pipeline;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+import java.util.regex.Pattern;
+import java.util.regex.PatternSyntaxException;
+import llmc.formats.InvalidSettingException;
+import llmc.formats.gguf.GgmlType;
+import llmc.formats.quant.CheckpointFormat;
+import llmc.quantize.QuantScheme;
+import llmc.quantize.Rtn;
+
+/**
+ * Everything a quantization run needs, checked when built: whatever made it (the command line, a
+ * recipe, a Java caller) gets the same checks and the same messages, which name these settings.
+ * {@link #builder} fills the defaults.
+ *
+ * @param model a Hugging Face folder (unquantized)
+ * @param out the output folder, or the {@code .gguf} file with {@link Format#GGUF}
+ * @param overwrite replace an output llmc wrote before
+ * @param bits bits per weight, 2..8 (the GGUF type's with {@link Format#GGUF})
+ * @param groupSize input columns per scale, or -1 for one scale per row
+ * @param symmetric a symmetric grid (zero point {@code 2^(bits-1)}) rather than one zero per group
+ * @param damp GPTQ's dampening, a fraction of the mean Hessian diagonal
+ * @param blockSize GPTQ's lazy-update block
+ * @param clip RTN's range search
+ * @param calibration the calibration windows (GPTQ), or null
+ * @param ggufType with {@link Format#GGUF}: the block type of the linear layers, else null
+ * @param checkpointFormat GPTQ layout's zero points: v1 stores {@code z-1}, v2 stores {@code z}
+ * @param ignore modules (e.g. {@code model.layers.0.mlp.down_proj}) left unquantized when a pattern
+ *     finds them
+ * @param bitsFor other bits for matching modules (the last match wins)
+ * @param saveStats also save the unquantized model's calibration statistics there, or null
+ * @param stats GPTQ from statistics saved before instead of calibration, or null
+ * @param eval measure the quality before and after, or null
+ * @param maxShardBytes largest safetensors shard, or null for 5 GB
+ */
+public record QuantizeSettings(
+    Path model,
+    Path out,
+    boolean overwrite,
+    Method method,
+    int bits,
+    int groupSize,
+    boolean symmetric,
+    boolean actOrder,
+    boolean staticGroups,
+    double damp,
+    int blockSize,
+    Rtn.Clip clip,
+    CalibrationSettings calibration,
+    Format format,
+    GgmlType ggufType,
+    CheckpointFormat checkpointFormat,
+    List<Pattern> ignore,
+    List<BitsOverride> bitsFor,
+    Path saveStats,
+    Path stats,
+    EvaluationSettings eval,
+    Long maxShardBytes) {
+
+  /** 5 GB, Hugging Face's default shard size. */
+  public static final long DEFAULT_SHARD_BYTES = 5_000_000_000L;
+
+  public enum Method {
+    GPTQ,
+    RTN
+  }
+
+  /** The output layout; GGUF is one file whose linear layers are blocks of {@code ggufType}. */
+  public enum Format {
+    GPTQ,
+    COMPRESSED_TENSORS,
+    DENSE,
+    GGUF;
+
+    public String label() {
+      return name().toLowerCase().replace('_', '-');
+    }
+  }
+
+  /** Matrices whose module name matches {@code pattern} get {@code bits}. */
+  public record BitsOverride(Pattern pattern, int bits) {
+    /** {@code REGEX=BITS}, e.g. {@code down_proj=8}. */
+    public static BitsOverride parse(String spec) {
+      int eq = spec.lastIndexOf('=');
+      if (eq <= 0) {
+        throw new InvalidSettingException("{bitsFor} '%s': use REGEX=BITS, e.g. down_proj=8", spec);
+      }
+      try {
+        return new BitsOverride(
+            regex("bitsFor", spec.substring(0, eq)), Integer.parseInt(spec.substring(eq + 1)));
+      } catch (NumberFormatException e) {
+        throw new InvalidSettingException(
+            "{bitsFor} '%s': BITS must be a number from 2 to 8", spec);
+      }
+    }
+  }
+
+  public QuantizeSettings {
+    if (model == null || out == null) {
+      throw new InvalidSettingException("{model} and {out} are required");
+    }
+    Objects.requireNonNull(method, "method");
+    Objects.requireNonNull(format, "format");
+    clip = Objects.requireNonNullElse(clip, Rtn.Clip.NONE);
+    checkpointFormat = Objects.requireNonNullElse(checkpointFormat, CheckpointFormat.V1);
+    ignore = List.copyOf(ignore == null ? List.of() : ignore);
+    bitsFor = List.copyOf(bitsFor == null ? List.of() : bitsFor);
+    checkBits("bits", bits);
+    for (BitsOverride b : bitsFor) {
+      if (b.bits() < 2 || b.bits() > 8) {
+        throw new InvalidSettingException(
+            "{bitsFor} '%s=%s': llmc quantizes to 2..8 bits", b.pattern().pattern(), b.bits());
+      }
+    }
+    if (groupSize == 0 || groupSize < -1) {
+      throw new InvalidSettingException(
+          "{groupSize} %s: use a positive size or -1 (one scale per row)", groupSize);
+    }
+    if (blockSize < 1) {
+      throw new InvalidSettingException("{blockSize} %s: give a positive size", blockSize);
+    }
+    if (!(damp > 0)) {
+      throw new InvalidSettingException("{damp} %s: give a fraction above 0", damp);
+    }
+    if (maxShardBytes != null && maxShardBytes < 1) {
+      throw new InvalidSettingException("{maxShardBytes} %s: give a positive size", maxShardBytes);
+    }
+    if (method == Method.RTN && (actOrder || staticGroups)) {
+      throw new InvalidSettingException(
+          "{actOrder} and {staticGroups} are GPTQ settings; drop them or use {method} gptq");
+    }
+    if (stats != null && (calibration != null || saveStats != null)) {
+      throw new InvalidSettingException(
+          "{stats} replaces calibration: drop {calibration.file} and {saveStats}");
+    }
+    if (method == Method.RTN && (stats != null || saveStats != null)) {
+      throw new InvalidSettingException(
+          "RTN uses no calibration statistics: drop {stats} / {saveStats} or use {method} gptq");
+    }
+    if (method == Method.GPTQ && calibration == null && stats == null) {
+      throw new InvalidSettingException(
+          "GPTQ needs calibration data: give {calibration.file} (.jsonl or .txt), e.g."
+              + " samples/data/tinystories/train.jsonl, or {stats}, or use {method} rtn");
+    }
+    if (format == Format.GPTQ) {
+      for (int b : allBits(bits, bitsFor)) {
+        if (b != 2 && b != 3 && b != 4 && b != 8) {
+          throw new InvalidSettingException(
+              "{format} gptq holds 2, 3, 4 or 8 bits, not %s; use {format} compressed-tensors or"
+                  + " dense",
+              b);
+        }
+      }
+    }
+    checkGguf(format, ggufType, bits, groupSize, symmetric, actOrder, bitsFor, maxShardBytes);
+  }
+
+  private static List<Integer> allBits(int bits, List<BitsOverride> bitsFor) {
+    List<Integer> all = new ArrayList<>(List.of(bits));
+    bitsFor.forEach(b -> all.add(b.bits()));
+    return all;
+  }
+
+  private static void checkBits(String setting, int bits) {
+    if (bits < 2 || bits > 8) {
+      throw new InvalidSettingException("{" + setting + "} %s: llmc quantizes to 2..8 bits", bits);
+    }
+  }
+
+  /**
+   * The GGUF block type fixes the grid: settings that say otherwise are refused rather than
+   * ignored, and so is act-order (ggml's blocks are 32 consecutive input columns, unpermuted).
+   */
+  private static void checkGguf(
+      Format format,
+      GgmlType type,
+      int bits,
+      int groupSize,
+      boolean symmetric,
+      boolean actOrder,
+      List<BitsOverride> bitsFor,
+      Long maxShardBytes) {
+    if (format != Format.GGUF) {
+      if (type != null) {
+        throw new InvalidSettingException("{ggufType} needs {format} gguf");
+      }
+      return;
+    }
+    if (type == null) {
+      throw new InvalidSettingException(
+          "{format} gguf needs {ggufType} q4_0|q4_1|q5_0|q5_1|q8_0 (the block type of the linear"
+              + " layers)");
+    }
+    if (!type.isQuantized()) {
+      throw new InvalidSettingException(
+          "{ggufType} %s is not quantized; export the model as a dense GGUF file instead",
+          type.ggmlName());
+    }
+    QuantScheme grid = QuantScheme.ggml(type);
+    if (bits != grid.bits()) {
+      throw new InvalidSettingException(
+          "{bits} %s contradicts {ggufType} %s (%s bits); drop {bits}",
+          bits, type.ggmlName(), grid.bits());
+    }
+    if (groupSize != grid.groupSize()) {
+      throw new InvalidSettingException(
+          "{groupSize} %s: GGUF blocks hold groups of %s consecutive input columns; drop"
+              + " {groupSize}",
+          groupSize, grid.groupSize());
+    }
+    if (symmetric != grid.symmetric()) {
+      throw new InvalidSettingException(
+          "{ggufType} %s is %s; drop {symmetric} or pick the other type",
+          type.ggmlName(),
+          grid.symmetric() ? "symmetric (_0 types)" : "asymmetric, with a float16 min (_1 types)");
+    }
+    if (actOrder) {
+      throw new InvalidSettingException(
+          "{actOrder}: GGUF blocks are 32 consecutive input columns in their original order,"
+              + " which act-order's groups are not; drop {actOrder} (or use {staticGroups})");
+    }
+    if (!bitsFor.isEmpty()) {
+      throw new InvalidSettingException(
+          "{bitsFor}: a GGUF file from llmc has one block type for its linear layers; use"
+              + " {ignore} to keep modules in F16");
+    }
+    if (maxShardBytes != null) {
+      throw new InvalidSettingException("{maxShardBytes}: a GGUF file is not sharded");
+    }
+  }
+
+  /** Bits for a module (e.g. {@code model.layers.3.mlp.down_proj}), or null when ignored. */
+  public Integer bitsOf(String module) {
+    for (Pattern p : ignore) {
+      if (p.matcher(module).find()) {
+        return null;
+      }
+    }
+    Integer chosen = bits;
+    for (BitsOverride o : bitsFor) {
+      if (o.pattern().matcher(module).find()) {
+        chosen = o.bits();
+      }
+    }
+    return chosen;
+  }
+
+  /** {@link #maxShardBytes}, or the default. */
+  public long shardBytes() {
+    return maxShardBytes != null ? maxShardBytes : DEFAULT_SHARD_BYTES;
+  }
+
+  static Pattern regex(String setting, String regex) {
+    try {
+      return Pattern.compile(regex);
+    } catch (PatternSyntaxException e) {
+      throw new InvalidSettingException(
+          "{" + setting + "} '%s' is not a regular expression: %s", regex, e.getDescription());
+    }
+  }
+
+  public static Builder builder(Path model, Path out) {
+    return new Builder(model, out);
+  }
+
+  /**
+   * Settings with defaults: GPTQ, 4 bits, groups of 128, symmetric, damp 0.01, blocks of 128,
+   * compressed as GPTQ layout v1; with {@link Format#GGUF} the bits, group size and symmetry come
+   * from the type unless given.
+   */
+  public static final class Builder {
+    private final Path model;
+    private final Path out;
+    private boolean overwrite;
+    private Method method = Method.GPTQ;
+    private Integer bits;
+    private Integer groupSize;
+    private Boolean symmetric;
+    private boolean actOrder;
+    private boolean staticGroups;
+    private double damp = 0.01;
+    private int blockSize = 128;
+    private Rtn.Clip clip = Rtn.Clip.NONE;
+    private CalibrationSettings calibration;
+    private Format format = Format.GPTQ;
+    private GgmlType ggufType;
+    private CheckpointFormat checkpointFormat = CheckpointFormat.V1;
+    private final List<Pattern> ignore = new ArrayList<>();
+    private final List<BitsOverride> bitsFor = new ArrayList<>();
+    private Path saveStats;
+    private Path stats;
+    private EvaluationSettings eval;
+    private Long maxShardBytes;
+
+    private Builder(Path model, Path out) {
+      this.model = model;
+      this.out = out;
+    }
+
+    public Builder overwrite(boolean overwrite) {
+      this.overwrite = overwrite;
+      return this;
+    }
+
+    public Builder method(Method method) {
+      this.method = method;
+      return this;
+    }
+
+    /** Null: 4, or the GGUF type's. */
+    public Builder bits(Integer bits) {
+      this.bits = bits;
+      return this;
+    }
+
+    /** Null: 128, or the GGUF type's 32. */
+    public Builder groupSize(Integer groupSize) {
+      this.groupSize = groupSize;
+      return this;
+    }
+
+    /** Null: symmetric, or as the GGUF type is. */
+    public Builder symmetric(Boolean symmetric) {
+      this.symmetric = symmetric;
+      return this;
+    }
+
+    public Builder actOrder(boolean actOrder) {
+      this.actOrder = actOrder;
+      return this;
+    }
+
+    public Builder staticGroups(boolean staticGroups) {
+      this.staticGroups = staticGroups;
+      return this;
+    }
+
+    public Builder damp(double damp) {
+      this.damp = damp;
+      return this;
+    }
+
+    public Builder blockSize(int blockSize) {
+      this.blockSize = blockSize;
+      return this;
+    }
+
+    public Builder clip(Rtn.Clip clip) {
+      this.clip = clip;
+      return this;
+    }
+
+    public Builder calibration(CalibrationSettings calibration) {
+      this.calibration = calibration;
+      return this;
+    }
+
+    public Builder format(Format format) {
+      this.format = format;
+      return this;
+    }
+
+    /** Also sets the format to GGUF. */
+    public Builder gguf(GgmlType type) {
+      this.format = Format.GGUF;
+      this.ggufType = type;
+      return this;
+    }
+
+    public Builder ggufType(GgmlType type) {
+      this.ggufType = type;
+      return this;
+    }
+
+    public Builder checkpointFormat(CheckpointFormat checkpointFormat) {
+      this.checkpointFormat = checkpointFormat;
+      return this;
+    }
+
+    /** Leaves modules matching {@code regex} unquantized. */
+    public Builder ignore(String regex) {
+      ignore.add(regex("ignore", regex));
+      return this;
+    }
+
+    /** {@code REGEX=BITS}. */
+    public Builder bitsFor(String spec) {
+      bitsFor.add(BitsOverride.parse(spec));
+      return this;
+    }
+
+    public Builder saveStats(Path dir) {
+      this.saveStats = dir;
+      return this;
+    }
+
+    public Builder stats(Path dir) {
+      this.stats = dir;
+      return this;
+    }
+
+    public Builder eval(EvaluationSettings eval) {
+      this.eval = eval;
+      return this;
+    }
+
+    public Builder maxShardBytes(Long maxShardBytes) {
+      this.maxShardBytes = maxShardBytes;
+      return this;
+    }
+
+    public QuantizeSettings build() {
+      QuantScheme grid =
+          format == Format.GGUF && ggufType != null && ggufType.isQuantized()
+              ? QuantScheme.ggml(ggufType)
+              : null;
+      return new QuantizeSettings(
+          model,
+          out,
+          overwrite,
+          method,
+          bits != null ? bits : grid != null ? grid.bits() : 4,
+          groupSize != null ? groupSize : grid != null ? grid.groupSize() : 128,
+          symmetric != null ? symmetric : grid == null || grid.symmetric(),
+          actOrder,
+          staticGroups,
+          damp,
+          blockSize,
+          clip,
+          calibration,
+          format,
+          ggufType,
+          checkpointFormat,
+          ignore,
+          bitsFor,
+          saveStats,
+          stats,
+          eval,
+          maxShardBytes);
+    }
+  }
+}

@@ -1,0 +1,341 @@
+package llmc.pipeline;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.function.BiFunction;
+import llmc.calibration.CompressedMatrix;
+import llmc.calibration.LayerwisePipeline;
+import llmc.calibration.MatrixCompressor;
+import llmc.calibration.StatisticsSource;
+import llmc.calibration.StatisticsStore;
+import llmc.formats.BadInputException;
+import llmc.formats.Checkpoint;
+import llmc.formats.DType;
+import llmc.formats.InvalidSettingException;
+import llmc.formats.ModelFolder;
+import llmc.formats.gguf.GgufTokenizer;
+import llmc.formats.quant.CheckpointFormat;
+import llmc.formats.quant.GptqLayout;
+import llmc.formats.quant.QuantizedCheckpoint;
+import llmc.model.Linear;
+import llmc.model.LlamaFamily;
+import llmc.model.OverlayWeights;
+import llmc.model.Weights;
+import llmc.model.gguf.GgufModelWriter;
+import llmc.model.gguf.LlamaGguf;
+import llmc.quantize.GptqCompressor;
+import llmc.quantize.QuantScheme;
+import llmc.quantize.RtnCompressor;
+
+/**
+ * Post-training weight quantization: plan which matrices get which grid, quantize them (RTN from
+ * the weights alone, GPTQ through the layer-sequential walk), stream every layer into the output
+ * chosen once (a folder layout or a GGUF file), and measure the quality when asked.
+ */
+public final class QuantizeStage implements Stage<QuantizeSettings, QuantizeReport> {
+
+  @Override
+  public QuantizeReport run(QuantizeSettings s, Progress progress) {
+    long t0 = System.nanoTime();
+    List<String> warnings = new ArrayList<>();
+    try (ModelFolder input = ModelFolder.open(s.model())) {
+      requireUnquantized(input);
+      LlamaFamily family = LlamaFamily.from(input.config());
+      Checkpoint checkpoint = input.checkpoint();
+      OverlayWeights weights = new OverlayWeights(Weights.of(checkpoint));
+      DType modelDtype = checkpoint.info(Linear.Q.weightName(0)).dtype();
+      // Scales are rounded inside the quantizer to the dtype the layout stores them in: float16,
+      // or the model's bfloat16 for compressed-tensors of a bfloat16 model.
+      DType scaleDtype =
+          s.format() == QuantizeSettings.Format.COMPRESSED_TENSORS && modelDtype == DType.BF16
+              ? DType.BF16
+              : DType.F16;
+
+      List<GgufModelWriter.Tensor> ggufPlan = null;
+      GgufTokenizer tokenizer = null;
+      if (s.format() == QuantizeSettings.Format.GGUF) {
+        LlamaGguf.checkExportable(family, weights, s.model());
+        tokenizer = GgufTokenizer.from(input);
+        warnings.addAll(tokenizer.warnings());
+        ggufPlan =
+            GgufModelWriter.plan(
+                family,
+                weights,
+                checkpoint.names(),
+                s.ggufType(),
+                hf -> s.bitsOf(hf.substring(0, hf.length() - ".weight".length())) != null);
+      } else {
+        checkLayout(s, family);
+      }
+      List<GgufModelWriter.Tensor> plan = ggufPlan;
+      // The bits of a matrix, or null when it stays as it is (ignored, or a GGUF fallback type).
+      BiFunction<Integer, Linear, Integer> bitsOf =
+          (layer, linear) -> {
+            if (plan != null) {
+              String name = linear.weightName(layer);
+              if (plan.stream()
+                  .noneMatch(t -> t.hfName().equals(name) && t.type() == s.ggufType())) {
+                return null;
+              }
+            }
+            return s.bitsOf(linear.moduleName(layer));
+          };
+      BiFunction<Integer, Linear, QuantScheme> schemeOf =
+          (layer, linear) -> {
+            Integer bits = bitsOf.apply(layer, linear);
+            if (bits == null) {
+              return null;
+            }
+            return plan != null
+                ? QuantScheme.ggml(s.ggufType())
+                : new QuantScheme(bits, s.groupSize(), s.symmetric(), scaleDtype);
+          };
+      MatrixCompressor method =
+          s.method() == QuantizeSettings.Method.GPTQ
+              ? new GptqCompressor(
+                  schemeOf, s.damp(), s.blockSize(), s.actOrder(), s.staticGroups())
+              : new RtnCompressor(schemeOf, s.clip());
+      List<QuantizeReport.Matrix> matrices = new ArrayList<>();
+      long[] sparseZeros = new long[2]; // the input's zeros, and those still 0 after
+      MatrixCompressor recorded =
+          new MatrixRecorder(
+              method,
+              (layer, linear, before, after) -> {
+                matrices.add(
+                    matrix(
+                        s, layer, linear, bitsOf.apply(layer, linear), before, after, sparseZeros));
+                if (after.warning() != null) {
+                  warnings.add(linear.moduleName(layer) + ": " + after.warning());
+                }
+              });
+
+      Calibration.Report calibration = null;
+      String savedStatistics = null;
+      StatisticsStore store = null;
+      StatisticsStore.Writer save = null;
+      StatisticsSource source;
+      if (s.method() == QuantizeSettings.Method.RTN) {
+        source = new StatisticsSource.None();
+      } else if (s.stats() != null) {
+        store = StatisticsStore.open(s.stats());
+        calibration = Calibration.Report.saved(s.stats().toString(), store.metadata());
+        warnings.add(
+            "GPTQ from saved statistics of the unquantized model: not sequential (no layer saw"
+                + " the quantization of the layers before it)");
+        source = new StatisticsSource.Saved(store);
+      } else {
+        Calibration cut = Calibration.cut(input, family, s.calibration());
+        calibration = cut.report();
+        if (cut.warning() != null) {
+          warnings.add(cut.warning());
+        }
+        if (s.saveStats() != null) {
+          Map<String, String> about = new TreeMap<>();
+          about.put("model", s.model().toString());
+          Reports.toJson(calibration)
+              .fields()
+              .forEachRemaining(e -> about.put(e.getKey(), e.getValue().asText()));
+          List<int[]> windows = cut.windows();
+          save =
+              new StatisticsStore.Writer(
+                  s.saveStats(), (long) windows.size() * windows.get(0).length, about);
+          savedStatistics = s.saveStats().toString();
+        }
+        source = new StatisticsSource.Windows(cut.windows(), save);
+      }
+
+      try (ModelSink sink =
+              plan != null
+                  ? new GgufSink(
+                      s.out(),
+                      s.overwrite(),
+                      family,
+                      ExportStage.modelName(input),
+                      s.ggufType(),
+                      plan,
+                      tokenizer,
+                      weights)
+                  : new FolderSink(
+                      input,
+                      s.out(),
+                      s.overwrite(),
+                      s.shardBytes(),
+                      "llmc quantize",
+                      layout(s, family, bitsOf, scaleDtype, modelDtype, warnings));
+          StatisticsStore opened = store;
+          StatisticsStore.Writer saving = save) {
+        String task =
+            s.method() == QuantizeSettings.Method.GPTQ ? "gptq: layer" : "quantize: layer";
+        LayerwisePipeline.Timings t =
+            LayerwisePipeline.compress(
+                family, weights, source, recorded, sink, (i, n) -> progress.update(task, i + 1, n));
+        progress.finished();
+        if (saving != null) {
+          saving.finish();
+        }
+        sink.finishTensors();
+        QuantizeReport.SparsityKept kept = null;
+        if (sparseZeros[0] > 0) {
+          kept =
+              new QuantizeReport.SparsityKept(
+                  sparseZeros[0], sparseZeros[1], sparseZeros[0] == sparseZeros[1]);
+          if (!kept.survived()) {
+            warnings.add(
+                "the input's sparsity did not survive: "
+                    + (sparseZeros[0] - sparseZeros[1])
+                    + " of its "
+                    + sparseZeros[0]
+                    + " zeros are no longer 0 (a grid without an exact 0, such as GGUF's _1"
+                    + " types)");
+          }
+        }
+        QuantizeReport.Seconds seconds =
+            new QuantizeReport.Seconds(
+                t.forwardSeconds(),
+                t.statisticsSeconds(),
+                t.compressSeconds(),
+                (System.nanoTime() - t0) / 1e9);
+        Size size = Size.of(checkpoint.sizeOnDisk(), sink.outputBytes());
+        Comparison eval =
+            s.eval() == null
+                ? null
+                : Comparison.measure(s.model(), sink.written(), s.eval(), progress);
+        QuantizeReport report =
+            new QuantizeReport(
+                "quantize",
+                s.model().toString(),
+                s.out().toString(),
+                s.method().name().toLowerCase(),
+                s.format().label(),
+                s.format() == QuantizeSettings.Format.GPTQ
+                    ? (s.checkpointFormat() == CheckpointFormat.V2 ? "gptq_v2" : "gptq")
+                    : null,
+                modelDtype.safetensorsName(),
+                scheme(s, scaleDtype),
+                plan != null ? s.ggufType().ggmlName() : null,
+                plan != null ? ExportStage.typeCounts(plan) : null,
+                plan != null ? ExportStage.fallbacks(plan) : null,
+                calibration,
+                savedStatistics,
+                kept,
+                seconds,
+                List.copyOf(matrices),
+                size,
+                eval,
+                List.copyOf(warnings));
+        sink.commit(report);
+        return report;
+      }
+    }
+  }
+
+  private static FolderLayout layout(
+      QuantizeSettings s,
+      LlamaFamily family,
+      BiFunction<Integer, Linear, Integer> bitsOf,
+      DType scaleDtype,
+      DType modelDtype,
+      List<String> warnings) {
+    return switch (s.format()) {
+      case GPTQ -> FolderLayout.gptq(s, warnings);
+      case COMPRESSED_TENSORS ->
+          FolderLayout.compressedTensors(s, family, bitsOf, scaleDtype, warnings);
+      case DENSE -> FolderLayout.dense(modelDtype);
+      case GGUF -> throw new IllegalStateException("GGUF is a file, not a folder layout");
+    };
+  }
+
+  private static QuantizeReport.Matrix matrix(
+      QuantizeSettings s,
+      int layer,
+      Linear linear,
+      int bits,
+      float[] before,
+      CompressedMatrix after,
+      long[] sparseZeros) {
+    long zerosBefore = 0;
+    long kept = 0;
+    long zerosAfter = 0;
+    float[] values = after.weight();
+    for (int i = 0; i < before.length; i++) {
+      zerosBefore += before[i] == 0f ? 1 : 0;
+      zerosAfter += values[i] == 0f ? 1 : 0;
+      kept += before[i] == 0f && values[i] == 0f ? 1 : 0;
+    }
+    sparseZeros[0] += zerosBefore;
+    sparseZeros[1] += kept;
+    boolean sparse = zerosBefore > 0;
+    return new QuantizeReport.Matrix(
+        linear.moduleName(layer),
+        bits,
+        s.groupSize(),
+        after.seconds(),
+        after.weightMse(),
+        sparse ? (double) zerosBefore / before.length : null,
+        sparse ? (double) zerosAfter / values.length : null,
+        after.gptqLoss(),
+        after.damp(),
+        after.fellBackToRtn() ? true : null);
+  }
+
+  private static QuantizeReport.Scheme scheme(QuantizeSettings s, DType scaleDtype) {
+    boolean gptq = s.method() == QuantizeSettings.Method.GPTQ;
+    return new QuantizeReport.Scheme(
+        s.bits(),
+        s.groupSize(),
+        s.symmetric(),
+        scaleDtype.safetensorsName(),
+        gptq ? s.actOrder() : null,
+        gptq ? s.staticGroups() : null,
+        gptq ? s.damp() : null,
+        gptq ? s.blockSize() : null,
+        gptq ? true : null,
+        gptq ? null : s.clip() == llmc.quantize.Rtn.Clip.MSE ? "mse" : "none",
+        s.ignore().stream().map(java.util.regex.Pattern::pattern).toList(),
+        s.bitsFor().stream().map(b -> b.pattern().pattern() + "=" + b.bits()).toList());
+  }
+
+  private static void requireUnquantized(ModelFolder input) {
+    ObjectNode qc = (ObjectNode) input.config().json().get("quantization_config");
+    if (qc != null && !QuantizedCheckpoint.quantizes(qc)) {
+      throw new BadInputException(
+          input.dir()
+              + " is stored compressed ("
+              + qc.path("sparsity_config").path("format").asText("sparse")
+              + "); quantize the dense pruned folder (pruned with the dense format) instead");
+    }
+    if (qc != null) {
+      throw new BadInputException(
+          input.dir().resolve("config.json")
+              + " already has a quantization_config; quantize an unquantized model");
+    }
+  }
+
+  /** Refuses what the GPTQ layout cannot hold before any work is done. */
+  private static void checkLayout(QuantizeSettings s, LlamaFamily family) {
+    if (s.format() != QuantizeSettings.Format.GPTQ) {
+      return;
+    }
+    for (int i = 0; i < family.layers(); i++) {
+      for (Linear linear : Linear.values()) {
+        Integer bits = s.bitsOf(linear.moduleName(i));
+        if (bits == null) {
+          continue;
+        }
+        int multiple = GptqLayout.dimensionMultiple(bits);
+        int in = linear.inFeatures(family);
+        int out = linear.outFeatures(family);
+        if (in % multiple != 0 || out % multiple != 0) {
+          throw new InvalidSettingException(
+              "%s is %sx%s: the GPTQ layout packs %s-bit codes in whole int32 words and needs both"
+                  + " sizes to be multiples of %s; use {format} compressed-tensors or dense, or"
+                  + " leave it out with {ignore}",
+              linear.moduleName(i), out, in, bits, multiple);
+        }
+      }
+    }
+  }
+}
