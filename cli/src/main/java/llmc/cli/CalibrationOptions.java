@@ -1,7 +1,9 @@
 package llmc.cli;
 
 import java.nio.file.Path;
+import llmc.calibration.CalibrationWindows;
 import llmc.formats.BadInputException;
+import llmc.pipeline.CalibrationSettings;
 import picocli.CommandLine.Option;
 
 /**
@@ -42,22 +44,19 @@ final class CalibrationOptions {
       description = "Seed of --calib-sampling random (default: ${DEFAULT-VALUE}).")
   long seed;
 
-  /** Checked; {@code calib} may be null (the command decides whether it needs one). */
-  Runs.Calibration toCalibration() {
-    boolean random =
+  /** The settings, or null without --calib (the stage decides whether it needs them). */
+  CalibrationSettings toSettings() {
+    CalibrationWindows.Sampling s =
         switch (sampling.toLowerCase()) {
-          case "first" -> false;
-          case "random" -> true;
+          case "first" -> CalibrationWindows.Sampling.FIRST;
+          case "random" -> CalibrationWindows.Sampling.RANDOM;
           default ->
               throw new BadInputException(
                   "--calib-sampling '" + sampling + "': use first or random");
         };
-    if (nsamples < 1) {
-      throw new BadInputException("--nsamples must be positive");
+    if (calib == null) {
+      return null;
     }
-    if (seqLen != null && seqLen < 2) {
-      throw new BadInputException("--seq-len must be at least 2");
-    }
-    return new Runs.Calibration(calib, field, seqLen, nsamples, random, seed);
+    return new CalibrationSettings(calib, field, seqLen, nsamples, s, seed);
   }
 }

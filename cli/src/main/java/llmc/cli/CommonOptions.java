@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.PrintWriter;
 import llmc.formats.Json;
 import llmc.model.Engines;
+import llmc.pipeline.Progress;
 import picocli.CommandLine.Option;
 
 /** Options every command has: machine-readable output, verbosity, threads. */
@@ -34,6 +35,21 @@ public final class CommonOptions {
     } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
       throw new IllegalStateException(e);
     }
+  }
+
+  /** Progress lines on stderr (a terminal only). */
+  Progress progress() {
+    return new Progress() {
+      @Override
+      public void update(String task, long done, long total) {
+        CommonOptions.progress(task + " " + done + "/" + total);
+      }
+
+      @Override
+      public void finished() {
+        endProgress();
+      }
+    };
   }
 
   /** A progress line on stderr (overwritten in place on a terminal), never in --json stdout. */

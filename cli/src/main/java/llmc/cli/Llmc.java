@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.util.Properties;
 import llmc.formats.BadInputException;
+import llmc.formats.InvalidSettingException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -56,7 +57,12 @@ public final class Llmc {
                   || parseResult.subcommands().stream()
                       .anyMatch(p -> p.hasMatchedOption("--verbose"));
           if (e instanceof BadInputException) {
-            commandLine.getErr().println("llmc: error: " + e.getMessage());
+            String message =
+                e instanceof InvalidSettingException invalid
+                    ? invalid.message(
+                        setting -> SettingFlags.flag(commandLine.getCommandSpec(), setting))
+                    : e.getMessage();
+            commandLine.getErr().println("llmc: error: " + message);
             if (verbose) {
               e.printStackTrace(commandLine.getErr());
             }

@@ -2,6 +2,7 @@ package llmc.cli;
 
 import java.nio.file.Path;
 import llmc.formats.BadInputException;
+import llmc.pipeline.EvaluationSettings;
 import picocli.CommandLine.Option;
 
 /**
@@ -9,8 +10,6 @@ import picocli.CommandLine.Option;
  * result.
  */
 final class OutputOptions {
-  static final String DEFAULT_SHARD_SIZE = "5GB";
-
   @Option(
       names = "--eval",
       paramLabel = "FILE",
@@ -26,21 +25,23 @@ final class OutputOptions {
 
   @Option(
       names = "--max-shard-size",
-      defaultValue = DEFAULT_SHARD_SIZE,
       paramLabel = "SIZE",
-      description =
-          "Split the safetensors output into shards of at most SIZE (default: ${DEFAULT-VALUE}).")
+      description = "Split the safetensors output into shards of at most SIZE (default: 5GB).")
   String maxShardSize;
 
-  /** True when --max-shard-size asks for something other than the default. */
-  boolean shardSizeGiven() {
-    return !maxShardSize.equals(DEFAULT_SHARD_SIZE);
+  /** The evaluation asked for, or null. */
+  EvaluationSettings evaluation() {
+    return eval == null ? null : new EvaluationSettings(eval, evalMaxWindows);
   }
 
   /**
-   * --max-shard-size in bytes: a number with GB, MB, KB or B (decimal units, as Hugging Face's).
+   * --max-shard-size in bytes (a number with GB, MB, KB or B: decimal units, as Hugging Face's), or
+   * null when not given.
    */
-  long maxShardBytes() {
+  Long maxShardBytes() {
+    if (maxShardSize == null) {
+      return null;
+    }
     String s = maxShardSize.trim().toUpperCase();
     long unit = 1;
     for (String[] u :

@@ -1,17 +1,17 @@
 package llmc.cli;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
-import java.util.regex.Pattern;
-import java.util.regex.PatternSyntaxException;
 import llmc.formats.BadInputException;
+import llmc.pipeline.PruneReport;
+import llmc.pipeline.PruneSettings;
+import llmc.pipeline.PruneStage;
+import llmc.pipeline.Reports;
 import llmc.prune.Compare;
-import llmc.prune.SparsityPattern;
+import llmc.prune.PruneMethod;
 import llmc.prune.structured.Structured;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -158,168 +158,97 @@ final class PruneCommand implements Callable<Integer> {
   @Override
   public Integer call() {
     common.configureEngine();
-    PruneOptions options = options();
-    ObjectNode report = new PruneJob(options).run();
+    PruneReport report = new PruneStage().run(settings(), common.progress());
     PrintWriter stdout = spec.commandLine().getOut();
     if (common.json) {
-      common.print(stdout, report);
+      common.print(stdout, Reports.toJson(report));
     } else {
       printSummary(stdout, report);
     }
     return Llmc.OK;
   }
 
-  private PruneOptions options() {
-    PruneOptions.Method m;
+  /** The options as settings; the settings check themselves. */
+  private PruneSettings settings() {
+    PruneMethod m;
     try {
-      m = PruneOptions.Method.valueOf(method.toUpperCase());
+      m = PruneMethod.valueOf(method.toUpperCase());
     } catch (IllegalArgumentException e) {
       throw new BadInputException(
           "--method '" + method + "': use magnitude, lp, sensitivity, taylor, wanda or sparsegpt");
     }
-    Structured.Structure s =
-        switch (structure.toLowerCase()) {
-          case "unstructured" -> null;
-          case "channels" -> Structured.Structure.CHANNELS;
-          case "heads" -> Structured.Structure.HEADS;
-          case "layers" -> Structured.Structure.LAYERS;
-          default ->
-              throw new BadInputException(
-                  "--structure '" + structure + "': use unstructured, channels, heads or layers");
-        };
-    if (dropLayers != null) {
-      if (s != null && s != Structured.Structure.LAYERS) {
-        throw new BadInputException("--drop-layers removes layers; drop --structure " + structure);
-      }
-      s = Structured.Structure.LAYERS;
-    }
-    if (!(sparsity >= 0 && sparsity < 1)) {
-      throw new BadInputException("--sparsity " + sparsity + ": give a fraction in [0, 1)");
-    }
-    if (p != 1 && p != 2) {
-      throw new BadInputException("--p " + p + ": use 1 or 2");
-    }
-    boolean bitmask =
-        switch (format.toLowerCase()) {
-          case "dense" -> false;
-          case "sparse-24-bitmask" -> true;
-          default ->
-              throw new BadInputException(
-                  "--format '" + format + "': use dense or sparse-24-bitmask");
-        };
-    Structured.GroupReduce reduce =
-        switch (taylorGroup.toLowerCase()) {
-          case "element" -> Structured.GroupReduce.SUM;
-          case "vector" -> Structured.GroupReduce.ABS_OF_SUM;
-          default ->
-              throw new BadInputException(
-                  "--taylor-group '" + taylorGroup + "': use element or vector");
-        };
-    if (bitmask && !"2:4".equals(pattern == null ? null : pattern.trim())) {
-      throw new BadInputException(
-          "--format sparse-24-bitmask stores 2:4 sparsity; add --pattern 2:4");
-    }
-    SparsityPattern sp = null;
-    if (s == null) {
-      if (pattern != null) {
-        if (compare != null) {
-          throw new BadInputException(
-              "--compare is for unstructured sparsity; N:M compares within each block of M");
-        }
-        sp = SparsityPattern.parse(pattern);
-      } else {
-        Compare c =
-            compare == null
-                ? m.defaultCompare()
-                : switch (compare.toLowerCase()) {
-                  case "matrix" -> Compare.MATRIX;
-                  case "row" -> Compare.ROW;
+    PruneSettings.Builder b =
+        PruneSettings.builder(model, out, m)
+            .overwrite(overwrite)
+            .sparsity(sparsity)
+            .pattern(pattern)
+            .structure(
+                switch (structure.toLowerCase()) {
+                  case "unstructured" -> null;
+                  case "channels" -> Structured.Structure.CHANNELS;
+                  case "heads" -> Structured.Structure.HEADS;
+                  case "layers" -> Structured.Structure.LAYERS;
                   default ->
-                      throw new BadInputException("--compare '" + compare + "': use matrix or row");
-                };
-        sp = new SparsityPattern.Unstructured(sparsity, c);
-      }
-    } else {
-      if (pattern != null || compare != null) {
-        throw new BadInputException(
-            "--pattern and --compare are for unstructured pruning, not --structure " + structure);
-      }
-      if (m == PruneOptions.Method.WANDA || m == PruneOptions.Method.SPARSEGPT) {
-        throw new BadInputException(
-            "--structure "
-                + structure
-                + " scores groups with magnitude, lp, sensitivity or"
-                + " taylor; wanda and sparsegpt prune single weights");
-      }
+                      throw new BadInputException(
+                          "--structure '"
+                              + structure
+                              + "': use unstructured, channels, heads or layers");
+                })
+            .compare(
+                compare == null
+                    ? null
+                    : switch (compare.toLowerCase()) {
+                      case "matrix" -> Compare.MATRIX;
+                      case "row" -> Compare.ROW;
+                      default ->
+                          throw new BadInputException(
+                              "--compare '" + compare + "': use matrix or row");
+                    })
+            .p(p)
+            .taylorGroup(
+                switch (taylorGroup.toLowerCase()) {
+                  case "element" -> Structured.GroupReduce.SUM;
+                  case "vector" -> Structured.GroupReduce.ABS_OF_SUM;
+                  default ->
+                      throw new BadInputException(
+                          "--taylor-group '" + taylorGroup + "': use element or vector");
+                })
+            .calibration(calibration.toSettings())
+            .gradBatch(gradBatch)
+            .damp(damp)
+            .blockSize(blockSize)
+            .format(
+                switch (format.toLowerCase()) {
+                  case "dense" -> PruneSettings.Format.DENSE;
+                  case "sparse-24-bitmask" -> PruneSettings.Format.SPARSE_24_BITMASK;
+                  default ->
+                      throw new BadInputException(
+                          "--format '" + format + "': use dense or sparse-24-bitmask");
+                })
+            .eval(output.evaluation())
+            .maxShardBytes(output.maxShardBytes());
+    if (dropLayers != null) {
+      b.dropLayers(dropLayers);
     }
-    Runs.Calibration calib = calibration.toCalibration();
-    if (m.needsCalibration() && calib.file() == null) {
-      throw new BadInputException(
-          "--method "
-              + m.name().toLowerCase()
-              + " needs calibration data: give --calib FILE"
-              + " (.jsonl or .txt), e.g. samples/data/tinystories/train.jsonl");
-    }
-    if (blockSize < 1 || damp <= 0 || gradBatch < 1) {
-      throw new BadInputException(
-          "--block-size and --grad-batch must be positive and --damp above 0");
-    }
-    List<Pattern> ignored = new ArrayList<>();
-    for (String regex : ignore) {
-      try {
-        ignored.add(Pattern.compile(regex));
-      } catch (PatternSyntaxException e) {
-        throw new BadInputException(
-            "--ignore '" + regex + "' is not a regular expression: " + e.getDescription());
-      }
-    }
-    return new PruneOptions(
-        model,
-        out,
-        overwrite,
-        m,
-        sp,
-        s,
-        sparsity,
-        dropLayers,
-        p,
-        reduce,
-        m.needsCalibration() ? calib : null,
-        gradBatch,
-        damp,
-        blockSize,
-        ignored,
-        bitmask,
-        output.eval,
-        output.evalMaxWindows,
-        output.maxShardBytes());
+    ignore.forEach(b::ignore);
+    return b.build();
   }
 
-  private static void printSummary(PrintWriter out, ObjectNode r) {
-    out.printf(
-        "pruned    %s -> %s (%s, %s)%n",
-        r.get("model").asText(),
-        r.get("out").asText(),
-        r.get("method").asText(),
-        r.get("pattern").asText());
+  private static void printSummary(PrintWriter out, PruneReport r) {
+    out.printf("pruned    %s -> %s (%s, %s)%n", r.model(), r.out(), r.method(), r.pattern());
     out.printf(
         "sparsity  %.2f%% of the linear layers' weights are zero (%,d of %,d)%n",
-        100 * r.at("/sparsity/linear").asDouble(),
-        r.at("/sparsity/zeros").asLong(),
-        r.at("/sparsity/weights").asLong());
-    if (r.has("structured")) {
-      JsonNode s = r.get("structured");
+        100 * r.sparsity().linear(), r.sparsity().zeros(), r.sparsity().weights());
+    if (r.structured() != null) {
+      PruneReport.Structure s = r.structured();
       out.printf(
           "shape     %s; parameters %,d -> %,d%n",
-          s.get("config").toString(),
-          s.get("parameters_before").asLong(),
-          s.get("parameters_after").asLong());
+          Reports.toJson(s.config()), s.parametersBefore(), s.parametersAfter());
     }
     out.printf(
         "size      %s -> %s%n",
-        Sizes.human(r.at("/size/input_bytes").asLong()),
-        Sizes.human(r.at("/size/output_bytes").asLong()));
-    Runs.printQualityAndWarnings(out, r);
+        Sizes.human(r.size().inputBytes()), Sizes.human(r.size().outputBytes()));
+    Summaries.qualityAndWarnings(out, r.eval(), r.warnings());
     out.flush();
   }
 }

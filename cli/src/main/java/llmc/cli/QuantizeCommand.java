@@ -1,17 +1,19 @@
 package llmc.cli;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
-import java.util.regex.Pattern;
-import java.util.regex.PatternSyntaxException;
 import llmc.formats.BadInputException;
 import llmc.formats.gguf.GgmlType;
-import llmc.quantize.QuantScheme;
+import llmc.formats.quant.CheckpointFormat;
+import llmc.pipeline.ExportReport;
+import llmc.pipeline.QuantizeReport;
+import llmc.pipeline.QuantizeSettings;
+import llmc.pipeline.QuantizeStage;
+import llmc.pipeline.Reports;
+import llmc.quantize.Rtn;
 import picocli.CommandLine.ArgGroup;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -65,17 +67,15 @@ final class QuantizeCommand implements Callable<Integer> {
 
   @Option(
       names = {"--bits", "--wbits"},
-      defaultValue = "4",
-      description = "Bits per weight, 2..8 (default: ${DEFAULT-VALUE}).")
-  int bits;
+      description = "Bits per weight, 2..8 (default: 4; with --format gguf, the type's).")
+  Integer bits;
 
   @Option(
       names = "--group-size",
-      defaultValue = "128",
       paramLabel = "G",
       description =
-          "Input columns per scale; -1 = one scale per row (per-channel) (default: ${DEFAULT-VALUE}).")
-  int groupSize;
+          "Input columns per scale; -1 = one scale per row (per-channel) (default: 128; GGUF: 32).")
+  Integer groupSize;
 
   @ArgGroup(exclusive = true)
   Symmetry symmetry;
@@ -182,242 +182,108 @@ final class QuantizeCommand implements Callable<Integer> {
   @Override
   public Integer call() {
     common.configureEngine();
-    QuantizeOptions options = options();
-    ObjectNode report = new QuantizeJob(options, spec.commandLine().getErr()).run();
+    QuantizeReport report = new QuantizeStage().run(settings(), common.progress());
     PrintWriter stdout = spec.commandLine().getOut();
     if (common.json) {
-      common.print(stdout, report);
+      common.print(stdout, Reports.toJson(report));
     } else {
       printSummary(stdout, report);
     }
     return Llmc.OK;
   }
 
-  private QuantizeOptions options() {
-    QuantizeOptions.Method m =
-        switch (method.toLowerCase()) {
-          case "gptq" -> QuantizeOptions.Method.GPTQ;
-          case "rtn" -> QuantizeOptions.Method.RTN;
-          default -> throw new BadInputException("--method '" + method + "': use gptq or rtn");
-        };
-    QuantizeOptions.Format f =
-        switch (format.toLowerCase()) {
-          case "gptq" -> QuantizeOptions.Format.GPTQ;
-          case "compressed-tensors" -> QuantizeOptions.Format.COMPRESSED_TENSORS;
-          case "dense" -> QuantizeOptions.Format.DENSE;
-          case "gguf" -> QuantizeOptions.Format.GGUF;
-          default ->
-              throw new BadInputException(
-                  "--format '" + format + "': use gptq, compressed-tensors, dense or gguf");
-        };
-    GgmlType gguf = ggufType(f);
-    boolean v2 =
-        switch (checkpointFormat.toLowerCase()) {
-          case "v1", "gptq" -> false;
-          case "v2", "gptq_v2" -> true;
-          default ->
-              throw new BadInputException(
-                  "--checkpoint-format '" + checkpointFormat + "': use v1 or v2");
-        };
-    boolean clipMse =
-        switch (clip.toLowerCase()) {
-          case "none" -> false;
-          case "mse" -> true;
-          default -> throw new BadInputException("--clip '" + clip + "': use none or mse");
-        };
-    Runs.Calibration calib = calibration.toCalibration();
-    if (groupSize == 0 || groupSize < -1) {
-      throw new BadInputException(
-          "--group-size " + groupSize + ": use a positive size or -1 (per-channel)");
-    }
-    if (blockSize < 1 || damp <= 0) {
-      throw new BadInputException("--block-size must be positive and --damp above 0");
-    }
-    if (m == QuantizeOptions.Method.RTN && (actOrder || staticGroups)) {
-      throw new BadInputException(
-          "--act-order and --static-groups are GPTQ options; drop them or use --method gptq");
-    }
-    List<Pattern> ignored = new ArrayList<>();
-    for (String regex : ignore) {
-      ignored.add(regex("--ignore", regex));
-    }
-    List<QuantizeOptions.BitsOverride> overrides = new ArrayList<>();
-    for (String spec : bitsFor) {
-      int eq = spec.lastIndexOf('=');
-      if (eq <= 0) {
-        throw new BadInputException("--bits-for '" + spec + "': use REGEX=BITS, e.g. down_proj=8");
-      }
-      int b;
-      try {
-        b = Integer.parseInt(spec.substring(eq + 1));
-      } catch (NumberFormatException e) {
-        throw new BadInputException("--bits-for '" + spec + "': BITS must be a number from 2 to 8");
-      }
-      overrides.add(
-          new QuantizeOptions.BitsOverride(regex("--bits-for", spec.substring(0, eq)), b));
-    }
-    if (stats != null && (calib.file() != null || saveStats != null)) {
-      throw new BadInputException("--stats replaces calibration: drop --calib and --save-stats");
-    }
-    if (m == QuantizeOptions.Method.RTN && (stats != null || saveStats != null)) {
-      throw new BadInputException(
-          "RTN uses no calibration statistics: drop --stats / --save-stats or use --method gptq");
-    }
-    boolean symmetric = symmetry == null || !symmetry.asym;
-    if (gguf != null) {
-      QuantScheme grid = QuantScheme.ggml(gguf);
-      bits = grid.bits();
-      groupSize = grid.groupSize();
-      symmetric = grid.symmetric();
-    }
-    return new QuantizeOptions(
-        model,
-        out,
-        overwrite,
-        m,
-        bits,
-        groupSize,
-        symmetric,
-        actOrder,
-        staticGroups,
-        damp,
-        blockSize,
-        clipMse,
-        calib,
-        f,
-        v2,
-        ignored,
-        overrides,
-        output.eval,
-        output.evalMaxWindows,
-        output.maxShardBytes(),
-        saveStats,
-        stats,
-        gguf);
+  /** The options as settings; the settings check themselves. */
+  private QuantizeSettings settings() {
+    QuantizeSettings.Builder b =
+        QuantizeSettings.builder(model, out)
+            .overwrite(overwrite)
+            .method(
+                switch (method.toLowerCase()) {
+                  case "gptq" -> QuantizeSettings.Method.GPTQ;
+                  case "rtn" -> QuantizeSettings.Method.RTN;
+                  default ->
+                      throw new BadInputException("--method '" + method + "': use gptq or rtn");
+                })
+            .bits(bits)
+            .groupSize(groupSize)
+            .symmetric(symmetry == null ? null : !symmetry.asym)
+            .actOrder(actOrder)
+            .staticGroups(staticGroups)
+            .damp(damp)
+            .blockSize(blockSize)
+            .clip(
+                switch (clip.toLowerCase()) {
+                  case "none" -> Rtn.Clip.NONE;
+                  case "mse" -> Rtn.Clip.MSE;
+                  default -> throw new BadInputException("--clip '" + clip + "': use none or mse");
+                })
+            .calibration(calibration.toSettings())
+            .format(
+                switch (format.toLowerCase()) {
+                  case "gptq" -> QuantizeSettings.Format.GPTQ;
+                  case "compressed-tensors" -> QuantizeSettings.Format.COMPRESSED_TENSORS;
+                  case "dense" -> QuantizeSettings.Format.DENSE;
+                  case "gguf" -> QuantizeSettings.Format.GGUF;
+                  default ->
+                      throw new BadInputException(
+                          "--format '" + format + "': use gptq, compressed-tensors, dense or gguf");
+                })
+            .ggufType(ggufType == null ? null : GgmlType.byName(ggufType.toLowerCase()))
+            .checkpointFormat(
+                switch (checkpointFormat.toLowerCase()) {
+                  case "v1", "gptq" -> CheckpointFormat.V1;
+                  case "v2", "gptq_v2" -> CheckpointFormat.V2;
+                  default ->
+                      throw new BadInputException(
+                          "--checkpoint-format '" + checkpointFormat + "': use v1 or v2");
+                })
+            .saveStats(saveStats)
+            .stats(stats)
+            .eval(output.evaluation())
+            .maxShardBytes(output.maxShardBytes());
+    ignore.forEach(b::ignore);
+    bitsFor.forEach(b::bitsFor);
+    return b.build();
   }
 
-  /**
-   * The GGUF block type, which fixes the grid: options that say otherwise are refused rather than
-   * ignored, and so is act-order (ggml's blocks are 32 consecutive input columns with no column
-   * permutation).
-   */
-  private GgmlType ggufType(QuantizeOptions.Format f) {
-    if (f != QuantizeOptions.Format.GGUF) {
-      if (ggufType != null) {
-        throw new BadInputException("--gguf-type needs --format gguf");
-      }
-      return null;
-    }
-    if (ggufType == null) {
-      throw new BadInputException(
-          "--format gguf needs --gguf-type q4_0|q4_1|q5_0|q5_1|q8_0 (the block type of the"
-              + " linear layers)");
-    }
-    GgmlType type = GgmlType.byName(ggufType.toLowerCase());
-    if (!type.isQuantized()) {
-      throw new BadInputException(
-          "--gguf-type "
-              + ggufType
-              + " is not quantized; use llmc export --format gguf"
-              + " --type "
-              + type.ggmlName()
-              + " for a dense GGUF file");
-    }
-    QuantScheme grid = QuantScheme.ggml(type);
-    var parsed = spec.commandLine().getParseResult();
-    if (parsed.hasMatchedOption("--bits") && bits != grid.bits()) {
-      throw new BadInputException(
-          "--bits "
-              + bits
-              + " contradicts --gguf-type "
-              + type.ggmlName()
-              + " ("
-              + grid.bits()
-              + " bits); drop --bits");
-    }
-    if (parsed.hasMatchedOption("--group-size") && groupSize != grid.groupSize()) {
-      throw new BadInputException(
-          "--group-size "
-              + groupSize
-              + ": GGUF blocks hold groups of "
-              + grid.groupSize()
-              + " consecutive input columns; drop --group-size");
-    }
-    if (symmetry != null && (symmetry.asym == grid.symmetric())) {
-      throw new BadInputException(
-          "--gguf-type "
-              + type.ggmlName()
-              + " is "
-              + (grid.symmetric()
-                  ? "symmetric (_0 types)"
-                  : "asymmetric, with a float16 min (_1 types)")
-              + "; drop --sym/--asym or pick the other type");
-    }
-    if (actOrder) {
-      throw new BadInputException(
-          "--act-order: GGUF blocks are 32 consecutive input columns in their original order,"
-              + " which act-order's groups are not; drop --act-order (or use --static-groups)");
-    }
-    if (!bitsFor.isEmpty()) {
-      throw new BadInputException(
-          "--bits-for: a GGUF file from llmc has one block type for its linear layers; use"
-              + " --ignore to keep modules in F16");
-    }
-    if (output.shardSizeGiven()) {
-      throw new BadInputException("--max-shard-size: a GGUF file is not sharded");
-    }
-    return type;
-  }
-
-  private static Pattern regex(String option, String regex) {
-    try {
-      return Pattern.compile(regex);
-    } catch (PatternSyntaxException e) {
-      throw new BadInputException(
-          option + " '" + regex + "' is not a regular expression: " + e.getDescription());
-    }
-  }
-
-  private static void printSummary(PrintWriter out, ObjectNode r) {
-    JsonNode s = r.get("scheme");
+  private static void printSummary(PrintWriter out, QuantizeReport r) {
+    QuantizeReport.Scheme s = r.scheme();
     out.printf(
         "quantized %s -> %s (%s, written as %s%s)%n",
-        r.get("model").asText(),
-        r.get("out").asText(),
-        r.get("method").asText(),
-        r.get("format").asText(),
-        r.has("checkpoint_format")
-            ? " checkpoint_format " + r.get("checkpoint_format").asText()
-            : r.has("gguf_type") ? " " + r.get("gguf_type").asText() : "");
+        r.model(),
+        r.out(),
+        r.method(),
+        r.format(),
+        r.checkpointFormat() != null
+            ? " checkpoint_format " + r.checkpointFormat()
+            : r.ggufType() != null ? " " + r.ggufType() : "");
     out.printf(
         "scheme    %d bits, group %d, %s%s%n",
-        s.get("bits").asInt(),
-        s.get("group_size").asInt(),
-        s.get("sym").asBoolean() ? "symmetric" : "asymmetric",
-        s.path("act_order").asBoolean() ? ", act-order" : "");
+        s.bits(),
+        s.groupSize(),
+        s.sym() ? "symmetric" : "asymmetric",
+        Boolean.TRUE.equals(s.actOrder()) ? ", act-order" : "");
     out.printf(
         "matrices  %d quantized in %.1f s (total %.1f s)%n",
-        r.get("matrices").size(),
-        r.at("/seconds/quantize").asDouble(),
-        r.at("/seconds/total").asDouble());
+        r.matrices().size(), r.seconds().quantize(), r.seconds().total());
     out.printf(
         "size      %s -> %s (%.2fx smaller)%n",
-        Sizes.human(r.at("/size/input_bytes").asLong()),
-        Sizes.human(r.at("/size/output_bytes").asLong()),
-        r.at("/size/compression").asDouble());
-    if (r.has("sparsity")) {
+        Sizes.human(r.size().inputBytes()),
+        Sizes.human(r.size().outputBytes()),
+        r.size().compression());
+    if (r.sparsity() != null) {
       out.printf(
           "sparsity  %,d of the input's %,d zeros are still 0%s%n",
-          r.at("/sparsity/zeros_kept").asLong(),
-          r.at("/sparsity/input_zeros").asLong(),
-          r.at("/sparsity/survived").asBoolean() ? " (survived)" : "");
+          r.sparsity().zerosKept(),
+          r.sparsity().inputZeros(),
+          r.sparsity().survived() ? " (survived)" : "");
     }
-    for (JsonNode f : r.path("fallbacks")) {
-      out.printf(
-          "fallback  %s stored as %s: %s%n",
-          f.get("name").asText(), f.get("type").asText(), f.get("reason").asText());
+    if (r.fallbacks() != null) {
+      for (ExportReport.Fallback f : r.fallbacks()) {
+        out.printf("fallback  %s stored as %s: %s%n", f.name(), f.type(), f.reason());
+      }
     }
-    Runs.printQualityAndWarnings(out, r);
+    Summaries.qualityAndWarnings(out, r.eval(), r.warnings());
     out.flush();
   }
 }
