@@ -50,7 +50,7 @@ class OutputFolderTest {
     Path target = Files.createDirectory(parent.resolve("out"));
     Files.writeString(target.resolve("old.txt"), "old");
     TestFiles.assertBadInput(
-        () -> OutputFolder.create(target, false), target.toString(), "--overwrite");
+        () -> OutputFolder.create(target, false), target.toString(), "set overwrite");
     try (OutputFolder out = OutputFolder.create(target, true)) {
       Files.writeString(out.dir().resolve("new.txt"), "new");
       out.commit();

@@ -283,7 +283,7 @@ class GgufRoundTripTest {
   void existingTargetNeedsOverwrite() throws IOException {
     Path file = Files.writeString(dir.resolve("model.gguf"), "old");
     GgufTestFiles.assertBadInput(
-        () -> GgufWriter.create(file, false), "model.gguf", "already exists", "--overwrite");
+        () -> GgufWriter.create(file, false), "model.gguf", "already exists", "set overwrite");
     GgufTestFiles.assertBadInput(() -> GgufWriter.create(dir, true), dir.toString(), "is a folder");
     try (GgufWriter w = GgufWriter.create(file, true)) {
       w.putBool("x", true);

@@ -14,6 +14,7 @@ import llmc.model.Engines;
 import llmc.model.LlamaFamily;
 import llmc.model.Weights;
 import llmc.model.kernels.Tensors;
+import llmc.model.train.DifferentiableLlama;
 
 /**
  * The gradient of the language-model loss with respect to every linear weight (q, k, v, o, gate,
@@ -82,7 +83,7 @@ public final class Gradients {
     double nllSum = 0;
     Map<String, float[]> gradients = new LinkedHashMap<>();
     try (NDManager manager = Engines.newManager()) {
-      AutogradLlama model = new AutogradLlama(f, weights, manager);
+      DifferentiableLlama model = new DifferentiableLlama(f, weights, manager);
       float scale = (float) (1.0 / scored);
       try (GradientCollector collector = manager.getEngine().newGradientCollector()) {
         for (int from = 0; from < windows.size(); from += batch) {
@@ -96,7 +97,7 @@ public final class Gradients {
           progress.accept(to);
         }
       }
-      for (Map.Entry<String, NDArray> e : model.linearWeights().entrySet()) {
+      for (Map.Entry<String, NDArray> e : model.parameters().entrySet()) {
         NDArray w = e.getValue();
         float[] g = new float[Math.toIntExact(w.size())];
         try (NDArray grad = w.getGradient()) {

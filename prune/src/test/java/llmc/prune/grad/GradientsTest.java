@@ -4,7 +4,6 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-import ai.djl.ndarray.NDManager;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.SplittableRandom;
@@ -12,14 +11,15 @@ import llmc.formats.BadInputException;
 import llmc.model.Linear;
 import llmc.model.LlamaFamily;
 import llmc.model.LlamaFamily.Variant;
-import llmc.model.LlamaRuntime;
+import llmc.model.MemoryWeights;
 import llmc.model.Rope;
-import llmc.model.Weights;
+import llmc.model.train.RuntimeLoss;
 import org.junit.jupiter.api.Test;
 
 /**
- * The DJL autograd forward against llmc's runtime (same loss), its gradients against central finite
- * differences of the runtime's loss, and batching against one batch.
+ * Gradients against central finite differences of the runtime's loss, and batching against one
+ * batch. (The autograd forward itself is checked against the runtime in model's {@code
+ * llmc.model.train.DifferentiableLlamaTest}.)
  */
 class GradientsTest {
   private static final Rope.Spec PLAIN_ROPE = new Rope.Spec(10000, "none", 1, 0, 0, 0);
@@ -37,68 +37,6 @@ class GradientsTest {
       windows.add(random.ints(length, 0, vocab).toArray());
     }
     return windows;
-  }
-
-  /** Mean next-token cross-entropy from the runtime's float32 logits, log-softmax in float64. */
-  static double runtimeLoss(LlamaFamily f, Weights weights, List<int[]> windows) {
-    int[][] tokens = windows.toArray(int[][]::new);
-    int length = tokens[0].length;
-    int vocab = f.vocab();
-    try (LlamaRuntime runtime = new LlamaRuntime(f, weights, true);
-        NDManager scope = runtime.manager().newSubManager()) {
-      float[] logits = runtime.forward(scope, tokens).toFloatArray(); // [B, T, V]
-      double nll = 0;
-      for (int b = 0; b < tokens.length; b++) {
-        for (int t = 0; t < length - 1; t++) {
-          int row = (b * length + t) * vocab;
-          double max = Double.NEGATIVE_INFINITY;
-          for (int v = 0; v < vocab; v++) {
-            max = Math.max(max, logits[row + v]);
-          }
-          double sum = 0;
-          for (int v = 0; v < vocab; v++) {
-            sum += Math.exp(logits[row + v] - max);
-          }
-          nll += max + Math.log(sum) - logits[row + tokens[b][t + 1]];
-        }
-      }
-      return nll / ((double) tokens.length * (length - 1));
-    }
-  }
-
-  private static void assertSameLossAsRuntime(
-      String name, LlamaFamily f, Weights w, List<int[]> windows) {
-    double expected = runtimeLoss(f, w, windows);
-    double got = Gradients.compute(f, w, windows, 2, done -> {}).loss();
-    double relative = Math.abs(got - expected) / expected;
-    System.out.printf(
-        "%s: loss autograd %.7f runtime %.7f, relative difference %.2e%n",
-        name, got, expected, relative);
-    assertTrue(relative < 1e-5, name + ": autograd loss " + got + " vs runtime " + expected);
-  }
-
-  @Test
-  void autogradLossEqualsTheRuntimesCrossEntropyForEveryVariant() {
-    List<int[]> windows = windows(3, 16, 32, 1);
-    LlamaFamily llama = tiny(Variant.LLAMA, 4, PLAIN_ROPE, false, 0);
-    assertSameLossAsRuntime("llama", llama, MemoryWeights.random(llama, 1, 0.3, false), windows);
-    // Tied head, and Llama-3 rope scaling with one frequency in the smooth band (theta 100, d 8).
-    LlamaFamily llama3 = tiny(Variant.LLAMA, 8, new Rope.Spec(100, "llama3", 8, 1, 4, 32), true, 0);
-    assertSameLossAsRuntime(
-        "llama3 tied", llama3, MemoryWeights.random(llama3, 2, 0.3, false), windows);
-    LlamaFamily linear =
-        tiny(Variant.LLAMA, 4, new Rope.Spec(10000, "linear", 2, 0, 0, 0), false, 0);
-    assertSameLossAsRuntime(
-        "linear rope", linear, MemoryWeights.random(linear, 3, 0.3, false), windows);
-    LlamaFamily mistral = tiny(Variant.MISTRAL, 4, PLAIN_ROPE, false, 5);
-    assertSameLossAsRuntime(
-        "mistral window 5", mistral, MemoryWeights.random(mistral, 4, 0.3, false), windows);
-    LlamaFamily qwen2 = tiny(Variant.QWEN2, 4, PLAIN_ROPE, true, 0);
-    assertSameLossAsRuntime(
-        "qwen2 biases", qwen2, MemoryWeights.random(qwen2, 5, 0.3, true), windows);
-    LlamaFamily qwen3 = tiny(Variant.QWEN3, 8, PLAIN_ROPE, false, 0); // q width 32 != hidden 16
-    assertSameLossAsRuntime(
-        "qwen3 qk-norm", qwen3, MemoryWeights.random(qwen3, 6, 0.3, false), windows);
   }
 
   /**
@@ -138,8 +76,8 @@ class GradientsTest {
           float plus = (float) (value + step);
           float minus = (float) (value - step);
           double fd =
-              (runtimeLoss(f, w.with(name, j, plus), windows)
-                      - runtimeLoss(f, w.with(name, j, minus), windows))
+              (RuntimeLoss.meanNll(f, w.with(name, j, plus), windows)
+                      - RuntimeLoss.meanNll(f, w.with(name, j, minus), windows))
                   / ((double) plus - minus);
           double err = Math.abs(fd - grad[j]);
           worst = Math.max(worst, err);

@@ -1,17 +1,14 @@
-package llmc.prune.grad;
+package llmc.model;
 
 import java.util.HashMap;
 import java.util.Map;
 import java.util.SplittableRandom;
-import llmc.model.Linear;
-import llmc.model.LlamaFamily;
-import llmc.model.TensorNames;
-import llmc.model.Weights;
 
 /**
  * Weights held in memory, for tests: random ones for a family, and copies with one value changed.
+ * Shared with other modules' tests through model's test jar.
  */
-final class MemoryWeights implements Weights {
+public final class MemoryWeights implements Weights {
   private final Map<String, float[]> values;
   private final Map<String, long[]> shapes;
 
@@ -24,7 +21,7 @@ final class MemoryWeights implements Weights {
    * Weights ~ N(0, std^2), norm weights 1 + N(0, 0.1^2), and with {@code biases} q/k/v biases ~
    * N(0, std^2) (Qwen2); the lm_head unless the family ties it to the embedding.
    */
-  static MemoryWeights random(LlamaFamily f, long seed, double std, boolean biases) {
+  public static MemoryWeights random(LlamaFamily f, long seed, double std, boolean biases) {
     SplittableRandom random = new SplittableRandom(seed);
     MemoryWeights w = new MemoryWeights(new HashMap<>(), new HashMap<>());
     w.normal(random, TensorNames.EMBED, std, f.vocab(), f.hidden());
@@ -50,7 +47,7 @@ final class MemoryWeights implements Weights {
   }
 
   /** A copy with {@code name[index]} set to {@code value} (the other tensors shared). */
-  MemoryWeights with(String name, int index, float value) {
+  public MemoryWeights with(String name, int index, float value) {
     Map<String, float[]> copy = new HashMap<>(values);
     float[] changed = values.get(name).clone();
     changed[index] = value;

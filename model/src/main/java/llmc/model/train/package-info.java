@@ -1,0 +1,6 @@
+/**
+ * Training: the Llama-family forward in DJL array operations that PyTorch's autograd differentiates
+ * ({@link llmc.model.train.DifferentiableLlama}), for gradients w.r.t. chosen parameters (pruning
+ * scores, distillation).
+ */
+package llmc.model.train;
