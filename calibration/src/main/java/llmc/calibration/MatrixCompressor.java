@@ -27,4 +27,57 @@ public interface MatrixCompressor {
    */
   CompressedMatrix compress(
       int layer, Linear linear, float[] weight, int rows, int cols, InputStatistics stats);
+
+  /**
+   * This method, then {@code next} on what it made, in one pass over the model (prune, then
+   * quantize): {@code next} sees the first's result as the matrix's current values, with the same
+   * statistics of the input.
+   */
+  default MatrixCompressor then(MatrixCompressor next) {
+    MatrixCompressor first = this;
+    return new MatrixCompressor() {
+      @Override
+      public boolean compresses(int layer, Linear linear) {
+        return first.compresses(layer, linear) || next.compresses(layer, linear);
+      }
+
+      @Override
+      public boolean needsStatistics() {
+        return first.needsStatistics() || next.needsStatistics();
+      }
+
+      @Override
+      public CompressedMatrix compress(
+          int layer, Linear linear, float[] weight, int rows, int cols, InputStatistics stats) {
+        CompressedMatrix a =
+            first.compresses(layer, linear)
+                ? first.compress(
+                    layer, linear, weight, rows, cols, first.needsStatistics() ? stats : null)
+                : null;
+        if (!next.compresses(layer, linear)) {
+          return a;
+        }
+        float[] current = a == null ? weight : a.weight().clone();
+        CompressedMatrix b =
+            next.compress(
+                layer, linear, current, rows, cols, next.needsStatistics() ? stats : null);
+        if (a == null) {
+          return b;
+        }
+        String warning =
+            a.warning() == null
+                ? b.warning()
+                : b.warning() == null ? a.warning() : a.warning() + "; " + b.warning();
+        return new CompressedMatrix(
+            b.weight(),
+            b.quantized(),
+            a.seconds() + b.seconds(),
+            b.gptqLoss(),
+            b.weightMse(),
+            b.damp(),
+            b.fellBackToRtn(),
+            warning);
+      }
+    };
+  }
 }

@@ -1,0 +1,78 @@
+package llmc.pipeline;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertNotNull;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import llmc.calibration.CompressedMatrix;
+import llmc.calibration.LayerwisePipeline;
+import llmc.calibration.StatisticsSource;
+import llmc.formats.DType;
+import llmc.formats.ModelFolder;
+import llmc.model.Linear;
+import llmc.model.LlamaFamily;
+import llmc.model.OverlayWeights;
+import llmc.model.Weights;
+import llmc.prune.Masks;
+import llmc.prune.Pruners;
+import llmc.prune.SparsityPattern;
+import llmc.quantize.GptqCompressor;
+import llmc.quantize.QuantScheme;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Compressors read the layer's current weights: Wanda 2:4 then GPTQ 4-bit in one pass over
+ * stories260K gives quantized matrices that are still 2:4 (GPTQ keeps the pruned zeros).
+ */
+class StackedMethodsTest {
+
+  @Test
+  void wanda24ThenGptqInOnePassKeepsEveryBlock24AndStoresCodes() {
+    Path root = Path.of(System.getProperty("llmc.root"));
+    try (ModelFolder input = ModelFolder.open(root.resolve("samples/models/stories260K"))) {
+      LlamaFamily family = LlamaFamily.from(input.config());
+      Calibration cut =
+          Calibration.cut(
+              input,
+              family,
+              CalibrationSettings.of(root.resolve("samples/data/tinystories/train.jsonl"))
+                  .withNsamples(8)
+                  .withSeqLen(128));
+      OverlayWeights weights = new OverlayWeights(Weights.of(input.checkpoint()));
+      List<CompressedMatrix> results = new ArrayList<>();
+      List<int[]> shapes = new ArrayList<>();
+      LayerwisePipeline.compress(
+          family,
+          weights,
+          new StatisticsSource.Windows(cut.windows(), null),
+          Pruners.wanda((layer, linear) -> true, new SparsityPattern.NofM(2, 4))
+              .then(
+                  new GptqCompressor(
+                      (layer, linear) -> new QuantScheme(4, 32, false, DType.F16),
+                      0.01,
+                      128,
+                      false,
+                      false)),
+          (layer, compressed) ->
+              compressed.forEach(
+                  (linear, c) -> {
+                    results.add(c);
+                    shapes.add(new int[] {linear.outFeatures(family), linear.inFeatures(family)});
+                  }),
+          (i, n) -> {});
+      assertEquals(family.layers() * Linear.values().length, results.size());
+      for (int k = 0; k < results.size(); k++) {
+        CompressedMatrix c = results.get(k);
+        assertNotNull(c.quantized());
+        assertNotNull(c.gptqLoss());
+        assertArrayEquals(c.quantized().dequantize(), c.weight());
+        assertTrue(Masks.satisfies(c.weight(), shapes.get(k)[0], shapes.get(k)[1], 2, 4));
+        assertTrue(Masks.sparsity(c.weight()) >= 0.5);
+      }
+    }
+  }
+}
