@@ -127,6 +127,7 @@ final class ExportCommand implements Callable<Integer> {
           new GgufModelWriter(
               out,
               overwrite,
+              List.of(model),
               family,
               name != null ? name : modelName(input),
               ggmlType,

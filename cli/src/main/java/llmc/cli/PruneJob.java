@@ -81,7 +81,7 @@ final class PruneJob {
         g.put("seconds", gradients.seconds());
       }
       ElementScoresOf scores = new ElementScoresOf(weights, gradients);
-      try (OutputFolder folder = OutputFolder.create(o.out(), o.overwrite())) {
+      try (OutputFolder folder = OutputFolder.create(o.out(), o.overwrite(), List.of(o.model()))) {
         try (SafetensorsWriter writer =
             new SafetensorsWriter(
                 folder.dir(),

@@ -73,7 +73,7 @@ final class QuantizeJob {
       checkPlan(family);
       describe(family, modelDtype);
       double[] timings = new double[4]; // forward, statistics, quantize, write
-      try (OutputFolder folder = OutputFolder.create(o.out(), o.overwrite())) {
+      try (OutputFolder folder = OutputFolder.create(o.out(), o.overwrite(), List.of(o.model()))) {
         try (SafetensorsWriter writer =
             new SafetensorsWriter(
                 folder.dir(),
@@ -133,6 +133,7 @@ final class QuantizeJob {
           new GgufModelWriter(
               o.out(),
               o.overwrite(),
+              List.of(o.model()),
               family,
               ExportCommand.modelName(input),
               o.ggufType(),
@@ -448,7 +449,10 @@ final class QuantizeJob {
               .forEachRemaining(e -> about.put(e.getKey(), e.getValue().asText()));
           try (StatisticsStore.Writer save =
               new StatisticsStore.Writer(
-                  o.saveStats(), (long) windows.size() * windows.get(0).length, about)) {
+                  o.saveStats(),
+                  (long) windows.size() * windows.get(0).length,
+                  about,
+                  List.of(o.model()))) {
             t = LayerwisePipeline.run(runtime, windows, compressor, progress, save);
             save.finish();
           }
