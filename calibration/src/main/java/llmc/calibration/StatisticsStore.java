@@ -1,7 +1,10 @@
 package llmc.calibration;
 
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
+import java.util.Collection;
+import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import llmc.formats.BadInputException;
@@ -17,6 +20,9 @@ import llmc.model.Linear;
  * statistics.safetensors} holding, per layer and activation, {@code S = sum_t x_t x_t^T} as {@code
  * model.layers.{i}.{activation}.xxt} (F32 {@code [in, in]}); the metadata says how many tokens were
  * summed and where they came from.
+ *
+ * <p>{@link Writer} replaces an existing folder only when it is such a statistics folder, and never
+ * one that overlaps the model it was computed from.
  */
 public final class StatisticsStore implements AutoCloseable {
   public static final String FILE = "statistics.safetensors";
@@ -26,11 +32,18 @@ public final class StatisticsStore implements AutoCloseable {
   private StatisticsStore(SafetensorsFile file) {
     this.file = file;
     String count = file.metadata().get("tokens");
-    if (count == null) {
-      throw new BadInputException(
-          file.path() + ": no 'tokens' in the metadata; not statistics saved by llmc");
+    long parsed = -1;
+    try {
+      parsed = count == null ? -1 : Long.parseLong(count);
+    } catch (NumberFormatException e) {
+      // refused below
     }
-    this.tokens = Long.parseLong(count);
+    if (parsed < 0) {
+      throw new BadInputException(
+          file.path()
+              + ": no token count ('tokens') in the metadata; not statistics saved by llmc");
+    }
+    this.tokens = parsed;
   }
 
   public static StatisticsStore open(Path dir) {
@@ -38,8 +51,34 @@ public final class StatisticsStore implements AutoCloseable {
     if (!Files.isRegularFile(path)) {
       throw new InvalidSettingException("%s: no %s; make one with {saveStats}", dir, FILE);
     }
-    return new StatisticsStore(SafetensorsFile.open(path));
+    SafetensorsFile file = SafetensorsFile.open(path);
+    try {
+      return new StatisticsStore(file);
+    } catch (RuntimeException e) {
+      file.close();
+      throw e;
+    }
   }
+
+  /**
+   * Whether {@code dir} is a statistics folder llmc wrote: it holds {@value #FILE} (a file, not a
+   * link) with llmc's metadata (the token count).
+   */
+  public static boolean isStatisticsFolder(Path dir) {
+    if (!Files.isRegularFile(dir.resolve(FILE), LinkOption.NOFOLLOW_LINKS)) {
+      return false;
+    }
+    try (StatisticsStore store = open(dir)) {
+      return true;
+    } catch (BadInputException e) {
+      return false;
+    }
+  }
+
+  /** A statistics folder: {@code {saveStats}}, recognized by {@link #isStatisticsFolder}. */
+  static final OutputFolder.Kind FOLDER =
+      new OutputFolder.Kind(
+          "saveStats", FILE + " with llmc's metadata", StatisticsStore::isStatisticsFolder);
 
   public static String tensorName(int layer, Linear.Input input) {
     return "model.layers." + layer + "." + input.name().toLowerCase() + ".xxt";
@@ -83,11 +122,26 @@ public final class StatisticsStore implements AutoCloseable {
     private final OutputFolder folder;
     private final SafetensorsWriter writer;
 
+    /** Without inputs to protect: {@link #Writer(Path, long, Map, Collection)} with none. */
     public Writer(Path dir, long tokens, Map<String, String> metadata) {
+      this(dir, tokens, metadata, List.of());
+    }
+
+    /**
+     * Statistics into {@code dir}, which may not overlap {@code inputs} (the model folder); an
+     * existing {@code dir} is replaced, once the new statistics are complete, only when it is a
+     * statistics folder llmc wrote ({@link #isStatisticsFolder}); any other is refused.
+     */
+    public Writer(Path dir, long tokens, Map<String, String> metadata, Collection<Path> inputs) {
       Map<String, String> all = new TreeMap<>(metadata);
       all.put("tokens", Long.toString(tokens));
-      this.folder = OutputFolder.create(dir, true);
-      this.writer = new SafetensorsWriter(folder.dir(), 0, all);
+      this.folder = OutputFolder.create(dir, true, inputs, FOLDER);
+      try {
+        this.writer = new SafetensorsWriter(folder.dir(), 0, all);
+      } catch (RuntimeException e) {
+        folder.close();
+        throw e;
+      }
     }
 
     public void add(int layer, Linear.Input input, InputStatistics stats) {

@@ -13,6 +13,7 @@ import java.util.Collections;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.TreeMap;
 
@@ -43,10 +44,13 @@ public final class Checkpoint implements AutoCloseable {
     List<SafetensorsFile> opened = new ArrayList<>();
     try {
       TreeMap<String, SafetensorsFile> fileOf = new TreeMap<>();
-      if (Files.isRegularFile(folder.resolve(SINGLE_FILE))) {
-        addAll(openInto(opened, folder.resolve(SINGLE_FILE)), fileOf);
-      } else if (Files.isRegularFile(folder.resolve(INDEX_FILE))) {
-        readIndex(folder, folder.resolve(INDEX_FILE), opened, fileOf);
+      Optional<Path> single = ModelFolder.file(folder, SINGLE_FILE);
+      Optional<Path> index =
+          single.isEmpty() ? ModelFolder.file(folder, INDEX_FILE) : Optional.empty();
+      if (single.isPresent()) {
+        addAll(openInto(opened, single.get()), fileOf);
+      } else if (index.isPresent()) {
+        readIndex(folder, index.get(), opened, fileOf);
       } else {
         for (Path file : safetensorsFiles(folder)) {
           addAll(openInto(opened, file), fileOf);
@@ -83,17 +87,19 @@ public final class Checkpoint implements AutoCloseable {
         if (!shardPath.startsWith(base) || shardPath.equals(base)) {
           throw new BadInputException(index + ": shard '" + shardName + "' is outside " + folder);
         }
-        if (!Files.isRegularFile(shardPath)) {
-          throw new BadInputException(
-              index
-                  + ": shard "
-                  + shardName
-                  + " (of tensor '"
-                  + tensor
-                  + "') is missing from "
-                  + folder);
-        }
-        shard = openInto(opened, folder.resolve(shardName));
+        Path shardFile =
+            ModelFolder.file(folder, shardName)
+                .orElseThrow(
+                    () ->
+                        new BadInputException(
+                            index
+                                + ": shard "
+                                + shardName
+                                + " (of tensor '"
+                                + tensor
+                                + "') is missing from "
+                                + folder));
+        shard = openInto(opened, shardFile);
         shards.put(shardName, shard);
       }
       if (!shard.contains(tensor)) {
@@ -122,9 +128,7 @@ public final class Checkpoint implements AutoCloseable {
     List<Path> found = new ArrayList<>();
     try (DirectoryStream<Path> stream = Files.newDirectoryStream(folder, "*.safetensors")) {
       for (Path p : stream) {
-        if (Files.isRegularFile(p)) {
-          found.add(p);
-        }
+        ModelFolder.file(folder, p.getFileName().toString()).ifPresent(found::add);
       }
     } catch (IOException e) {
       throw new UncheckedIOException("cannot list " + folder, e);

@@ -12,7 +12,11 @@ import java.nio.file.StandardCopyOption;
 import java.util.List;
 import java.util.Optional;
 
-/** A Hugging Face model folder: config.json, tokenizer files, safetensors checkpoint. */
+/**
+ * A Hugging Face model folder: config.json, tokenizer files, safetensors checkpoint. Every file
+ * llmc reads from a model folder is found through {@link #file(Path, String)}: a symbolic link may
+ * point anywhere inside the folder, never outside it.
+ */
 public final class ModelFolder implements AutoCloseable {
 
   public static final String CONFIG = "config.json";
@@ -45,11 +49,50 @@ public final class ModelFolder implements AutoCloseable {
       throw new BadInputException(
           dir + ": not a folder" + (Files.exists(dir) ? "" : " (does not exist)"));
     }
-    Path config = dir.resolve(CONFIG);
-    if (!Files.isRegularFile(config)) {
-      throw new BadInputException(dir + ": no config.json; is this a Hugging Face model folder?");
-    }
+    Path config =
+        file(dir, CONFIG)
+            .orElseThrow(
+                () ->
+                    new BadInputException(
+                        dir + ": no config.json; is this a Hugging Face model folder?"));
     return new ModelFolder(dir, ModelConfig.read(config));
+  }
+
+  /**
+   * The regular file {@code name} (a name or a relative path) of the model folder {@code dir}, if
+   * there is one; refused with a {@link BadInputException} when its real path (symbolic links
+   * resolved) lies outside the folder's real path. A link that stays inside the folder is fine, and
+   * the folder itself may be a link. The path returned is {@code dir.resolve(name)}, as the user
+   * knows it.
+   */
+  public static Optional<Path> file(Path dir, String name) {
+    Path file = dir.resolve(name);
+    if (!Files.isRegularFile(file)) {
+      return Optional.empty(); // absent, a folder, or a link that leads nowhere: nothing to read
+    }
+    Path real;
+    Path realDir;
+    try {
+      real = file.toRealPath();
+      realDir = dir.toRealPath();
+    } catch (IOException e) {
+      throw new BadInputException(file + ": cannot resolve its real path: " + e.getMessage(), e);
+    }
+    if (!real.startsWith(realDir) || real.equals(realDir)) {
+      throw new BadInputException(
+          file
+              + " links to "
+              + real
+              + ", outside the model folder "
+              + realDir
+              + "; llmc reads only files inside the model folder: copy the file into the folder");
+    }
+    return Optional.of(file);
+  }
+
+  /** {@link #file(Path, String)} of this folder. */
+  public Optional<Path> file(String name) {
+    return file(dir, name);
   }
 
   public Path dir() {
@@ -69,16 +112,13 @@ public final class ModelFolder implements AutoCloseable {
   }
 
   public Optional<Path> tokenizerJson() {
-    Path file = dir.resolve("tokenizer.json");
-    return Files.isRegularFile(file) ? Optional.of(file) : Optional.empty();
+    return file("tokenizer.json");
   }
 
   /** tokenizer_config.json parsed, when present. */
   public synchronized Optional<ObjectNode> tokenizerConfig() {
     if (tokenizerConfig == null) {
-      Path file = dir.resolve("tokenizer_config.json");
-      tokenizerConfig =
-          Files.isRegularFile(file) ? Optional.of(readObject(file)) : Optional.empty();
+      tokenizerConfig = file("tokenizer_config.json").map(ModelFolder::readObject);
     }
     return tokenizerConfig.map(ObjectNode::deepCopy);
   }
@@ -95,7 +135,7 @@ public final class ModelFolder implements AutoCloseable {
 
   /** Those of AUXILIARY_FILES present. */
   public List<Path> auxiliaryFiles() {
-    return AUXILIARY_FILES.stream().map(dir::resolve).filter(Files::isRegularFile).toList();
+    return AUXILIARY_FILES.stream().map(this::file).flatMap(Optional::stream).toList();
   }
 
   /** Verbatim byte copies (fresh files, not the source's permissions). */

@@ -2,12 +2,15 @@ package llmc.formats;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -49,8 +52,12 @@ class OutputFolderTest {
   void existingTargetNeedsOverwrite() throws IOException {
     Path target = Files.createDirectory(parent.resolve("out"));
     Files.writeString(target.resolve("old.txt"), "old");
-    TestFiles.assertBadInput(
-        () -> OutputFolder.create(target, false), target.toString(), "set overwrite");
+    Files.writeString(target.resolve(OutputFolder.REPORT), "{}");
+    InvalidSettingException e =
+        (InvalidSettingException)
+            TestFiles.assertBadInput(
+                () -> OutputFolder.create(target, false), target.toString(), "already exists");
+    assertEquals(List.of("out", "overwrite"), e.settings());
     try (OutputFolder out = OutputFolder.create(target, true)) {
       Files.writeString(out.dir().resolve("new.txt"), "new");
       out.commit();
@@ -66,5 +73,107 @@ class OutputFolderTest {
     Path target = Files.writeString(parent.resolve("out"), "a file");
     TestFiles.assertBadInput(
         () -> OutputFolder.create(target, true), target.toString(), "not a folder");
+    assertEquals("a file", Files.readString(target));
+  }
+
+  /** A folder with a user's files: llmc did not write it, so overwrite may not delete it. */
+  private Path foreignFolder() throws IOException {
+    Path target = Files.createDirectory(parent.resolve("out"));
+    Files.writeString(target.resolve("notes.txt"), "mine");
+    Files.createDirectory(target.resolve("photos"));
+    Files.writeString(target.resolve("photos/a.jpg"), "jpeg");
+    return target;
+  }
+
+  private Map<String, String> contents(Path dir) throws IOException {
+    Map<String, String> files = new TreeMap<>();
+    try (Stream<Path> all = Files.walk(dir)) {
+      for (Path p : all.filter(Files::isRegularFile).toList()) {
+        files.put(dir.relativize(p).toString(), Files.readString(p));
+      }
+    }
+    return files;
+  }
+
+  @Test
+  void overwriteOfAFolderWithoutAnLlmcReportIsRefusedAndTheFolderUntouched() throws IOException {
+    Path target = foreignFolder();
+    Map<String, String> before = contents(target);
+    InvalidSettingException e =
+        (InvalidSettingException)
+            TestFiles.assertBadInput(
+                () -> OutputFolder.create(target, true, List.of()),
+                target.toString(),
+                "llmc did not write it",
+                "no " + OutputFolder.REPORT,
+                "remove it yourself or choose another out");
+    assertEquals(List.of("out", "out"), e.settings());
+    assertEquals(before, contents(target));
+    assertEquals(List.of("out"), listing(), "no temporary folder left");
+  }
+
+  @Test
+  void aReportThatIsASymbolicLinkDoesNotMakeAFolderLlmcs() throws IOException {
+    Path target = foreignFolder();
+    Path elsewhere = Files.writeString(parent.resolve("report.json"), "{}");
+    Files.createSymbolicLink(target.resolve(OutputFolder.REPORT), elsewhere);
+    TestFiles.assertBadInput(
+        () -> OutputFolder.create(target, true, List.of()), "llmc did not write it");
+    assertEquals("mine", Files.readString(target.resolve("notes.txt")));
+  }
+
+  @Test
+  void aForeignFolderThatAppearsBeforeCommitIsNotReplaced() throws IOException {
+    Path target = parent.resolve("out");
+    try (OutputFolder out = OutputFolder.create(target, true, List.of())) {
+      Files.writeString(out.dir().resolve("new.txt"), "new");
+      foreignFolder();
+      TestFiles.assertBadInput(out::commit, "llmc did not write it");
+    }
+    assertEquals(Map.of("notes.txt", "mine", "photos/a.jpg", "jpeg"), contents(target));
+    assertEquals(List.of("out"), listing(), "no temporary folder left");
+  }
+
+  /** An output folder llmc wrote earlier. */
+  private Path llmcFolder() throws IOException {
+    Path target = Files.createDirectory(parent.resolve("out"));
+    Files.writeString(target.resolve("config.json"), "old config");
+    Files.writeString(target.resolve(OutputFolder.REPORT), "old report");
+    return target;
+  }
+
+  @Test
+  void overwriteReplacesAnLlmcFolderOnlyAtCommit() throws IOException {
+    Path target = llmcFolder();
+    try (OutputFolder out = OutputFolder.create(target, true, List.of())) {
+      Files.writeString(out.dir().resolve("config.json"), "new config");
+      Files.writeString(out.dir().resolve(OutputFolder.REPORT), "new report");
+      assertEquals(
+          Map.of("config.json", "old config", OutputFolder.REPORT, "old report"),
+          contents(target),
+          "the old output stays until commit");
+      out.commit();
+    }
+    assertEquals(
+        Map.of("config.json", "new config", OutputFolder.REPORT, "new report"), contents(target));
+    assertEquals(List.of("out"), listing(), "the old folder and the temporary one are gone");
+  }
+
+  @Test
+  void aRunThatFailsBeforeCommitLeavesTheOldLlmcFolderIntact() throws IOException {
+    Path target = llmcFolder();
+    Map<String, String> before = contents(target);
+    IllegalStateException failure =
+        assertThrows(
+            IllegalStateException.class,
+            () -> {
+              try (OutputFolder out = OutputFolder.create(target, true, List.of())) {
+                Files.writeString(out.dir().resolve("config.json"), "half written");
+                throw new IllegalStateException("the run failed");
+              }
+            });
+    assertEquals("the run failed", failure.getMessage());
+    assertEquals(before, contents(target));
+    assertEquals(List.of("out"), listing(), "no temporary folder left");
   }
 }

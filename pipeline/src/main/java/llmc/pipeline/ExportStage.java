@@ -41,6 +41,7 @@ public final class ExportStage implements Stage<ExportSettings, ExportReport> {
           new GgufModelWriter(
               s.out(),
               s.overwrite(),
+              List.of(input.dir()),
               family,
               s.name() != null ? s.name() : modelName(input),
               type,

@@ -1,6 +1,7 @@
 package llmc.pipeline;
 
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
@@ -36,7 +37,7 @@ final class FolderSink implements ModelSink {
     this.input = input;
     this.checkpoint = input.checkpoint();
     this.layout = layout;
-    this.folder = OutputFolder.create(out, overwrite);
+    this.folder = OutputFolder.create(out, overwrite, List.of(input.dir()));
     try {
       this.writer =
           new SafetensorsWriter(

@@ -31,11 +31,14 @@ final class GgufSink implements ModelSink {
       GgmlType type,
       List<GgufModelWriter.Tensor> plan,
       GgufTokenizer tokenizer,
-      Weights weights) {
+      Weights weights,
+      Path input) {
     this.out = out;
     this.weights = weights;
     this.plan = plan;
-    this.file = new GgufModelWriter(out, overwrite, family, name, type, plan, tokenizer::writeTo);
+    this.file =
+        new GgufModelWriter(
+            out, overwrite, List.of(input), family, name, type, plan, tokenizer::writeTo);
     try {
       for (GgufModelWriter.Tensor t : plan) {
         if (!t.hfName().startsWith(TensorNames.LAYERS)) {

@@ -239,7 +239,7 @@ public final class PruneStage implements Stage<PruneSettings, PruneReport> {
     Structured.Survivors kept =
         Structured.choose(family, scores, s.structure(), s.sparsity(), reduce, s.dropLayers());
     Checkpoint checkpoint = input.checkpoint();
-    OutputFolder folder = OutputFolder.create(s.out(), s.overwrite());
+    OutputFolder folder = OutputFolder.create(s.out(), s.overwrite(), List.of(input.dir()));
     try {
       try (SafetensorsWriter writer =
           new SafetensorsWriter(

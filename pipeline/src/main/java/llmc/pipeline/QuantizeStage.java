@@ -141,7 +141,10 @@ public final class QuantizeStage implements Stage<QuantizeSettings, QuantizeRepo
           List<int[]> windows = cut.windows();
           save =
               new StatisticsStore.Writer(
-                  s.saveStats(), (long) windows.size() * windows.get(0).length, about);
+                  s.saveStats(),
+                  (long) windows.size() * windows.get(0).length,
+                  about,
+                  List.of(input.dir()));
           savedStatistics = s.saveStats().toString();
         }
         source = new StatisticsSource.Windows(cut.windows(), save);
@@ -157,7 +160,8 @@ public final class QuantizeStage implements Stage<QuantizeSettings, QuantizeRepo
                       s.ggufType(),
                       plan,
                       tokenizer,
-                      weights)
+                      weights,
+                      input.dir())
                   : new FolderSink(
                       input,
                       s.out(),

@@ -161,10 +161,10 @@ public final class GgufTokenizer {
    */
   public static GgufTokenizer from(ModelFolder folder) {
     Sources src = new Sources(folder);
-    Path spm = folder.dir().resolve("tokenizer.model");
+    Optional<Path> spm = folder.file("tokenizer.model");
     Vocab vocab;
-    if (Files.isRegularFile(spm)) {
-      vocab = sentencePiece(src, spm);
+    if (spm.isPresent()) {
+      vocab = sentencePiece(src, spm.get());
     } else if (src.tokenizerJson != null) {
       vocab = fromTokenizerJson(src);
     } else {
@@ -865,8 +865,8 @@ public final class GgufTokenizer {
       warnings.add("tokenizer_config.json's chat templates have no 'default'; none was written");
       return null;
     }
-    Path jinja = src.dir.resolve("chat_template.jinja");
-    if (Files.isRegularFile(jinja)) {
+    Path jinja = src.folder.file("chat_template.jinja").orElse(null);
+    if (jinja != null) {
       try {
         return Files.readString(jinja);
       } catch (IOException e) {
@@ -883,6 +883,7 @@ public final class GgufTokenizer {
 
   /** The tokenizer files of a folder, parsed once. */
   private static final class Sources {
+    final ModelFolder folder;
     final Path dir;
     final int vocabSize;
     final ObjectNode config;
@@ -892,27 +893,26 @@ public final class GgufTokenizer {
     final Optional<ObjectNode> specialTokensMap;
 
     Sources(ModelFolder folder) {
+      this.folder = folder;
       dir = folder.dir();
       vocabSize = folder.config().vocabSize();
       config = folder.config().json();
       tokenizerJsonPath = dir.resolve("tokenizer.json");
       tokenizerJson = folder.tokenizerJson().map(Sources::readObject).orElse(null);
       tokenizerConfig = folder.tokenizerConfig();
-      Path map = dir.resolve("special_tokens_map.json");
-      specialTokensMap = Files.isRegularFile(map) ? Optional.of(readObject(map)) : Optional.empty();
+      specialTokensMap = folder.file("special_tokens_map.json").map(Sources::readObject);
     }
 
     /** The file named in errors about the vocabulary. */
     Path tokenizerSource() {
-      Path spm = dir.resolve("tokenizer.model");
-      return Files.isRegularFile(spm) ? spm : tokenizerJsonPath;
+      return folder.file("tokenizer.model").orElse(tokenizerJsonPath);
     }
 
     /** added_tokens.json: text -> id. */
     Map<String, Integer> addedTokensJson() {
-      Path file = dir.resolve("added_tokens.json");
+      Path file = folder.file("added_tokens.json").orElse(null);
       Map<String, Integer> out = new LinkedHashMap<>();
-      if (Files.isRegularFile(file)) {
+      if (file != null) {
         for (Map.Entry<String, JsonNode> e : readObject(file).properties()) {
           if (!e.getValue().canConvertToInt() || e.getValue().intValue() < 0) {
             throw new BadInputException(

@@ -1,6 +1,7 @@
 package llmc.formats.gguf;
 
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.ByteBuffer;
@@ -15,6 +16,7 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collection;
 import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -23,6 +25,7 @@ import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.Consumer;
 import llmc.formats.BadInputException;
 import llmc.formats.InvalidSettingException;
+import llmc.formats.OutputPaths;
 
 /**
  * Streaming GGUF (version 3) writer. GGUF puts every tensor info before the data, so a file is
@@ -46,9 +49,12 @@ public final class GgufWriter implements AutoCloseable {
 
   private static final int CHUNK_BYTES = 1 << 22;
 
+  private static final byte[] MAGIC = "GGUF".getBytes(StandardCharsets.ISO_8859_1);
+
   private final Path target;
   private final Path temp;
   private final boolean overwrite;
+  private final List<Path> inputs;
   private final FileChannel channel;
   private final Map<String, byte[]> metadata =
       new LinkedHashMap<>(); // key -> serialized key, type, value
@@ -69,22 +75,33 @@ public final class GgufWriter implements AutoCloseable {
     void encode(int from, int count, MemorySegment dst);
   }
 
-  private GgufWriter(Path target, Path temp, boolean overwrite, FileChannel channel) {
+  private GgufWriter(
+      Path target, Path temp, boolean overwrite, List<Path> inputs, FileChannel channel) {
     this.target = target;
     this.temp = temp;
     this.overwrite = overwrite;
+    this.inputs = inputs;
     this.channel = channel;
   }
 
-  /**
-   * An existing target is refused unless {@code overwrite}; the parent folder is created if needed.
-   */
+  /** Without inputs to protect: {@link #create(Path, boolean, Collection)} with none. */
   public static GgufWriter create(Path target, boolean overwrite) {
+    return create(target, overwrite, List.of());
+  }
+
+  /**
+   * Refused: a target that overlaps one of {@code inputs} ({@link OutputPaths#checkDisjoint}); an
+   * existing target unless {@code overwrite}, and then unless it is a GGUF file (starts with the
+   * magic bytes {@code GGUF}). The parent folder is created if needed; an existing target is
+   * replaced only by {@link #finish()}.
+   */
+  public static GgufWriter create(Path target, boolean overwrite, Collection<Path> inputs) {
     Path absolute = target.toAbsolutePath().normalize();
     if (absolute.getFileName() == null) {
       throw new BadInputException(target + ": not a usable output file");
     }
-    checkTarget(target, absolute, overwrite);
+    List<Path> protectedInputs = List.copyOf(inputs);
+    checkTarget(target, absolute, overwrite, protectedInputs);
     Path temp =
         absolute.resolveSibling(
             "."
@@ -97,19 +114,41 @@ public final class GgufWriter implements AutoCloseable {
       Files.createDirectories(absolute.getParent());
       FileChannel channel =
           FileChannel.open(temp, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE);
-      return new GgufWriter(absolute, temp, overwrite, channel);
+      return new GgufWriter(absolute, temp, overwrite, protectedInputs, channel);
     } catch (IOException e) {
       throw new BadInputException(target + ": cannot create output file: " + e.getMessage(), e);
     }
   }
 
-  private static void checkTarget(Path given, Path absolute, boolean overwrite) {
+  private static void checkTarget(Path given, Path absolute, boolean overwrite, List<Path> inputs) {
+    OutputPaths.checkDisjoint(given, inputs, "out");
     if (Files.isDirectory(absolute, LinkOption.NOFOLLOW_LINKS)) {
       throw new BadInputException(given + " is a folder; give the path of a .gguf file");
     }
-    if (!overwrite && Files.exists(absolute, LinkOption.NOFOLLOW_LINKS)) {
+    if (!Files.exists(absolute, LinkOption.NOFOLLOW_LINKS)) {
+      return;
+    }
+    if (!overwrite) {
       throw new InvalidSettingException(
           "{out} %s already exists; set {overwrite} or remove it", given);
+    }
+    if (!isGgufFile(absolute)) {
+      throw new InvalidSettingException(
+          "{out} %s exists and is not a GGUF file (it does not start with the bytes GGUF); llmc"
+              + " replaces only GGUF files: remove it yourself or choose another {out}",
+          given);
+    }
+  }
+
+  /** A regular file (through links) that starts with GGUF's magic bytes. */
+  static boolean isGgufFile(Path file) {
+    if (!Files.isRegularFile(file)) {
+      return false;
+    }
+    try (InputStream in = Files.newInputStream(file)) {
+      return Arrays.equals(in.readNBytes(4), MAGIC);
+    } catch (IOException e) {
+      return false;
     }
   }
 
@@ -555,7 +594,7 @@ public final class GgufWriter implements AutoCloseable {
     }
     try {
       channel.close();
-      checkTarget(target, target, overwrite);
+      checkTarget(target, target, overwrite, inputs);
       try {
         Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE);
       } catch (AtomicMoveNotSupportedException e) {

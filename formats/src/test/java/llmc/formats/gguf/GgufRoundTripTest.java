@@ -21,6 +21,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Random;
 import java.util.stream.Stream;
+import llmc.formats.InvalidSettingException;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -281,19 +282,76 @@ class GgufRoundTripTest {
 
   @Test
   void existingTargetNeedsOverwrite() throws IOException {
-    Path file = Files.writeString(dir.resolve("model.gguf"), "old");
-    GgufTestFiles.assertBadInput(
-        () -> GgufWriter.create(file, false), "model.gguf", "already exists", "set overwrite");
+    Path file = Files.writeString(dir.resolve("model.gguf"), "GGUF old");
+    InvalidSettingException e =
+        (InvalidSettingException)
+            GgufTestFiles.assertBadInput(
+                () -> GgufWriter.create(file, false), "model.gguf", "already exists");
+    assertEquals(List.of("out", "overwrite"), e.settings());
     GgufTestFiles.assertBadInput(() -> GgufWriter.create(dir, true), dir.toString(), "is a folder");
     try (GgufWriter w = GgufWriter.create(file, true)) {
       w.putBool("x", true);
-      assertEquals("old", Files.readString(file));
+      assertEquals("GGUF old", Files.readString(file));
       w.finish();
     }
     assertEquals(List.of("model.gguf"), listing());
     try (GgufFile gguf = GgufFile.open(file)) {
       assertTrue(gguf.metadata().bool("x"));
     }
+  }
+
+  @Test
+  void overwriteRefusesATargetThatIsNotAGgufFileAndLeavesItUntouched() throws IOException {
+    Path file = Files.writeString(dir.resolve("model.gguf"), "my notes, not a GGUF file");
+    InvalidSettingException e =
+        (InvalidSettingException)
+            GgufTestFiles.assertBadInput(
+                () -> GgufWriter.create(file, true, List.of()),
+                file.toString(),
+                "is not a GGUF file",
+                "remove it yourself or choose another out");
+    assertEquals(List.of("out", "out"), e.settings());
+    assertEquals("my notes, not a GGUF file", Files.readString(file));
+    assertEquals(List.of("model.gguf"), listing(), "no temporary file left");
+    Path shortFile = Files.writeString(dir.resolve("short.gguf"), "GG");
+    GgufTestFiles.assertBadInput(
+        () -> GgufWriter.create(shortFile, true, List.of()), "is not a GGUF file");
+    assertEquals("GG", Files.readString(shortFile));
+  }
+
+  @Test
+  void aForeignFileThatAppearsBeforeFinishIsNotReplaced() throws IOException {
+    Path file = dir.resolve("model.gguf");
+    try (GgufWriter w = GgufWriter.create(file, true, List.of())) {
+      w.putBool("x", true);
+      Files.writeString(file, "appeared meanwhile");
+      GgufTestFiles.assertBadInput(w::finish, "is not a GGUF file");
+    }
+    assertEquals("appeared meanwhile", Files.readString(file));
+    assertEquals(List.of("model.gguf"), listing(), "no temporary file left");
+  }
+
+  @Test
+  void aRunThatFailsBeforeFinishLeavesTheOldGgufFileIntact() throws IOException {
+    Path file = dir.resolve("model.gguf");
+    try (GgufWriter w = GgufWriter.create(file, false)) {
+      w.putString("general.name", "old");
+      w.finish();
+    }
+    byte[] before = Files.readAllBytes(file);
+    IllegalStateException failure =
+        assertThrows(
+            IllegalStateException.class,
+            () -> {
+              try (GgufWriter w = GgufWriter.create(file, true, List.of())) {
+                w.declare("w", GgmlType.F32, 4);
+                w.writeFloats("w", new float[] {1, 2, 3, 4});
+                throw new IllegalStateException("the run failed");
+              }
+            });
+    assertEquals("the run failed", failure.getMessage());
+    assertArrayEquals(before, Files.readAllBytes(file));
+    assertEquals(List.of("model.gguf"), listing(), "no temporary file left");
   }
 
   @Test

@@ -2,6 +2,7 @@ package llmc.model.gguf;
 
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Collection;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
@@ -85,12 +86,28 @@ public final class GgufModelWriter implements AutoCloseable {
       GgmlType fileType,
       List<Tensor> tensors,
       Consumer<GgufWriter> tokenizer) {
+    this(out, overwrite, List.of(), f, name, fileType, tensors, tokenizer);
+  }
+
+  /**
+   * The same, with {@code inputs} (the model folder) that {@code out} may not overlap ({@link
+   * GgufWriter#create(Path, boolean, Collection)}).
+   */
+  public GgufModelWriter(
+      Path out,
+      boolean overwrite,
+      Collection<Path> inputs,
+      LlamaFamily f,
+      String name,
+      GgmlType fileType,
+      List<Tensor> tensors,
+      Consumer<GgufWriter> tokenizer) {
     this.tensors = List.copyOf(tensors);
     this.byHfName = new java.util.HashMap<>();
     for (Tensor t : tensors) {
       byHfName.put(t.hfName(), t);
     }
-    this.writer = GgufWriter.create(out, overwrite);
+    this.writer = GgufWriter.create(out, overwrite, inputs);
     try {
       writer.alignment(32); // written as general.alignment
       LlamaGguf.putMetadata(writer, f, name, fileType);
