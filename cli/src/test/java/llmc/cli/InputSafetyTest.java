@@ -174,7 +174,7 @@ class InputSafetyTest {
             "2",
             "--save-stats",
             model.toString()),
-        "saveStats " + model,
+        "--save-stats " + model,
         "is the input");
     assertFalse(Files.exists(out));
   }

@@ -172,7 +172,9 @@ class PruneTest {
         Cli.run(
             "quantize", packed.toString(), "--out", dir.resolve("q").toString(), "--method", "rtn");
     assertEquals(2, q.exitCode());
-    assertTrue(q.err().contains("llmc prune --format dense"), q.err());
+    assertTrue(
+        q.err().contains("quantize the dense pruned folder (pruned with the dense format)"),
+        q.err());
   }
 
   @Test
