@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.PrintWriter;
 import llmc.formats.Json;
 import llmc.model.Engines;
+import llmc.pipeline.Progress;
 import picocli.CommandLine.Option;
 
 /** Options every command has: machine-readable output, verbosity, threads. */
@@ -42,6 +43,21 @@ public final class CommonOptions {
       System.err.print("\r" + line + "\u001b[K");
       System.err.flush();
     }
+  }
+
+  /** A stage's progress as {@link #progress(String)} lines: "eval: window 3/40". */
+  static Progress progressLine() {
+    return new Progress() {
+      @Override
+      public void update(String task, long done, long total) {
+        progress(task + " " + done + "/" + total);
+      }
+
+      @Override
+      public void finished() {
+        endProgress();
+      }
+    };
   }
 
   static void endProgress() {
