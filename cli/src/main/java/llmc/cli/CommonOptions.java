@@ -60,6 +60,21 @@ public final class CommonOptions {
     }
   }
 
+  /** A stage's progress as {@link #progress(String)} lines: "eval: window 3/40". */
+  static Progress progressLine() {
+    return new Progress() {
+      @Override
+      public void update(String task, long done, long total) {
+        progress(task + " " + done + "/" + total);
+      }
+
+      @Override
+      public void finished() {
+        endProgress();
+      }
+    };
+  }
+
   static void endProgress() {
     if (System.console() != null) {
       System.err.print("\r\u001b[K");

@@ -118,6 +118,21 @@ class CommandsTest {
   }
 
   @Test
+  void batchZeroIsRefusedNamingTheSetting() {
+    for (Cli r :
+        new Cli[] {
+          Cli.run("inspect", Cli.stories(), "--batch", "0"),
+          Cli.run("eval", Cli.stories(), "--data", Cli.valid(), "--batch", "0")
+        }) {
+      assertEquals(2, r.exitCode(), r.err());
+      assertEquals("", r.out());
+      // The setting as the library names it ("batch"); "--batch" once the CLI renders names.
+      assertTrue(r.err().startsWith("llmc: error: "), r.err());
+      assertTrue(r.err().contains("batch 0: give at least 1"), r.err());
+    }
+  }
+
+  @Test
   void usageErrorExitsTwoWithOneLine() {
     Cli r = Cli.run("eval", Cli.stories()); // --data missing
     assertEquals(2, r.exitCode());
