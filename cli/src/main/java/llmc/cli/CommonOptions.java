@@ -37,21 +37,6 @@ public final class CommonOptions {
     }
   }
 
-  /** Progress lines on stderr (a terminal only). */
-  Progress progress() {
-    return new Progress() {
-      @Override
-      public void update(String task, long done, long total) {
-        CommonOptions.progress(task + " " + done + "/" + total);
-      }
-
-      @Override
-      public void finished() {
-        endProgress();
-      }
-    };
-  }
-
   /** A progress line on stderr (overwritten in place on a terminal), never in --json stdout. */
   static void progress(String line) {
     if (System.console() != null) {
@@ -61,7 +46,7 @@ public final class CommonOptions {
   }
 
   /** A stage's progress as {@link #progress(String)} lines: "eval: window 3/40". */
-  static Progress progressLine() {
+  static Progress progress() {
     return new Progress() {
       @Override
       public void update(String task, long done, long total) {

@@ -100,7 +100,7 @@ final class EvalCommand implements Callable<Integer> {
     common.configureEngine();
     EvalSettings settings =
         new EvalSettings(model, data, field, seqLen, maxWindows, batch, warmup, base, tokenizer);
-    EvalReport r = new EvalStage().run(settings, CommonOptions.progressLine());
+    EvalReport r = new EvalStage().run(settings, CommonOptions.progress());
     PrintWriter stdout = spec.commandLine().getOut();
     if (common.json) {
       common.print(stdout, Reports.toJson(r));

@@ -61,7 +61,7 @@ final class GenerateCommand implements Callable<Integer> {
   public Integer call() {
     common.configureEngine();
     GenerateSettings settings = new GenerateSettings(model, prompt, maxTokens, tokenizer);
-    GenerateReport r = new GenerateStage().run(settings, CommonOptions.progressLine());
+    GenerateReport r = new GenerateStage().run(settings, CommonOptions.progress());
     PrintWriter stderr = spec.commandLine().getErr();
     if (r.maxTokensCut() != null) {
       stderr.println(
