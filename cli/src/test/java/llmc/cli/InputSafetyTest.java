@@ -180,6 +180,40 @@ class InputSafetyTest {
   }
 
   @Test
+  void quantizeOutInsideTheSavedStatisticsItReadsExitsTwo() throws IOException {
+    Path stats = dir.resolve("stats");
+    Cli saved =
+        Cli.run(
+            "quantize",
+            model.toString(),
+            "--out",
+            dir.resolve("first").toString(),
+            "--format",
+            "dense",
+            "--calib",
+            Cli.valid(),
+            "--nsamples",
+            "2",
+            "--seq-len",
+            "64",
+            "--save-stats",
+            stats.toString());
+    assertEquals(0, saved.exitCode(), saved.err());
+    refused(
+        List.of(
+            "quantize",
+            model.toString(),
+            "--out",
+            stats.resolve("inner").toString(),
+            "--format",
+            "dense",
+            "--stats",
+            stats.toString()),
+        "--out " + stats.resolve("inner"),
+        stats.toString());
+  }
+
+  @Test
   void aTokenizerLinkedOutsideTheModelFolderExitsTwoAndWritesNoOutput() throws IOException {
     Path outside = Files.move(model.resolve("tokenizer.json"), dir.resolve("tokenizer.json"));
     Files.createSymbolicLink(model.resolve("tokenizer.json"), outside);

@@ -27,8 +27,12 @@ final class FolderSink implements ModelSink {
   private final SafetensorsWriter writer;
   private boolean finished;
 
+  /**
+   * @param inputs what the run reads (the model folder first): the output may not overlap them
+   */
   FolderSink(
       ModelFolder input,
+      List<Path> inputs,
       Path out,
       boolean overwrite,
       long maxShardBytes,
@@ -37,7 +41,7 @@ final class FolderSink implements ModelSink {
     this.input = input;
     this.checkpoint = input.checkpoint();
     this.layout = layout;
-    this.folder = OutputFolder.create(out, overwrite, List.of(input.dir()));
+    this.folder = OutputFolder.create(out, overwrite, inputs);
     try {
       this.writer =
           new SafetensorsWriter(

@@ -32,13 +32,12 @@ final class GgufSink implements ModelSink {
       List<GgufModelWriter.Tensor> plan,
       GgufTokenizer tokenizer,
       Weights weights,
-      Path input) {
+      List<Path> inputs) {
     this.out = out;
     this.weights = weights;
     this.plan = plan;
     this.file =
-        new GgufModelWriter(
-            out, overwrite, List.of(input), family, name, type, plan, tokenizer::writeTo);
+        new GgufModelWriter(out, overwrite, inputs, family, name, type, plan, tokenizer::writeTo);
     try {
       for (GgufModelWriter.Tensor t : plan) {
         if (!t.hfName().startsWith(TensorNames.LAYERS)) {

@@ -1,7 +1,6 @@
 package llmc.pipeline;
 
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
 import java.util.regex.Pattern;
@@ -142,11 +141,8 @@ public record PruneSettings(
    * Defaults: sparsity 0.5 unstructured (per row for Wanda, per matrix otherwise), p 2, Taylor
    * groups by {@code sum |g w|}, gradient batches of 8, damp 0.01, blocks of 128, dense output.
    */
-  public static final class Builder {
-    private final Path model;
-    private final Path out;
+  public static final class Builder extends CompressionBuilder<Builder> {
     private final PruneMethod method;
-    private boolean overwrite;
     private double sparsity = 0.5;
     private String pattern;
     private Compare compare;
@@ -154,23 +150,16 @@ public record PruneSettings(
     private int[] dropLayers;
     private double p = 2;
     private Structured.GroupReduce taylorGroup = Structured.GroupReduce.SUM;
-    private CalibrationSettings calibration;
     private int gradBatch = 8;
-    private double damp = 0.01;
-    private int blockSize = 128;
-    private final List<Pattern> ignore = new ArrayList<>();
     private Format format = Format.DENSE;
-    private EvaluationSettings eval;
-    private Long maxShardBytes;
 
     private Builder(Path model, Path out, PruneMethod method) {
-      this.model = model;
-      this.out = out;
+      super(model, out);
       this.method = Objects.requireNonNull(method, "method");
     }
 
-    public Builder overwrite(boolean overwrite) {
-      this.overwrite = overwrite;
+    @Override
+    Builder self() {
       return this;
     }
 
@@ -212,43 +201,13 @@ public record PruneSettings(
       return this;
     }
 
-    public Builder calibration(CalibrationSettings calibration) {
-      this.calibration = calibration;
-      return this;
-    }
-
     public Builder gradBatch(int gradBatch) {
       this.gradBatch = gradBatch;
       return this;
     }
 
-    public Builder damp(double damp) {
-      this.damp = damp;
-      return this;
-    }
-
-    public Builder blockSize(int blockSize) {
-      this.blockSize = blockSize;
-      return this;
-    }
-
-    public Builder ignore(String regex) {
-      ignore.add(QuantizeSettings.regex("ignore", regex));
-      return this;
-    }
-
     public Builder format(Format format) {
       this.format = format;
-      return this;
-    }
-
-    public Builder eval(EvaluationSettings eval) {
-      this.eval = eval;
-      return this;
-    }
-
-    public Builder maxShardBytes(Long maxShardBytes) {
-      this.maxShardBytes = maxShardBytes;
       return this;
     }
 

@@ -184,7 +184,14 @@ public final class PruneStage implements Stage<PruneSettings, PruneReport> {
                 dense, () -> counted[1] == 0 ? 0 : (double) counted[0] / counted[1])
             : FolderLayout.dense(null);
     FolderSink sink =
-        new FolderSink(input, s.out(), s.overwrite(), s.shardBytes(), "llmc prune", layout);
+        new FolderSink(
+            input,
+            List.of(input.dir()),
+            s.out(),
+            s.overwrite(),
+            s.shardBytes(),
+            "llmc prune",
+            layout);
     try {
       Checkpoint checkpoint = input.checkpoint();
       LayerwisePipeline.Timings t =

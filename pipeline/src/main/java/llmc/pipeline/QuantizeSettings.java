@@ -272,37 +272,27 @@ public record QuantizeSettings(
    * compressed as GPTQ layout v1; with {@link Format#GGUF} the bits, group size and symmetry come
    * from the type unless given.
    */
-  public static final class Builder {
-    private final Path model;
-    private final Path out;
-    private boolean overwrite;
+  public static final class Builder extends CompressionBuilder<Builder> {
     private Method method = Method.GPTQ;
     private Integer bits;
     private Integer groupSize;
     private Boolean symmetric;
     private boolean actOrder;
     private boolean staticGroups;
-    private double damp = 0.01;
-    private int blockSize = 128;
     private Rtn.Clip clip = Rtn.Clip.NONE;
-    private CalibrationSettings calibration;
     private Format format = Format.GPTQ;
     private GgmlType ggufType;
     private CheckpointFormat checkpointFormat = CheckpointFormat.V1;
-    private final List<Pattern> ignore = new ArrayList<>();
     private final List<BitsOverride> bitsFor = new ArrayList<>();
     private Path saveStats;
     private Path stats;
-    private EvaluationSettings eval;
-    private Long maxShardBytes;
 
     private Builder(Path model, Path out) {
-      this.model = model;
-      this.out = out;
+      super(model, out);
     }
 
-    public Builder overwrite(boolean overwrite) {
-      this.overwrite = overwrite;
+    @Override
+    Builder self() {
       return this;
     }
 
@@ -339,23 +329,8 @@ public record QuantizeSettings(
       return this;
     }
 
-    public Builder damp(double damp) {
-      this.damp = damp;
-      return this;
-    }
-
-    public Builder blockSize(int blockSize) {
-      this.blockSize = blockSize;
-      return this;
-    }
-
     public Builder clip(Rtn.Clip clip) {
       this.clip = clip;
-      return this;
-    }
-
-    public Builder calibration(CalibrationSettings calibration) {
-      this.calibration = calibration;
       return this;
     }
 
@@ -381,12 +356,6 @@ public record QuantizeSettings(
       return this;
     }
 
-    /** Leaves modules matching {@code regex} unquantized. */
-    public Builder ignore(String regex) {
-      ignore.add(regex("ignore", regex));
-      return this;
-    }
-
     /** {@code REGEX=BITS}. */
     public Builder bitsFor(String spec) {
       bitsFor.add(BitsOverride.parse(spec));
@@ -400,16 +369,6 @@ public record QuantizeSettings(
 
     public Builder stats(Path dir) {
       this.stats = dir;
-      return this;
-    }
-
-    public Builder eval(EvaluationSettings eval) {
-      this.eval = eval;
-      return this;
-    }
-
-    public Builder maxShardBytes(Long maxShardBytes) {
-      this.maxShardBytes = maxShardBytes;
       return this;
     }
 

@@ -1,6 +1,7 @@
 package llmc.pipeline;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -150,6 +151,9 @@ public final class QuantizeStage implements Stage<QuantizeSettings, QuantizeRepo
         source = new StatisticsSource.Windows(cut.windows(), save);
       }
 
+      // The output may overlap neither the model nor the statistics it reads.
+      List<Path> inputs =
+          s.stats() == null ? List.of(input.dir()) : List.of(input.dir(), s.stats());
       try (ModelSink sink =
               plan != null
                   ? new GgufSink(
@@ -161,9 +165,10 @@ public final class QuantizeStage implements Stage<QuantizeSettings, QuantizeRepo
                       plan,
                       tokenizer,
                       weights,
-                      input.dir())
+                      inputs)
                   : new FolderSink(
                       input,
+                      inputs,
                       s.out(),
                       s.overwrite(),
                       s.shardBytes(),

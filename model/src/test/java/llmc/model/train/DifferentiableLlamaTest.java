@@ -1,5 +1,8 @@
 package llmc.model.train;
 
+import static llmc.model.train.TinyModels.PLAIN_ROPE;
+import static llmc.model.train.TinyModels.tiny;
+import static llmc.model.train.TinyModels.windows;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
@@ -17,7 +20,6 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.SplittableRandom;
 import java.util.stream.Stream;
 import llmc.formats.BadInputException;
 import llmc.model.CaptureHook;
@@ -43,22 +45,6 @@ import org.junit.jupiter.params.provider.MethodSource;
  * runtime's loss, and its parameter access.
  */
 class DifferentiableLlamaTest {
-  private static final Rope.Spec PLAIN_ROPE = new Rope.Spec(10000, "none", 1, 0, 0, 0);
-
-  /** A tiny family: hidden 16, 2 layers, 4 query heads, 2 key/value heads, vocab 32. */
-  private static LlamaFamily tiny(
-      Variant variant, int headDim, Rope.Spec rope, boolean tied, int window) {
-    return new LlamaFamily(variant, 16, 2, 4, 2, headDim, 24, 32, 64, 1e-5, rope, tied, window);
-  }
-
-  private static List<int[]> windows(int count, int length, int vocab, long seed) {
-    SplittableRandom random = new SplittableRandom(seed);
-    List<int[]> windows = new ArrayList<>();
-    for (int i = 0; i < count; i++) {
-      windows.add(random.ints(length, 0, vocab).toArray());
-    }
-    return windows;
-  }
 
   /** Every supported variant on a tiny family with random weights (std 0.3). */
   static Stream<Arguments> variants() {

@@ -1,5 +1,8 @@
 package llmc.prune.grad;
 
+import static llmc.model.train.TinyModels.PLAIN_ROPE;
+import static llmc.model.train.TinyModels.tiny;
+import static llmc.model.train.TinyModels.windows;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -12,7 +15,6 @@ import llmc.model.Linear;
 import llmc.model.LlamaFamily;
 import llmc.model.LlamaFamily.Variant;
 import llmc.model.MemoryWeights;
-import llmc.model.Rope;
 import llmc.model.train.RuntimeLoss;
 import org.junit.jupiter.api.Test;
 
@@ -22,22 +24,6 @@ import org.junit.jupiter.api.Test;
  * llmc.model.train.DifferentiableLlamaTest}.)
  */
 class GradientsTest {
-  private static final Rope.Spec PLAIN_ROPE = new Rope.Spec(10000, "none", 1, 0, 0, 0);
-
-  /** A tiny family: hidden 16, 2 layers, 4 query heads, 2 key/value heads, vocab 32. */
-  private static LlamaFamily tiny(
-      Variant variant, int headDim, Rope.Spec rope, boolean tied, int window) {
-    return new LlamaFamily(variant, 16, 2, 4, 2, headDim, 24, 32, 64, 1e-5, rope, tied, window);
-  }
-
-  private static List<int[]> windows(int count, int length, int vocab, long seed) {
-    SplittableRandom random = new SplittableRandom(seed);
-    List<int[]> windows = new ArrayList<>();
-    for (int i = 0; i < count; i++) {
-      windows.add(random.ints(length, 0, vocab).toArray());
-    }
-    return windows;
-  }
 
   /**
    * Central differences {@code (L(w + h) - L(w - h)) / 2h} of the runtime's loss at two entries of
