@@ -26,7 +26,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * Compressors read the layer's current weights: Wanda 2:4 then GPTQ 4-bit in one pass over
- * stories260K gives quantized matrices that are still 2:4 (GPTQ keeps the pruned zeros).
+ * stories260K gives quantized matrices that are still 2:4 (GPTQ keeps the pruned zeros); and a
+ * model held in memory compresses exactly as its mapped checkpoint does.
  */
 class StackedMethodsTest {
 
@@ -74,5 +75,60 @@ class StackedMethodsTest {
         assertTrue(Masks.sparsity(c.weight()) >= 0.5);
       }
     }
+  }
+
+  /** A model held in memory (any {@link Weights}) compresses as the mapped checkpoint does. */
+  @Test
+  void gptqOnAModelHeldInMemoryEqualsGptqOnTheMappedCheckpoint() {
+    Path root = Path.of(System.getProperty("llmc.root"));
+    try (ModelFolder input = ModelFolder.open(root.resolve("samples/models/stories260K"))) {
+      LlamaFamily family = LlamaFamily.from(input.config());
+      Calibration cut =
+          Calibration.cut(
+              input,
+              family,
+              CalibrationSettings.of(root.resolve("samples/data/tinystories/train.jsonl"))
+                  .withNsamples(4)
+                  .withSeqLen(64));
+      Weights mapped = Weights.of(input.checkpoint());
+      java.util.Map<String, float[]> tensors = new java.util.HashMap<>();
+      input.checkpoint().names().forEach(name -> tensors.put(name, mapped.floats(name)));
+      Weights inMemory =
+          new Weights() {
+            @Override
+            public boolean contains(String name) {
+              return tensors.containsKey(name);
+            }
+
+            @Override
+            public long[] shape(String name) {
+              return mapped.shape(name);
+            }
+
+            @Override
+            public float[] floats(String name) {
+              return tensors.get(name).clone();
+            }
+          };
+      List<float[]> fromMapped = gptq(family, mapped, cut);
+      List<float[]> fromMemory = gptq(family, inMemory, cut);
+      assertEquals(family.layers() * Linear.values().length, fromMemory.size());
+      for (int k = 0; k < fromMapped.size(); k++) {
+        assertArrayEquals(fromMapped.get(k), fromMemory.get(k));
+      }
+    }
+  }
+
+  private static List<float[]> gptq(LlamaFamily family, Weights weights, Calibration cut) {
+    List<float[]> results = new ArrayList<>();
+    LayerwisePipeline.compress(
+        family,
+        new OverlayWeights(weights),
+        new StatisticsSource.Windows(cut.windows(), null),
+        new GptqCompressor(
+            (layer, linear) -> new QuantScheme(4, 32, true, DType.F16), 0.01, 128, false, false),
+        (layer, compressed) -> compressed.values().forEach(c -> results.add(c.weight())),
+        (i, n) -> {});
+    return results;
   }
 }
