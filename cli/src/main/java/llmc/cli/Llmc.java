@@ -18,6 +18,7 @@ import picocli.CommandLine.Command;
     subcommands = {
       QuantizeCommand.class,
       PruneCommand.class,
+      DistillCommand.class,
       ExportCommand.class,
       InspectCommand.class,
       EvalCommand.class,

@@ -1,0 +1,96 @@
+package llmc.distill;
+
+import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import ai.djl.ndarray.types.Shape;
+import java.util.List;
+import llmc.model.train.DifferentiableLlama;
+
+/**
+ * The distillation loss of PROTOCOLS.md: {@code alpha T^2 D(teacher_T, student_T) + (1 - alpha)
+ * CE(student, next token) + beta mean MSE(hidden pairs)}. Every term is a mean over the scored
+ * positions of the batch (the {@code L - 1} positions of each window whose next token is in the
+ * window); the MSE is a mean over all positions and hidden units, averaged over the pairs.
+ *
+ * @param hiddenPairs student layer {@code s} against teacher layer {@code t}, as {@code [s, t]}
+ */
+public record DistillLoss(
+    double alpha,
+    double temperature,
+    double beta,
+    Divergence divergence,
+    double jsdBeta,
+    List<int[]> hiddenPairs) {
+
+  public DistillLoss {
+    hiddenPairs = List.copyOf(hiddenPairs);
+  }
+
+  /** The loss and its terms (the terms as plain numbers, for the report). */
+  public record Terms(NDArray loss, double divergence, double crossEntropy, double hiddenMse) {}
+
+  /** Whether the teacher is needed at all (not for hard labels alone). */
+  public boolean needsTeacher() {
+    return alpha > 0 || (beta > 0 && !hiddenPairs.isEmpty());
+  }
+
+  /** Whether the layers' outputs are needed. */
+  public boolean needsHidden() {
+    return beta > 0 && !hiddenPairs.isEmpty();
+  }
+
+  /**
+   * @param teacher the teacher's forward on the same windows (constants), or null when {@link
+   *     #needsTeacher} is false
+   * @param student the student's forward (differentiable)
+   * @param tokens the windows {@code [B][T]}
+   */
+  public Terms of(
+      NDManager scope,
+      DifferentiableLlama.Forward teacher,
+      DifferentiableLlama.Forward student,
+      int[][] tokens) {
+    int batch = tokens.length;
+    int count = tokens[0].length;
+    long vocab = student.logits().getShape().get(2);
+    long scored = (long) batch * (count - 1);
+    NDArray zs = scoredRows(student.logits(), count, vocab); // [N, V]
+    // Hard labels: the mean next-token cross-entropy.
+    int[] next = new int[Math.toIntExact(scored)];
+    for (int b = 0; b < batch; b++) {
+      System.arraycopy(tokens[b], 1, next, b * (count - 1), count - 1);
+    }
+    NDArray targets = scope.create(next, new Shape(scored, 1));
+    NDArray ce = zs.logSoftmax(-1).gather(targets, -1).mean().neg();
+    NDArray loss = ce.mul((float) (1 - alpha));
+    double divergenceValue = 0;
+    if (alpha > 0) {
+      float t = (float) temperature;
+      NDArray zt = scoredRows(teacher.logits(), count, vocab);
+      NDArray d =
+          divergence
+              .of(zt.div(t).logSoftmax(-1), zs.div(t).logSoftmax(-1), jsdBeta)
+              .mean(); // mean over the scored positions
+      loss = loss.add(d.mul((float) (alpha * temperature * temperature)));
+      divergenceValue = d.getFloat();
+    }
+    double mseValue = 0;
+    if (needsHidden()) {
+      NDArray mse = null;
+      for (int[] pair : hiddenPairs) {
+        NDArray diff = student.hidden().get(pair[0]).sub(teacher.hidden().get(pair[1]));
+        NDArray m = diff.mul(diff).mean();
+        mse = mse == null ? m : mse.add(m);
+      }
+      mse = mse.div((float) hiddenPairs.size());
+      loss = loss.add(mse.mul((float) beta));
+      mseValue = mse.getFloat();
+    }
+    return new Terms(loss, divergenceValue, ce.getFloat(), mseValue);
+  }
+
+  /** The logits of the scored positions, {@code [B, T, V] -> [B (T-1), V]}. */
+  private static NDArray scoredRows(NDArray logits, int count, long vocab) {
+    return logits.split(new long[] {count - 1}, 1).get(0).reshape(-1, vocab);
+  }
+}

@@ -1,0 +1,73 @@
+package llmc.pipeline;
+
+import java.util.List;
+import llmc.distill.Trainer;
+
+/**
+ * What a distillation run trained and what came of it; {@code llmc-report.json} is this without
+ * wall times. Null parts are left out of the JSON.
+ *
+ * @param teacherEval the teacher's P1 perplexity on the evaluation windows
+ * @param studentBefore the student's before training (null for a resumed run)
+ * @param studentAfter the student's after training
+ * @param resumedFrom the checkpoint's step when resumed, else null
+ * @param steps every optimizer step: rate, loss and terms, gradient norm
+ * @param evals every evaluation of the student
+ */
+public record DistillReport(
+    String command,
+    String teacher,
+    String student,
+    String out,
+    Training training,
+    Loss loss,
+    Data data,
+    long trainableParameters,
+    long optimizerBytes,
+    Trainer.EvalPoint teacherEval,
+    Trainer.EvalPoint studentBefore,
+    Trainer.EvalPoint studentAfter,
+    Integer resumedFrom,
+    String plot,
+    Seconds seconds,
+    List<Trainer.StepLog> steps,
+    List<Trainer.EvalPoint> evals,
+    List<String> warnings) {
+
+  /** The optimizer and its schedule. */
+  public record Training(
+      int steps,
+      int batchSize,
+      int seqLen,
+      int gradAccum,
+      String optimizer,
+      double lr,
+      int warmup,
+      String schedule,
+      double minLrRatio,
+      double weightDecay,
+      double gradClip,
+      long seed) {}
+
+  /** The loss. */
+  public record Loss(
+      double alpha,
+      double temperature,
+      double beta,
+      String divergence,
+      Double jsdBeta,
+      List<String> hiddenPairs) {}
+
+  /** The training text (D1) and the evaluation text (P1). */
+  public record Data(
+      String file,
+      String field,
+      long streamTokens,
+      long windowsDrawn,
+      String eval,
+      Integer evalSeqLen,
+      Integer evalWindows) {}
+
+  /** Wall times, and training tokens per second (teacher and student forward, backward, step). */
+  public record Seconds(double training, double evaluation, double total, double tokensPerSecond) {}
+}
