@@ -86,6 +86,29 @@ public final class TrainingCheckpoint {
     }
   }
 
+  /**
+   * Removes the checkpoint of a finished run (and the work folder when nothing else is in it): it
+   * cannot be resumed into anything but the output that now exists.
+   */
+  public static void remove(Path work) {
+    Path dir = dir(work);
+    if (!Files.isRegularFile(dir.resolve(STATE), LinkOption.NOFOLLOW_LINKS)) {
+      return;
+    }
+    try (var files = Files.walk(dir)) {
+      for (Path p : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
+        Files.delete(p);
+      }
+      try (var rest = Files.list(work)) {
+        if (rest.findAny().isEmpty()) {
+          Files.delete(work);
+        }
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot remove the finished checkpoint " + dir, e);
+    }
+  }
+
   private static void writeArrays(Path file, Map<String, NDArray> arrays) {
     Path dir = file.getParent();
     try (SafetensorsWriter writer = new SafetensorsWriter(dir, 0, Map.of("format", "pt"))) {

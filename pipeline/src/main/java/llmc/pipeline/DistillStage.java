@@ -214,6 +214,7 @@ public final class DistillStage implements Stage<DistillSettings, DistillReport>
                 List.copyOf(warnings));
         Reports.store(report, folder.dir());
         folder.commit();
+        TrainingCheckpoint.remove(s.work());
         return report;
       }
     }

@@ -1,0 +1,104 @@
+package llmc.cli;
+
+import static org.junit.jupiter.api.Assertions.assertArrayEquals;
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import llmc.formats.Json;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A distillation killed with SIGKILL after a checkpoint and resumed ends with exactly the weights
+ * of an uninterrupted run. Every run is a child JVM with the same thread count.
+ */
+class DistillResumeTest {
+  @TempDir Path dir;
+
+  private List<String> distill(Path out, Path work, String... more) {
+    List<String> args = new ArrayList<>();
+    args.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    args.addAll(
+        List.of(
+            "--add-modules",
+            "jdk.incubator.vector",
+            "--enable-native-access=ALL-UNNAMED",
+            "-Dai.djl.offline=true",
+            "-cp",
+            System.getProperty("java.class.path"),
+            "llmc.cli.Llmc",
+            "distill",
+            "--teacher",
+            Cli.stories(),
+            "--keep-layers",
+            "0,2,4",
+            "--data",
+            Cli.valid(),
+            "--out",
+            out.toString(),
+            "--work-dir",
+            work.toString(),
+            "--steps",
+            "300",
+            "--batch-size",
+            "2",
+            "--seq-len",
+            "64",
+            "--checkpoint-every",
+            "10",
+            "--seed",
+            "5",
+            "--threads",
+            "2",
+            "--json"));
+    args.addAll(List.of(more));
+    return args;
+  }
+
+  private Process start(List<String> args, String log) throws IOException {
+    return new ProcessBuilder(args)
+        .redirectErrorStream(true)
+        .redirectOutput(dir.resolve(log).toFile())
+        .start();
+  }
+
+  @Test
+  void aRunKilledAfterACheckpointAndResumedEndsWithTheUninterruptedWeights() throws Exception {
+    Process whole = start(distill(dir.resolve("whole"), dir.resolve("whole.work")), "whole.log");
+    assertEquals(0, whole.waitFor(), Files.readString(dir.resolve("whole.log")));
+
+    Path work = dir.resolve("killed.work");
+    Path state = work.resolve("checkpoint/distill-state.json");
+    Process killed = start(distill(dir.resolve("killed"), work), "killed.log");
+    long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(5);
+    while (!Files.exists(state) && killed.isAlive() && System.nanoTime() < deadline) {
+      Thread.sleep(5);
+    }
+    assertTrue(killed.isAlive(), "the run ended before its first checkpoint could be killed");
+    killed.destroyForcibly(); // SIGKILL
+    killed.waitFor();
+    assertTrue(!Files.exists(dir.resolve("killed")), "a killed run leaves no output folder");
+    int checkpointStep = Json.mapper().readTree(state.toFile()).at("/state/step").asInt();
+    assertTrue(checkpointStep >= 10 && checkpointStep < 300, "checkpoint at " + checkpointStep);
+
+    Process resumed = start(distill(dir.resolve("killed"), work, "--resume"), "resumed.log");
+    assertEquals(0, resumed.waitFor(), Files.readString(dir.resolve("resumed.log")));
+    JsonNode report = Json.mapper().readTree(dir.resolve("killed/llmc-report.json").toFile());
+    assertEquals(checkpointStep, report.get("resumed_from").asInt());
+    assertEquals(300, report.get("steps").size()); // the log before the kill came back too
+
+    assertArrayEquals(
+        Files.readAllBytes(dir.resolve("whole/model.safetensors")),
+        Files.readAllBytes(dir.resolve("killed/model.safetensors")),
+        "resumed weights differ from the uninterrupted run's");
+    JsonNode wholeReport = Json.mapper().readTree(dir.resolve("whole/llmc-report.json").toFile());
+    assertEquals(wholeReport.get("steps"), report.get("steps"));
+  }
+}
