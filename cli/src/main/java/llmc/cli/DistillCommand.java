@@ -230,6 +230,22 @@ final class DistillCommand implements Callable<Integer> {
   @Option(names = "--resume", description = "Continue from the checkpoint in the work folder.")
   boolean resume;
 
+  @Option(
+      names = "--teacher-cache",
+      paramLabel = "DIR",
+      description = {
+        "Run the teacher once over the training windows and keep its top-k logits here (built when",
+        "absent, reused by later runs with the same data, seed, windows and temperature)."
+      })
+  Path teacherCache;
+
+  @Option(
+      names = "--cache-top-k",
+      defaultValue = "64",
+      paramLabel = "K",
+      description = "Logits kept per position in --teacher-cache (default: ${DEFAULT-VALUE}).")
+  int cacheTopK;
+
   @Mixin CommonOptions common;
 
   @Spec CommandSpec spec;
@@ -290,7 +306,9 @@ final class DistillCommand implements Callable<Integer> {
             .checkpointEvery(checkpointEvery)
             .evalEvery(evalEvery)
             .workDir(workDir)
-            .resume(resume);
+            .resume(resume)
+            .teacherCache(teacherCache)
+            .cacheTopK(cacheTopK);
     if (keepLayers != null) {
       b.keepLayers(keepLayers);
     }

@@ -29,6 +29,13 @@ public record DistillLoss(
   /** The loss and its terms (the terms as plain numbers, for the report). */
   public record Terms(NDArray loss, double divergence, double crossEntropy, double hiddenMse) {}
 
+  /**
+   * A cached teacher ({@link TeacherCache}) for the scored positions of a batch: its top-k token
+   * ids {@code [N, k]} (int64), their logits {@code [N, k]}, and {@code log sum_v exp(z_v / T)}
+   * over the whole vocabulary {@code [N, 1]}.
+   */
+  public record CachedTeacher(NDArray ids, NDArray logits, NDArray logSumExp) {}
+
   /** Whether the teacher is needed at all (not for hard labels alone). */
   public boolean needsTeacher() {
     return alpha > 0 || (beta > 0 && !hiddenPairs.isEmpty());
@@ -50,6 +57,20 @@ public record DistillLoss(
       DifferentiableLlama.Forward teacher,
       DifferentiableLlama.Forward student,
       int[][] tokens) {
+    return of(scope, teacher, null, student, tokens);
+  }
+
+  /**
+   * As {@link #of(NDManager, DifferentiableLlama.Forward, DifferentiableLlama.Forward, int[][])}
+   * with the teacher from a cache: the divergence over k + 1 buckets, the teacher's top k tokens
+   * and the rest of the vocabulary (exact for the top k, the tail lumped together).
+   */
+  public Terms of(
+      NDManager scope,
+      DifferentiableLlama.Forward teacher,
+      CachedTeacher cached,
+      DifferentiableLlama.Forward student,
+      int[][] tokens) {
     int batch = tokens.length;
     int count = tokens[0].length;
     long vocab = student.logits().getShape().get(2);
@@ -66,11 +87,20 @@ public record DistillLoss(
     double divergenceValue = 0;
     if (alpha > 0) {
       float t = (float) temperature;
-      NDArray zt = scoredRows(teacher.logits(), count, vocab);
-      NDArray d =
-          divergence
-              .of(zt.div(t).logSoftmax(-1), zs.div(t).logSoftmax(-1), jsdBeta)
-              .mean(); // mean over the scored positions
+      NDArray logPs = zs.div(t).logSoftmax(-1); // [N, V]
+      NDArray d;
+      if (cached == null) {
+        NDArray zt = scoredRows(teacher.logits(), count, vocab);
+        d = divergence.of(zt.div(t).logSoftmax(-1), logPs, jsdBeta).mean();
+      } else {
+        // k + 1 buckets: the teacher's top k tokens, then the rest of the vocabulary.
+        NDArray logPtTop = cached.logits().div(t).sub(cached.logSumExp()); // [N, k]
+        NDArray logPsTop = logPs.gather(cached.ids(), -1); // [N, k]
+        d =
+            divergence
+                .of(withRest(logPtTop), withRest(logPsTop), jsdBeta)
+                .mean(); // mean over the scored positions
+      }
       loss = loss.add(d.mul((float) (alpha * temperature * temperature)));
       divergenceValue = d.getFloat();
     }
@@ -87,6 +117,12 @@ public record DistillLoss(
       mseValue = mse.getFloat();
     }
     return new Terms(loss, divergenceValue, ce.getFloat(), mseValue);
+  }
+
+  /** {@code [N, k]} log-probabilities and the log of the mass they leave: {@code [N, k + 1]}. */
+  private static NDArray withRest(NDArray logTop) {
+    NDArray rest = logTop.exp().sum(new int[] {-1}, true).neg().add(1f).maximum(1e-12f).log();
+    return logTop.concat(rest, 1);
   }
 
   /** The logits of the scored positions, {@code [B, T, V] -> [B (T-1), V]}. */

@@ -78,6 +78,7 @@ public final class Trainer implements AutoCloseable {
   private final Map<String, NDArray> parameters;
   private final AdamW optimizer;
   private final TrainingWindows windows;
+  private final TeacherCache cache; // null: the live teacher
   private final List<StepLog> log = new ArrayList<>();
   private final List<EvalPoint> evals = new ArrayList<>();
   private int step;
@@ -87,13 +88,15 @@ public final class Trainer implements AutoCloseable {
       LlamaFamily teacherFamily,
       Weights teacherWeights,
       Student studentModel,
-      TrainingWindows windows) {
+      TrainingWindows windows,
+      TeacherCache cache) {
     this.settings = settings;
     this.windows = windows;
+    this.cache = cache;
     this.manager = Engines.newManager();
     try {
       this.teacher =
-          settings.loss().needsTeacher()
+          settings.loss().needsTeacher() && cache == null
               ? new DifferentiableLlama(
                   teacherFamily,
                   teacherWeights,
@@ -194,12 +197,17 @@ public final class Trainer implements AutoCloseable {
     double mse = 0;
     try (GradientCollector collector = manager.getEngine().newGradientCollector()) {
       for (int micro = 0; micro < accum; micro++) {
+        long first = windows.drawn();
         int[][] tokens = windows.next(settings.batch());
         try (NDManager scope = manager.newSubManager()) {
           DifferentiableLlama.Forward t =
               teacher == null ? null : teacher.forward(scope, tokens, loss.needsHidden());
+          DistillLoss.CachedTeacher cached =
+              cache == null || !loss.needsTeacher()
+                  ? null
+                  : cache.read(scope, first, settings.batch());
           DifferentiableLlama.Forward s = student.forward(scope, tokens, loss.needsHidden());
-          DistillLoss.Terms terms = loss.of(scope, t, s, tokens);
+          DistillLoss.Terms terms = loss.of(scope, t, cached, s, tokens);
           total += terms.loss().getFloat() / accum;
           divergence += terms.divergence() / accum;
           crossEntropy += terms.crossEntropy() / accum;

@@ -28,6 +28,7 @@ public record DistillReport(
     Trainer.EvalPoint studentBefore,
     Trainer.EvalPoint studentAfter,
     Integer resumedFrom,
+    Cache teacherCache,
     String plot,
     Seconds seconds,
     List<Trainer.StepLog> steps,
@@ -67,6 +68,16 @@ public record DistillReport(
       String eval,
       Integer evalSeqLen,
       Integer evalWindows) {}
+
+  /** The teacher cache used: built by this run or reused, its size. */
+  public record Cache(
+      String dir,
+      boolean built,
+      int topK,
+      long windows,
+      long bytesPerToken,
+      long bytes,
+      Double buildSeconds) {}
 
   /** Wall times, and training tokens per second (teacher and student forward, backward, step). */
   public record Seconds(double training, double evaluation, double total, double tokensPerSecond) {}

@@ -30,6 +30,9 @@ import llmc.formats.InvalidSettingException;
  * @param evalEvery steps between evaluations (0: before and after training only)
  * @param workDir where checkpoints go, or null for {@code <out>.work} beside the output
  * @param resume continue from the checkpoint in {@code workDir}
+ * @param teacherCache where the teacher's top-k logits over the training windows are stored (built
+ *     when absent, reused when present), or null to run the teacher live
+ * @param cacheTopK the logits kept per position in the cache
  */
 public record DistillSettings(
     Path teacher,
@@ -62,7 +65,9 @@ public record DistillSettings(
     int checkpointEvery,
     int evalEvery,
     Path workDir,
-    boolean resume) {
+    boolean resume,
+    Path teacherCache,
+    int cacheTopK) {
 
   public DistillSettings {
     if (teacher == null || out == null) {
@@ -125,6 +130,14 @@ public record DistillSettings(
     if (evalMaxWindows < 0 || checkpointEvery < 0 || evalEvery < 0) {
       throw new InvalidSettingException(
           "{evalMaxWindows}, {checkpointEvery} and {evalEvery} must not be negative");
+    }
+    if (teacherCache != null && beta > 0) {
+      throw new InvalidSettingException(
+          "{teacherCache} stores logits, not the teacher's hidden states: drop {beta} or"
+              + " {teacherCache}");
+    }
+    if (cacheTopK < 1) {
+      throw new InvalidSettingException("{cacheTopK} %s: give at least 1", cacheTopK);
     }
     for (int[] pair : hiddenPairs) {
       if (pair.length != 2 || pair[0] < 0 || pair[1] < 0) {
@@ -243,6 +256,8 @@ public record DistillSettings(
     private int evalEvery;
     private Path workDir;
     private boolean resume;
+    private Path teacherCache;
+    private int cacheTopK = 64;
 
     private Builder(Path teacher, Path out, Path data) {
       this.teacher = teacher;
@@ -390,6 +405,16 @@ public record DistillSettings(
       return this;
     }
 
+    public Builder teacherCache(Path v) {
+      teacherCache = v;
+      return this;
+    }
+
+    public Builder cacheTopK(int v) {
+      cacheTopK = v;
+      return this;
+    }
+
     public DistillSettings build() {
       return new DistillSettings(
           teacher,
@@ -422,7 +447,9 @@ public record DistillSettings(
           checkpointEvery,
           evalEvery,
           workDir,
-          resume);
+          resume,
+          teacherCache,
+          cacheTopK);
     }
   }
 }

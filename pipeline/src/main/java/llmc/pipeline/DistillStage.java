@@ -8,6 +8,7 @@ import java.util.Map;
 import llmc.distill.CurvePlot;
 import llmc.distill.DistillLoss;
 import llmc.distill.Student;
+import llmc.distill.TeacherCache;
 import llmc.distill.Trainer;
 import llmc.distill.TrainingCheckpoint;
 import llmc.distill.TrainingWindows;
@@ -118,10 +119,73 @@ public final class DistillStage implements Stage<DistillSettings, DistillReport>
                 evalSeconds[0] += (System.nanoTime() - e0) / 1e9;
                 return p;
               };
-      try (OutputFolder folder = OutputFolder.create(s.out(), s.overwrite(), inputs);
+      DistillReport.Cache cacheReport = null;
+      TeacherCache cache = null;
+      if (s.teacherCache() != null && loss.needsTeacher()) {
+        long needed = (long) s.steps() * s.gradAccum() * s.batchSize();
+        if (s.cacheTopK() > teacherFamily.vocab()) {
+          throw new InvalidSettingException(
+              "{cacheTopK} %s: the vocabulary has %s tokens", s.cacheTopK(), teacherFamily.vocab());
+        }
+        TeacherCache.Key key =
+            new TeacherCache.Key(
+                s.teacher().toAbsolutePath().normalize().toString(),
+                s.data().toAbsolutePath().normalize().toString(),
+                stream.length,
+                s.seed(),
+                s.seqLen(),
+                s.temperature(),
+                s.cacheTopK(),
+                teacherFamily.vocab());
+        cache = TeacherCache.open(s.teacherCache());
+        boolean built = false;
+        Double buildSeconds = null;
+        if (cache == null) {
+          long b0 = System.nanoTime();
+          TeacherCache.build(
+              s.teacherCache(),
+              inputs,
+              key,
+              teacherFamily,
+              Weights.of(teacher.checkpoint()),
+              new TrainingWindows(stream, s.seqLen(), s.seed()),
+              needed,
+              s.batchSize(),
+              done -> progress.update("teacher cache: window", done, needed));
+          progress.finished();
+          buildSeconds = (System.nanoTime() - b0) / 1e9;
+          built = true;
+          cache = TeacherCache.open(s.teacherCache());
+        } else if (!cache.key().equals(key) || cache.windows() < needed) {
+          TeacherCache.Key have = cache.key();
+          long haveWindows = cache.windows();
+          cache.close();
+          throw new InvalidSettingException(
+              "{teacherCache} %s was made for %s (%s windows); this run needs %s (%s windows):"
+                  + " give another {teacherCache} folder or remove this one",
+              s.teacherCache(), have, haveWindows, key, needed);
+        }
+        long bytesPerToken = TeacherCache.bytesPerToken(s.cacheTopK());
+        cacheReport =
+            new DistillReport.Cache(
+                s.teacherCache().toString(),
+                built,
+                s.cacheTopK(),
+                cache.windows(),
+                bytesPerToken,
+                cache.windows() * (s.seqLen() - 1) * bytesPerToken,
+                buildSeconds);
+      }
+      try (TeacherCache opened = cache;
+          OutputFolder folder = OutputFolder.create(s.out(), s.overwrite(), inputs);
           Trainer trainer =
               new Trainer(
-                  training, teacherFamily, Weights.of(teacher.checkpoint()), student, windows)) {
+                  training,
+                  teacherFamily,
+                  Weights.of(teacher.checkpoint()),
+                  student,
+                  windows,
+                  cache)) {
         Trainer.EvalPoint teacherEval =
             evaluation == null
                 ? null
@@ -206,6 +270,7 @@ public final class DistillStage implements Stage<DistillSettings, DistillReport>
                 before,
                 after,
                 resumedFrom,
+                cacheReport,
                 PLOT,
                 new DistillReport.Seconds(
                     trainSeconds, evalSeconds[0], (System.nanoTime() - t0) / 1e9, tokensPerSecond),
