@@ -17,12 +17,17 @@ import picocli.CommandLine.Spec;
 @Command(
     name = "generate",
     mixinStandardHelpOptions = true,
-    description = "Greedy decoding with a KV cache: prints the prompt and its continuation.",
+    description = {
+      "Greedy decoding with a KV cache: prints the prompt and its continuation.",
+      "With --draft, speculative: a smaller model with the same vocabulary proposes --draft-tokens"
+          + " tokens at a time, MODEL checks them in one forward pass; the output is the same."
+    },
     footer = {
       "",
       "Example:",
       "  llmc generate samples/models/stories260K --prompt \"Once upon a time\" --max-tokens 40",
-      "  llmc generate model-q8_0.gguf --tokenizer original/ --prompt \"Once upon a time\""
+      "  llmc generate model-q8_0.gguf --tokenizer original/ --prompt \"Once upon a time\"",
+      "  llmc generate teacher/ --draft student/ --draft-tokens 4 --prompt \"One day\""
     })
 final class GenerateCommand implements Callable<Integer> {
   @Parameters(
@@ -53,6 +58,24 @@ final class GenerateCommand implements Callable<Integer> {
               + " exported from).")
   Path tokenizer;
 
+  @Option(
+      names = "--draft",
+      paramLabel = "DIR",
+      description =
+          "Decode speculatively with this draft model (a folder or .gguf file with MODEL's"
+              + " vocabulary, e.g. a student distilled from it); the output is unchanged.")
+  Path draft;
+
+  @Option(
+      names = "--draft-tokens",
+      defaultValue = "" + GenerateSettings.DEFAULT_DRAFT_TOKENS,
+      paramLabel = "K",
+      description =
+          "Tokens the draft proposes per verification step, 1 to "
+              + GenerateSettings.MAX_DRAFT_TOKENS
+              + " (default: ${DEFAULT-VALUE}).")
+  int draftTokens;
+
   @Mixin CommonOptions common;
 
   @Spec CommandSpec spec;
@@ -60,7 +83,8 @@ final class GenerateCommand implements Callable<Integer> {
   @Override
   public Integer call() {
     common.configureEngine();
-    GenerateSettings settings = new GenerateSettings(model, prompt, maxTokens, tokenizer);
+    GenerateSettings settings =
+        new GenerateSettings(model, prompt, maxTokens, tokenizer, draft, draftTokens);
     GenerateReport r = new GenerateStage().run(settings, CommonOptions.progress());
     PrintWriter stderr = spec.commandLine().getErr();
     if (r.maxTokensCut() != null) {
@@ -79,6 +103,17 @@ final class GenerateCommand implements Callable<Integer> {
       stderr.printf(
           "llmc: %d tokens in %.2f s (%.1f tokens/s)%n",
           r.generatedTokens(), r.seconds(), r.tokensPerSecond());
+      if (r.speculative() != null) {
+        GenerateReport.Speculative sp = r.speculative();
+        stderr.printf(
+            "llmc: draft acceptance %.1f%% (%d of %d proposed), %.2f tokens per verification"
+                + " step (%d steps)%n",
+            100 * sp.acceptanceRate(),
+            sp.accepted(),
+            sp.proposed(),
+            sp.tokensPerVerificationStep(),
+            sp.verificationSteps());
+      }
     }
     return Llmc.OK;
   }

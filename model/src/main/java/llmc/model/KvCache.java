@@ -47,6 +47,27 @@ public final class KvCache {
     return new Attention.KeyValues(keys[layer], values[layer], stride, needed);
   }
 
+  /**
+   * Forgets every position from {@code length} on, in every layer (speculative decoding rolls back
+   * the tokens it did not accept); the next append writes at {@code length}. The storage stays.
+   *
+   * @throws IllegalArgumentException when {@code length} is negative or more than a layer holds
+   */
+  public void truncate(int length) {
+    for (int layer = 0; layer < this.length.length; layer++) {
+      if (length < 0 || length > this.length[layer]) {
+        throw new IllegalArgumentException(
+            "cannot truncate layer "
+                + layer
+                + " of a KV cache holding "
+                + this.length[layer]
+                + " positions to "
+                + length);
+      }
+    }
+    java.util.Arrays.fill(this.length, length);
+  }
+
   /** Positions cached (in the first layer). */
   public long length() {
     return length[0];

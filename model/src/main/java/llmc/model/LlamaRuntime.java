@@ -5,6 +5,7 @@ import ai.djl.ndarray.NDManager;
 import ai.djl.ndarray.types.Shape;
 import llmc.formats.BadInputException;
 import llmc.model.kernels.Attention;
+import llmc.model.kernels.Gemm;
 import llmc.model.kernels.Ops;
 import llmc.model.kernels.Tensors;
 
@@ -26,6 +27,7 @@ public final class LlamaRuntime implements AutoCloseable {
   private final DecoderLayer[] layers;
   private float[] finalNorm; // [H]
   private NDArray lmHeadT; // [H, V]
+  private float[] headT; // [H][V], the same on Java arrays (generation)
   private final String embedName;
 
   public LlamaRuntime(LlamaFamily family, Weights weights, boolean keepLayers) {
@@ -269,16 +271,84 @@ public final class LlamaRuntime implements AutoCloseable {
 
   private void loadHead() {
     if (lmHeadT == null) {
-      finalNorm = LayerWeights.read(weights, TensorNames.FINAL_NORM, family.hidden());
-      boolean tied = family.tiedEmbeddings() || !weights.contains(TensorNames.LM_HEAD);
-      String head = tied ? embedName : TensorNames.LM_HEAD;
-      float[] w = LayerWeights.read(weights, head, family.vocab(), family.hidden());
+      loadFinalNorm();
       lmHeadT =
           manager()
               .create(
-                  DecoderLayer.transpose(w, family.vocab(), family.hidden()),
+                  DecoderLayer.transpose(headWeight(), family.vocab(), family.hidden()),
                   new Shape(family.hidden(), family.vocab()));
     }
+  }
+
+  private void loadFinalNorm() {
+    if (finalNorm == null) {
+      finalNorm = LayerWeights.read(weights, TensorNames.FINAL_NORM, family.hidden());
+    }
+  }
+
+  /** lm_head {@code [V][H]} (the embedding when tied). */
+  private float[] headWeight() {
+    boolean tied = family.tiedEmbeddings() || !weights.contains(TensorNames.LM_HEAD);
+    String head = tied ? embedName : TensorNames.LM_HEAD;
+    return LayerWeights.read(weights, head, family.vocab(), family.hidden());
+  }
+
+  /**
+   * Runs {@code tokens} (one sequence) at positions {@code [start, start + T)} through every layer,
+   * reading and extending {@code cache}: the last layer's output {@code [T][H]} (before the final
+   * norm). Every row is computed as it would be alone: the kernels sum each element in the same
+   * order whatever the number of rows, so a row's bits do not depend on how many tokens ran with it
+   * (speculative decoding relies on this).
+   */
+  public float[] decode(int[] tokens, int start, KvCache cache) {
+    float[] x = embedRows(new int[][] {tokens});
+    for (int i = 0; i < family.layers(); i++) {
+      DecoderLayer layer = layer(i);
+      x = runLayer(layer, x, 1, tokens.length, start, cache, CaptureHook.NONE);
+      if (!keepLayers) {
+        layer.close();
+      }
+    }
+    return x;
+  }
+
+  /**
+   * Final RMSNorm and lm_head on Java arrays: rows {@code [from, from + rows)} of {@code x [*][H]}
+   * to logits {@code [rows][V]}; like {@link #decode}, each row's bits are those it gets alone.
+   */
+  public float[] logitsRows(float[] x, int from, int rows) {
+    loadFinalNorm();
+    synchronized (this) {
+      if (headT == null) {
+        headT = DecoderLayer.transpose(headWeight(), family.vocab(), family.hidden());
+      }
+    }
+    int hidden = family.hidden();
+    float[] normed = new float[rows * hidden];
+    Ops.rmsNorm(
+        java.util.Arrays.copyOfRange(x, from * hidden, (from + rows) * hidden),
+        finalNorm,
+        (float) family.rmsNormEps(),
+        normed,
+        rows,
+        hidden);
+    float[] logits = new float[Math.multiplyExact(rows, family.vocab())];
+    Gemm.parallelMultiplyAdd(
+        1f,
+        normed,
+        0,
+        hidden,
+        1,
+        headT,
+        0,
+        family.vocab(),
+        logits,
+        0,
+        family.vocab(),
+        rows,
+        family.vocab(),
+        hidden);
+    return logits;
   }
 
   /** Final RMSNorm and lm_head: {@code [B, T, H] -> [B, T, V]}, in x's manager. */

@@ -1,12 +1,17 @@
 package llmc.pipeline;
 
+import java.util.Arrays;
 import java.util.List;
 import java.util.stream.IntStream;
 import llmc.formats.InvalidSettingException;
 import llmc.model.Generator;
 import llmc.model.LoadedModel;
+import llmc.model.Tokenizer;
 
-/** Greedy decoding with a KV cache: the prompt and its continuation. */
+/**
+ * Greedy decoding with a KV cache: the prompt and its continuation; with a draft model,
+ * speculatively, with the same tokens.
+ */
 public final class GenerateStage implements Stage<GenerateSettings, GenerateReport> {
 
   @Override
@@ -24,9 +29,32 @@ public final class GenerateStage implements Stage<GenerateSettings, GenerateRepo
         maxTokens = Math.max(0, contextLength - promptIds.length);
         cut = new GenerateReport.MaxTokensCut(s.maxTokens(), maxTokens, contextLength);
       }
-      long t0 = System.nanoTime();
-      List<Integer> generated =
-          Generator.greedy(loaded.runtime, promptIds, maxTokens, loaded.tokenizer().eosId());
+      int eos = loaded.tokenizer().eosId();
+      long t0;
+      List<Integer> generated;
+      GenerateReport.Speculative speculative = null;
+      if (s.draft() == null) {
+        t0 = System.nanoTime();
+        generated = Generator.greedy(loaded.runtime, promptIds, maxTokens, eos);
+      } else {
+        try (LoadedModel draft = LoadedModel.open(s.draft())) {
+          checkVocabulary(s, loaded, draft, promptIds);
+          t0 = System.nanoTime();
+          Generator.Speculation run =
+              Generator.speculative(
+                  loaded.runtime, draft.runtime, promptIds, maxTokens, eos, s.draftTokens());
+          generated = run.tokens();
+          speculative =
+              new GenerateReport.Speculative(
+                  s.draft().toString(),
+                  s.draftTokens(),
+                  run.proposed(),
+                  run.accepted(),
+                  run.acceptanceRate(),
+                  run.verificationSteps(),
+                  run.tokensPerVerificationStep());
+        }
+      }
       double seconds = (System.nanoTime() - t0) / 1e9;
       int[] all =
           IntStream.concat(IntStream.of(promptIds), generated.stream().mapToInt(Integer::intValue))
@@ -45,7 +73,33 @@ public final class GenerateStage implements Stage<GenerateSettings, GenerateRepo
           List.copyOf(generated),
           seconds,
           generated.size() / seconds,
-          cut);
+          cut,
+          speculative);
+    }
+  }
+
+  /**
+   * The draft must have the model's vocabulary: as many tokens, and where the draft brings its own
+   * tokenizer, the same reading of the prompt and the same end-of-sequence token.
+   */
+  private static void checkVocabulary(
+      GenerateSettings s, LoadedModel model, LoadedModel draft, int[] promptIds) {
+    if (draft.family.vocab() != model.family.vocab()) {
+      throw new InvalidSettingException(
+          "{draft} %s has a vocabulary of %s tokens, {model} %s one of %s; the draft must share"
+              + " the model's vocabulary",
+          s.draft(), draft.family.vocab(), s.model(), model.family.vocab());
+    }
+    if (draft.folder != null && draft.folder.tokenizerJson().isPresent()) {
+      Tokenizer own = draft.tokenizer();
+      if (!Arrays.equals(own.encodeDocument(s.prompt()), promptIds)
+          || own.eosId() != model.tokenizer().eosId()) {
+        throw new InvalidSettingException(
+            "{draft} %s has another tokenizer than {model} %s (it reads the prompt as other"
+                + " tokens, or ends sequences with another one); the draft must share the model's"
+                + " vocabulary",
+            s.draft(), s.model());
+      }
     }
   }
 }
