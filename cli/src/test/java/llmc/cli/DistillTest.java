@@ -26,6 +26,10 @@ class DistillTest {
   }
 
   private Cli distill(String out, String... more) {
+    return distill(out, 80, 24, more);
+  }
+
+  private Cli distill(String out, int steps, int evalWindows, String... more) {
     List<String> args =
         new ArrayList<>(
             List.of(
@@ -39,9 +43,9 @@ class DistillTest {
                 "--eval",
                 Cli.valid(),
                 "--eval-max-windows",
-                "24",
+                Integer.toString(evalWindows),
                 "--steps",
-                "80",
+                Integer.toString(steps),
                 "--out",
                 dir.resolve(out).toString(),
                 "--json"));
@@ -91,8 +95,8 @@ class DistillTest {
 
   @Test
   void twoRunsWithTheSameSettingsWriteTheSameBytes() throws Exception {
-    assertEquals(0, distill("one", "--steps", "6", "--eval-max-windows", "2").exitCode());
-    assertEquals(0, distill("two", "--steps", "6", "--eval-max-windows", "2").exitCode());
+    assertEquals(0, distill("one", 6, 2).exitCode());
+    assertEquals(0, distill("two", 6, 2).exitCode());
     for (String file : List.of("model.safetensors", "llmc-report.json", "config.json")) {
       assertArrayEquals(
           Files.readAllBytes(dir.resolve("one").resolve(file)),

@@ -3,7 +3,6 @@ package llmc.model.train;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -463,8 +462,12 @@ public final class DifferentiableLlama {
         ids[b * count + t] = tokens[b][t];
       }
     }
-    NDArray index = scope.create(ids, new Shape(ids.length)); // [B*T], int64
-    NDArray rows = embedding.get(new NDIndex("{}", index)); // [B*T, H]
+    // gather, not an index: the backward of PyTorch's CPU index (index_put_ with accumulate) adds
+    // the rows of repeated tokens with atomic float adds across threads, in no fixed order, so two
+    // runs with more than one thread differ; gather's backward (scatter_add) adds in a fixed order.
+    NDArray index =
+        scope.create(ids, new Shape(ids.length, 1)).broadcast(ids.length, f.hidden()); // [B*T, H]
+    NDArray rows = embedding.gather(index, 0); // [B*T, H]
     rows.attach(scope);
     return rows.reshape(batch, count, f.hidden());
   }
