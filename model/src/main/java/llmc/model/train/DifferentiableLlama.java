@@ -3,8 +3,8 @@ package llmc.model.train;
 import ai.djl.ndarray.NDArray;
 import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
-import ai.djl.ndarray.index.NDIndex;
 import ai.djl.ndarray.types.Shape;
+import ai.djl.ndarray.types.SparseFormat;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.EnumMap;
@@ -651,7 +651,14 @@ public final class DifferentiableLlama {
       }
     }
     NDArray index = scope.create(ids, new Shape(ids.length)); // [B*T], int64
-    NDArray rows = embedding.get(new NDIndex("{}", index)); // [B*T, H]
+    // torch.embedding, not indexing: indexing's backward (index_put_ with accumulate) adds the
+    // rows of repeated tokens with parallel atomic adds on the CPU, in an order that changes from
+    // run to run; the embedding's backward sums each row in token order.
+    NDArray rows =
+        index
+            .getNDArrayInternal()
+            .embedding(index, embedding, SparseFormat.DENSE)
+            .singletonOrThrow(); // [B*T, H]
     rows.attach(scope);
     return rows.reshape(batch, count, f.hidden());
   }
