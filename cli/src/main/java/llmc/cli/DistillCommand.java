@@ -26,7 +26,8 @@ import picocli.CommandLine.Spec;
       "KL plus hard labels, optionally hidden-state MSE), AdamW with warm-up and cosine decay.",
       "The student is a model folder sharing the teacher's vocabulary (e.g. from llmc prune), or",
       "layers cut from the teacher. Written as a Hugging Face folder with llmc-report.json and",
-      "training-curves.png; checkpoints in a work folder, --resume continues from the last one."
+      "training-curves.png; checkpoints in a work folder, --resume continues from the last one.",
+      "With --lora-rank only low-rank adapters train (W + alpha/r B A); the output is merged."
     },
     footer = {
       "",
@@ -35,7 +36,8 @@ import picocli.CommandLine.Spec;
       "      --data samples/data/tinystories/train.jsonl --eval samples/data/tinystories/valid.jsonl",
       "  llmc distill --teacher T --student pruned/ --out healed/ --data train.jsonl --alpha 0",
       "  llmc distill --teacher T --keep-layers 0,2,4 --out S --data d.jsonl --beta 1 \\",
-      "      --hidden-pairs 0:0,1:2,2:4 --checkpoint-every 100 --resume"
+      "      --hidden-pairs 0:0,1:2,2:4 --checkpoint-every 100 --resume",
+      "  llmc distill --teacher T --student pruned/ --out healed/ --data d.jsonl --lora-rank 8"
     })
 final class DistillCommand implements Callable<Integer> {
   @Option(names = "--teacher", required = true, paramLabel = "DIR", description = "The teacher.")
@@ -204,8 +206,32 @@ final class DistillCommand implements Callable<Integer> {
   @Option(
       names = "--seed",
       defaultValue = "0",
-      description = "Seed of the training windows (default: ${DEFAULT-VALUE}).")
+      description =
+          "Seed of the training windows and of LoRA's initial adapters (default:"
+              + " ${DEFAULT-VALUE}).")
   long seed;
+
+  @Option(
+      names = "--lora-rank",
+      defaultValue = "0",
+      paramLabel = "R",
+      description =
+          "Train only LoRA adapters of rank R on --lora-targets, everything else frozen; the"
+              + " written student is merged, a plain dense model (default: 0, train every"
+              + " parameter).")
+  int loraRank;
+
+  @Option(
+      names = "--lora-alpha",
+      paramLabel = "A",
+      description = "LoRA's alpha: the update is (A / R) B A (default: 2R, a scale of 2).")
+  Double loraAlpha;
+
+  @Option(
+      names = "--lora-targets",
+      paramLabel = "q,k,v,o,gate,up,down",
+      description = "The linear layers with LoRA adapters (default: all seven).")
+  String loraTargets;
 
   @Option(
       names = "--checkpoint-every",
@@ -303,6 +329,9 @@ final class DistillCommand implements Callable<Integer> {
                 })
             .jsdBeta(jsdBeta)
             .seed(seed)
+            .loraRank(loraRank)
+            .loraAlpha(loraAlpha)
+            .loraTargets(loraTargets == null ? null : DistillSettings.parseTargets(loraTargets))
             .checkpointEvery(checkpointEvery)
             .evalEvery(evalEvery)
             .workDir(workDir)
@@ -318,6 +347,11 @@ final class DistillCommand implements Callable<Integer> {
     return b.build();
   }
 
+  /** 16.0 as "16", 0.5 as "0.5". */
+  private static String plain(double v) {
+    return java.math.BigDecimal.valueOf(v).stripTrailingZeros().toPlainString();
+  }
+
   private static void printSummary(PrintWriter out, DistillReport r) {
     out.printf("distilled %s -> %s (student: %s)%n", r.teacher(), r.out(), r.student());
     DistillReport.Training t = r.training();
@@ -330,6 +364,19 @@ final class DistillCommand implements Callable<Integer> {
         t.lr(),
         t.schedule(),
         r.trainableParameters());
+    DistillReport.Lora lora = r.lora();
+    if (lora != null) {
+      out.printf(
+          "lora      rank %d, alpha %s (scale %s) on %s: %,d of the student's %,d parameters"
+              + " train, %s less optimizer state; written merged%n",
+          lora.rank(),
+          plain(lora.alpha()),
+          plain(lora.scale()),
+          String.join(",", lora.targets()),
+          lora.trainableParameters(),
+          lora.fullParameters(),
+          Sizes.human(lora.optimizerBytesSaved()));
+    }
     if (!r.steps().isEmpty()) {
       Trainer.StepLog last = r.steps().get(r.steps().size() - 1);
       out.printf(

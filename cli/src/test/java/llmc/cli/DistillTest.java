@@ -49,6 +49,13 @@ class DistillTest {
                 "--out",
                 dir.resolve(out).toString(),
                 "--json"));
+    // An option given in more replaces the default above (picocli refuses an option twice).
+    for (String option : more) {
+      int at = args.indexOf(option);
+      if (option.startsWith("--") && at >= 0 && !option.equals("--json")) {
+        args.subList(at, at + 2).clear();
+      }
+    }
     args.addAll(List.of(more));
     return Cli.run(args.toArray(String[]::new));
   }

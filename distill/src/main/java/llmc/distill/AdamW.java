@@ -9,7 +9,8 @@ import java.util.Map;
  * AdamW (Loshchilov and Hutter, decoupled weight decay), as PyTorch's {@code torch.optim.AdamW}:
  * {@code p -= lr wd p; m = b1 m + (1 - b1) g; v = b2 v + (1 - b2) g^2; p -= lr m_hat / (sqrt(v_hat)
  * + eps)} with {@code m_hat = m / (1 - b1^t)}, {@code v_hat = v / (1 - b2^t)}. Weight decay applies
- * to 2-D parameters only (matrices and embeddings, not norms or biases).
+ * to 2-D parameters only (matrices and embeddings, LoRA's adapters {@code A} and {@code B}; not
+ * norms or biases).
  */
 public final class AdamW {
   private final double beta1;

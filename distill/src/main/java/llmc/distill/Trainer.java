@@ -20,6 +20,13 @@ import llmc.model.train.DifferentiableLlama;
  * {@link DistillLoss}, clips the global gradient norm and takes one AdamW step at the scheduled
  * learning rate. The student's parameters and the optimizer state live in DJL arrays (float32) for
  * the trainer's lifetime; {@link #current()} reads them as {@link Weights}.
+ *
+ * <p>The student trains every parameter (a full fine-tune), or with {@link Settings#lora()} only
+ * LoRA adapters on its linear layers, everything else frozen: then the optimizer's state, the
+ * checkpoints and {@link #trainableParameters()} are the adapters', and {@link #current()} the
+ * merged model (see {@link DifferentiableLlama}). AdamW's weight decay applies to the adapters
+ * (they are 2-D, as the Hugging Face Trainer decays them when it trains a PEFT model): it pulls
+ * {@code B A}, and so the merged weights, towards the student's starting weights.
  */
 public final class Trainer implements AutoCloseable {
 
@@ -31,6 +38,7 @@ public final class Trainer implements AutoCloseable {
    * @param gradAccum micro-batches per step
    * @param checkpointEvery steps between checkpoints (0: none)
    * @param evalEvery steps between evaluations (0: only at the end)
+   * @param lora train low-rank adapters only, or null to train every parameter
    */
   public record Settings(
       int steps,
@@ -44,7 +52,8 @@ public final class Trainer implements AutoCloseable {
       double gradClip,
       DistillLoss loss,
       int evalEvery,
-      int checkpointEvery) {}
+      int checkpointEvery,
+      DifferentiableLlama.LoRA lora) {}
 
   /** One optimizer step: the rate used, the loss and its terms (means over the step's batches). */
   public record StepLog(
@@ -104,11 +113,14 @@ public final class Trainer implements AutoCloseable {
                   EnumSet.noneOf(DifferentiableLlama.Trainable.class))
               : null;
       this.student =
-          new DifferentiableLlama(
-              studentModel.family(),
-              studentModel.weights(),
-              manager,
-              EnumSet.allOf(DifferentiableLlama.Trainable.class));
+          settings.lora() == null
+              ? new DifferentiableLlama(
+                  studentModel.family(),
+                  studentModel.weights(),
+                  manager,
+                  EnumSet.allOf(DifferentiableLlama.Trainable.class))
+              : new DifferentiableLlama(
+                  studentModel.family(), studentModel.weights(), manager, settings.lora());
       this.parameters = student.parameters();
       this.optimizer =
           new AdamW(
@@ -124,9 +136,14 @@ public final class Trainer implements AutoCloseable {
     }
   }
 
-  /** Trainable parameters (every parameter of the student). */
+  /** Trainable parameters: every parameter of the student, or with LoRA its adapters. */
   public long trainableParameters() {
     return parameters.values().stream().mapToLong(NDArray::size).sum();
+  }
+
+  /** The student's own parameters, what a full fine-tune trains (adapters not counted). */
+  public long modelParameters() {
+    return student.modelParameters();
   }
 
   /** Bytes of the optimizer's state (two moments per parameter, float32). */
@@ -232,7 +249,7 @@ public final class Trainer implements AutoCloseable {
     return new State(step, windows.drawn(), log(), evals());
   }
 
-  /** Parameters and optimizer moments, by name, for a checkpoint. */
+  /** Parameters (with LoRA: the adapters) and optimizer moments, by name, for a checkpoint. */
   public Map<String, NDArray> parameterArrays() {
     return parameters;
   }

@@ -7,6 +7,9 @@ import llmc.distill.Trainer;
  * What a distillation run trained and what came of it; {@code llmc-report.json} is this without
  * wall times. Null parts are left out of the JSON.
  *
+ * @param trainableParameters the parameters trained: the student's, or with LoRA the adapters'
+ * @param optimizerBytes AdamW's state: two float32 moments per trainable parameter
+ * @param lora the adapters when LoRA trained them, else null
  * @param teacherEval the teacher's P1 perplexity on the evaluation windows
  * @param studentBefore the student's before training (null for a resumed run)
  * @param studentAfter the student's after training
@@ -24,6 +27,7 @@ public record DistillReport(
     Data data,
     long trainableParameters,
     long optimizerBytes,
+    Lora lora,
     Trainer.EvalPoint teacherEval,
     Trainer.EvalPoint studentBefore,
     Trainer.EvalPoint studentAfter,
@@ -58,6 +62,25 @@ public record DistillReport(
       String divergence,
       Double jsdBeta,
       List<String> hiddenPairs) {}
+
+  /**
+   * LoRA's adapters: {@code W' = W + scale B A} on {@code targets} of every decoder layer.
+   *
+   * @param scale {@code alpha / rank}
+   * @param trainableParameters the adapters' parameters, {@code rank (in + out)} per targeted
+   *     linear layer
+   * @param fullParameters the student's own parameters, what a full fine-tune would train
+   * @param optimizerBytesSaved AdamW state not held against a full fine-tune: {@code 2 x 4 x
+   *     (fullParameters - trainableParameters)}
+   */
+  public record Lora(
+      int rank,
+      double alpha,
+      double scale,
+      List<String> targets,
+      long trainableParameters,
+      long fullParameters,
+      long optimizerBytesSaved) {}
 
   /** The training text (D1) and the evaluation text (P1). */
   public record Data(

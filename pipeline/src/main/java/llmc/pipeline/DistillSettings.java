@@ -3,17 +3,32 @@ package llmc.pipeline;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.Collections;
+import java.util.EnumSet;
 import java.util.List;
+import java.util.Locale;
 import java.util.Objects;
+import java.util.Set;
 import llmc.distill.Divergence;
 import llmc.distill.LearningRate;
 import llmc.formats.InvalidSettingException;
+import llmc.model.Linear;
+import llmc.model.train.DifferentiableLlama;
 
 /**
  * Everything a distillation run needs, checked when built (messages name these settings). {@link
  * #builder} fills the defaults of PROTOCOLS.md's setup: 500 steps of 8 windows of 256 tokens, AdamW
  * (0.9, 0.95, 1e-8) at 3e-3 with weight decay 0.01 on 2-D weights, warm-up over 10% of the steps,
- * cosine to 10% of the peak, gradient norm clipped at 1, T = 2, alpha = 0.5, beta = 0.
+ * cosine to 10% of the peak, gradient norm clipped at 1, T = 2, alpha = 0.5, beta = 0; every
+ * parameter of the student trains (no LoRA).
+ *
+ * <p><b>LoRA.</b> With {@code loraRank} r >= 1 only low-rank adapters train, on the linear layers
+ * {@code loraTargets} (default all seven) of every decoder layer: {@code W' = W + (loraAlpha / r) B
+ * A}, {@code loraAlpha} by default 2r (a scale of 2 whatever the rank, so that changing the rank
+ * does not change the size of the update; PEFT's own default is a fixed alpha of 8). The adapters
+ * start as PEFT's ({@code A} Kaiming-uniform drawn from {@code seed}, {@code B = 0}: the untrained
+ * student is the cut or given model exactly), get AdamW's weight decay (they are 2-D), and are
+ * merged into the written student, a plain dense model.
  *
  * @param teacher the teacher's model folder
  * @param out the student's output folder
@@ -28,6 +43,10 @@ import llmc.formats.InvalidSettingException;
  * @param hiddenPairs student layer : teacher layer pairs for the hidden-state MSE
  * @param checkpointEvery steps between checkpoints in {@code workDir} (0: none)
  * @param evalEvery steps between evaluations (0: before and after training only)
+ * @param seed draws the training windows (and LoRA's initial {@code A})
+ * @param loraRank the adapters' rank, or 0 to train every parameter
+ * @param loraAlpha LoRA's scale numerator, or null for 2 {@code loraRank}
+ * @param loraTargets the linear layers with adapters, or null for all seven (with LoRA only)
  * @param workDir where checkpoints go, or null for {@code <out>.work} beside the output
  * @param resume continue from the checkpoint in {@code workDir}
  * @param teacherCache where the teacher's top-k logits over the training windows are stored (built
@@ -62,6 +81,9 @@ public record DistillSettings(
     Divergence divergence,
     double jsdBeta,
     long seed,
+    int loraRank,
+    Double loraAlpha,
+    Set<Linear> loraTargets,
     int checkpointEvery,
     int evalEvery,
     Path workDir,
@@ -146,6 +168,62 @@ public record DistillSettings(
             Arrays.toString(pair));
       }
     }
+    if (loraRank < 0) {
+      throw new InvalidSettingException(
+          "{loraRank} %s: give a rank of at least 1, or 0 to train every parameter", loraRank);
+    }
+    if (loraRank == 0 && (loraAlpha != null || loraTargets != null)) {
+      throw new InvalidSettingException(
+          "{loraAlpha} and {loraTargets} shape LoRA's adapters: give {loraRank} too");
+    }
+    if (loraAlpha != null && !(loraAlpha > 0 && loraAlpha < Double.POSITIVE_INFINITY)) {
+      throw new InvalidSettingException("{loraAlpha} %s: give a number above 0", loraAlpha);
+    }
+    if (loraTargets != null && loraTargets.isEmpty()) {
+      throw new InvalidSettingException(
+          "{loraTargets}: give at least one of %s", String.join(",", TARGET_NAMES));
+    }
+    if (loraRank > 0) {
+      loraTargets =
+          Collections.unmodifiableSet(
+              loraTargets == null ? EnumSet.allOf(Linear.class) : EnumSet.copyOf(loraTargets));
+    }
+  }
+
+  /** The names of the linear layers in {@code loraTargets}, in {@link Linear} order. */
+  private static final List<String> TARGET_NAMES =
+      Arrays.stream(Linear.values()).map(DistillSettings::targetName).toList();
+
+  /** A linear layer's name as a LoRA target: q, k, v, o, gate, up, down. */
+  public static String targetName(Linear l) {
+    return l.name().toLowerCase(Locale.ROOT);
+  }
+
+  /** {@code "q,v,down"} as linear layers. */
+  public static Set<Linear> parseTargets(String spec) {
+    Set<Linear> targets = EnumSet.noneOf(Linear.class);
+    for (String part : spec.split(",", -1)) {
+      String name = part.strip().toLowerCase(Locale.ROOT);
+      if (!TARGET_NAMES.contains(name)) {
+        throw new InvalidSettingException(
+            "{loraTargets} '%s': give linear layers among %s",
+            spec, String.join(",", TARGET_NAMES));
+      }
+      targets.add(Linear.values()[TARGET_NAMES.indexOf(name)]);
+    }
+    return targets;
+  }
+
+  /** The LoRA scale's numerator used: {@code loraAlpha}, or 2 {@code loraRank}. */
+  public double loraAlphaUsed() {
+    return loraAlpha != null ? loraAlpha : 2.0 * loraRank;
+  }
+
+  /** The adapters to train (A drawn from {@code seed}), or null to train every parameter. */
+  public DifferentiableLlama.LoRA lora() {
+    return loraRank == 0
+        ? null
+        : new DifferentiableLlama.LoRA(loraRank, loraAlphaUsed(), loraTargets, seed);
   }
 
   private static void positive(String setting, int value) {
@@ -252,6 +330,9 @@ public record DistillSettings(
     private Divergence divergence = Divergence.FORWARD_KL;
     private double jsdBeta = 0.5;
     private long seed;
+    private int loraRank;
+    private Double loraAlpha;
+    private Set<Linear> loraTargets;
     private int checkpointEvery;
     private int evalEvery;
     private Path workDir;
@@ -385,6 +466,24 @@ public record DistillSettings(
       return this;
     }
 
+    /** Trains rank-{@code v} LoRA adapters only (0: every parameter). */
+    public Builder loraRank(int v) {
+      loraRank = v;
+      return this;
+    }
+
+    /** LoRA's alpha (null: 2 {@code loraRank}). */
+    public Builder loraAlpha(Double v) {
+      loraAlpha = v;
+      return this;
+    }
+
+    /** The linear layers with LoRA adapters (null: all seven). */
+    public Builder loraTargets(Set<Linear> v) {
+      loraTargets = v;
+      return this;
+    }
+
     public Builder checkpointEvery(int v) {
       checkpointEvery = v;
       return this;
@@ -444,6 +543,9 @@ public record DistillSettings(
           divergence,
           jsdBeta,
           seed,
+          loraRank,
+          loraAlpha,
+          loraTargets,
           checkpointEvery,
           evalEvery,
           workDir,

@@ -19,6 +19,7 @@ import llmc.formats.ModelFolder;
 import llmc.formats.OutputFolder;
 import llmc.formats.SafetensorsWriter;
 import llmc.model.Evaluator;
+import llmc.model.Linear;
 import llmc.model.LlamaFamily;
 import llmc.model.LlamaRuntime;
 import llmc.model.TextDataset;
@@ -30,7 +31,8 @@ import llmc.model.Weights;
  * Knowledge distillation: a student (a model folder, or layers cut from the teacher) trained to
  * imitate the teacher on text, evaluated by P1 before, during and after, checkpointed in a work
  * folder and resumable, and written as a complete Hugging Face folder with its report and a plot of
- * the curves.
+ * the curves. With LoRA only low-rank adapters train; the student written is the merged dense model
+ * (no adapter tensors), and the checkpoints hold the adapters.
  */
 public final class DistillStage implements Stage<DistillSettings, DistillReport> {
   /** The plot written beside the report. */
@@ -58,6 +60,7 @@ public final class DistillStage implements Stage<DistillSettings, DistillReport>
               pair[0], pair[1], student.family().layers() - 1, teacherFamily.layers() - 1);
         }
       }
+      checkLoraRank(s, student.family());
       if (!s.hiddenPairs().isEmpty() && student.family().hidden() != teacherFamily.hidden()) {
         throw new InvalidSettingException(
             "{hiddenPairs}: the student's hidden size %s differs from the teacher's %s",
@@ -106,7 +109,8 @@ public final class DistillStage implements Stage<DistillSettings, DistillReport>
               s.gradClip(),
               loss,
               s.evalEvery(),
-              s.checkpointEvery());
+              s.checkpointEvery(),
+              s.lora());
       String fingerprint = fingerprint(s);
       List<int[]> evalOn = evalWindows;
       double[] evalSeconds = new double[1];
@@ -266,6 +270,7 @@ public final class DistillStage implements Stage<DistillSettings, DistillReport>
                     evalOn == null ? null : evalOn.size()),
                 trainer.trainableParameters(),
                 trainer.optimizerBytes(),
+                lora(s, trainer),
                 teacherEval,
                 before,
                 after,
@@ -283,6 +288,45 @@ public final class DistillStage implements Stage<DistillSettings, DistillReport>
         return report;
       }
     }
+  }
+
+  /**
+   * A rank above a targeted matrix's smaller side adds nothing a full update of it would not; such
+   * a rank is refused.
+   */
+  private static void checkLoraRank(DistillSettings s, LlamaFamily student) {
+    if (s.loraRank() == 0) {
+      return;
+    }
+    for (Linear l : s.loraTargets()) {
+      int side = Math.min(l.inFeatures(student), l.outFeatures(student));
+      if (s.loraRank() > side) {
+        throw new InvalidSettingException(
+            "{loraRank} %s exceeds the student's %s_proj, %s x %s: give at most %s",
+            s.loraRank(),
+            DistillSettings.targetName(l),
+            l.outFeatures(student),
+            l.inFeatures(student),
+            side);
+      }
+    }
+  }
+
+  /** The report's LoRA part, or null for a full fine-tune. */
+  private static DistillReport.Lora lora(DistillSettings s, Trainer trainer) {
+    if (s.loraRank() == 0) {
+      return null;
+    }
+    long adapters = trainer.trainableParameters();
+    long full = trainer.modelParameters();
+    return new DistillReport.Lora(
+        s.loraRank(),
+        s.loraAlphaUsed(),
+        s.loraAlphaUsed() / s.loraRank(),
+        s.loraTargets().stream().map(DistillSettings::targetName).toList(),
+        adapters,
+        full,
+        2L * 4 * (full - adapters));
   }
 
   /** P1 perplexity of {@code weights} on {@code windows}, on the fast runtime. */
@@ -332,6 +376,11 @@ public final class DistillStage implements Stage<DistillSettings, DistillReport>
             "work_dir",
             "resume")) {
       json.remove(key);
+    }
+    if (s.loraRank() == 0) {
+      json.remove("lora_rank"); // as checkpoints made before LoRA existed
+    } else {
+      json.put("lora_alpha", s.loraAlphaUsed());
     }
     json.put("keep_layers", Arrays.toString(s.keepLayers()));
     json.put("drop_layers", Arrays.toString(s.dropLayers()));

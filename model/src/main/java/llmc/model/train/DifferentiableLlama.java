@@ -12,6 +12,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.SplittableRandom;
 import llmc.formats.BadInputException;
 import llmc.model.LayerWeights;
 import llmc.model.Linear;
@@ -34,6 +35,18 @@ import llmc.model.kernels.Tensors;
  * seven linear weights of every layer), the others are constants. {@link #parameters()} gives the
  * trainable ones by Hugging Face name, {@link #floats(String)} and {@link #current()} read their
  * values back. Everything is float32; no other data type is ever created.
+ *
+ * <p><b>LoRA.</b> Given a {@link LoRA}, the model trains low-rank adapters instead (Hu et al.,
+ * 2021): each targeted linear layer of every decoder layer gets {@code A [r, in]} and {@code B
+ * [out, r]}, the forward computes {@code x W^T + (alpha / r) (x A^T) B^T} with {@code W} frozen,
+ * and the adapters are the trainable {@link #parameters()} ({@code
+ * model.layers.3.mlp.down_proj.lora_A}, {@code ...lora_B}). {@code B} starts at 0, so the untrained
+ * model is the base model exactly; {@code A} starts as PEFT's default ({@code init_lora_weights =
+ * True}): Kaiming-uniform with {@code a = sqrt(5)}, i.e. uniform in {@code [-1/sqrt(in),
+ * 1/sqrt(in)]}, drawn from {@link LoRA#seed()} (the same seed gives the same adapters, and an
+ * adapter's values do not depend on which others exist). {@link #current()} gives the merged
+ * weights {@code W + (alpha / r) B A} under the linear weights' names and no adapter tensors, so a
+ * trained model is evaluated and written as a plain dense one.
  *
  * <p><b>Forward.</b> {@link #forward} and {@link #nllSum} put every array they create (the
  * activations, which autograd keeps until the backward) in the scope they are given: run them in a
@@ -81,9 +94,67 @@ public final class DifferentiableLlama {
    */
   public record Forward(NDArray logits, List<NDArray> hidden) {}
 
+  /**
+   * Low-rank adapters on the linear layers {@code targets} of every decoder layer.
+   *
+   * @param rank r >= 1, the adapters' inner dimension
+   * @param alpha the scale's numerator: the update is {@code (alpha / r) B A}; above 0
+   * @param targets the linear layers that get adapters, at least one
+   * @param seed draws {@code A}'s initial values
+   */
+  public record LoRA(int rank, double alpha, Set<Linear> targets, long seed) {
+    public LoRA {
+      if (rank < 1) {
+        throw new IllegalArgumentException("LoRA rank " + rank + ": give at least 1");
+      }
+      if (!(alpha > 0) || Double.isInfinite(alpha)) {
+        throw new IllegalArgumentException("LoRA alpha " + alpha + ": give a number above 0");
+      }
+      if (targets == null || targets.isEmpty()) {
+        throw new IllegalArgumentException("LoRA needs at least one target linear layer");
+      }
+      targets = Collections.unmodifiableSet(EnumSet.copyOf(targets));
+    }
+
+    /** Rank {@code rank} on all seven linear layers with {@code alpha = 2 rank}. */
+    public static LoRA of(int rank, long seed) {
+      return new LoRA(rank, 2.0 * rank, EnumSet.allOf(Linear.class), seed);
+    }
+
+    /** The update's scale {@code alpha / r}. */
+    public double scale() {
+      return alpha / rank;
+    }
+
+    /** The adapter names of a linear layer: {@code <module>.lora_A} or {@code .lora_B}. */
+    public static String aName(Linear l, int layer) {
+      return l.moduleName(layer) + ".lora_A";
+    }
+
+    public static String bName(Linear l, int layer) {
+      return l.moduleName(layer) + ".lora_B";
+    }
+
+    /** Parameters of the adapters on a model: {@code r (in + out)} per targeted linear layer. */
+    public long parameters(LlamaFamily f) {
+      long perLayer = 0;
+      for (Linear l : targets) {
+        perLayer += (long) rank * (l.inFeatures(f) + l.outFeatures(f));
+      }
+      return perLayer * f.layers();
+    }
+  }
+
+  /** One linear layer's adapter: {@code A [r, in]}, {@code B [out, r]}, trainable. */
+  private record Adapter(NDArray a, NDArray b) {}
+
+  /** A targeted linear layer's frozen weight and its adapter, for {@link #current()}. */
+  private record Merged(NDArray weight, Adapter adapter) {}
+
   /** The parameters of one decoder layer as arrays. */
   private record Layer(
       Map<Linear, NDArray> weight, // [out, in]
+      Map<Linear, Adapter> adapters, // LoRA's targets only
       Map<Linear, NDArray> bias, // [out], only those present (Qwen2 q/k/v)
       NDArray inputNorm, // [H]
       NDArray postAttentionNorm, // [H]
@@ -93,11 +164,15 @@ public final class DifferentiableLlama {
   private final LlamaFamily f;
   private final Weights weights;
   private final Set<Trainable> trainable;
+  private final LoRA lora; // null: none
+  private final float scale; // alpha / r
+  private final boolean tied;
   private final Layer[] layers;
   private final NDArray finalNorm; // [H]
   private final NDArray lmHead; // [V, H] (the embedding when tied)
   private final NDArray embedding; // [V, H] when it trains, else null: rows read from weights
   private final Map<String, NDArray> parameters = new LinkedHashMap<>(); // HF name -> trainable
+  private final Map<String, Merged> merged = new LinkedHashMap<>(); // weight name -> with adapter
 
   /**
    * The model of {@code weights} with the linear weights trainable ({@link Trainable#LINEAR}), its
@@ -115,12 +190,42 @@ public final class DifferentiableLlama {
    */
   public DifferentiableLlama(
       LlamaFamily f, Weights weights, NDManager manager, Set<Trainable> trainable) {
+    this(f, weights, manager, trainable, null);
+  }
+
+  /**
+   * The model of {@code weights} with LoRA adapters {@code lora} as its only trainable parameters,
+   * everything else frozen.
+   */
+  public DifferentiableLlama(LlamaFamily f, Weights weights, NDManager manager, LoRA lora) {
+    this(f, weights, manager, EnumSet.noneOf(Trainable.class), lora);
+  }
+
+  /**
+   * The model of {@code weights}, its parameters in {@code manager}; those of the groups in {@code
+   * trainable} require gradients, and with {@code lora} (or null) its adapters too. LoRA replaces
+   * training the linear weights: {@link Trainable#LINEAR} cannot be combined with it.
+   *
+   * @throws BadInputException when a tensor the family implies is missing or has another shape
+   * @throws IllegalArgumentException for {@link Trainable#LINEAR} with {@code lora}
+   */
+  public DifferentiableLlama(
+      LlamaFamily f, Weights weights, NDManager manager, Set<Trainable> trainable, LoRA lora) {
+    if (lora != null && trainable.contains(Trainable.LINEAR)) {
+      throw new IllegalArgumentException(
+          "LoRA trains adapters instead of the linear weights: leave Trainable.LINEAR out");
+    }
     this.f = f;
     this.weights = weights;
+    this.lora = lora;
+    this.scale = lora == null ? 0f : (float) lora.scale();
     this.trainable =
         Collections.unmodifiableSet(
             trainable.isEmpty() ? EnumSet.noneOf(Trainable.class) : EnumSet.copyOf(trainable));
     boolean tied = f.tiedEmbeddings() || !weights.contains(TensorNames.LM_HEAD);
+    this.tied = tied;
+    // One stream per (layer, linear layer) in a fixed order, used only where targeted.
+    SplittableRandom random = lora == null ? null : new SplittableRandom(lora.seed());
     boolean trainEmbedding =
         trainable.contains(Trainable.EMBEDDING) || (tied && trainable.contains(Trainable.LM_HEAD));
     NDArray embed = null;
@@ -139,11 +244,20 @@ public final class DifferentiableLlama {
       LayerWeights w = LayerWeights.load(weights, f, i);
       Map<Linear, NDArray> weight = new EnumMap<>(Linear.class);
       Map<Linear, NDArray> bias = new EnumMap<>(Linear.class);
+      Map<Linear, Adapter> adapters = new EnumMap<>(Linear.class);
       for (Linear l : Linear.values()) {
         NDArray array =
             Tensors.create(
                 manager, w.weight().get(l), new Shape(l.outFeatures(f), l.inFeatures(f)));
         weight.put(l, parameter(trainable.contains(Trainable.LINEAR), l.weightName(i), array));
+        SplittableRandom stream = random == null ? null : random.split();
+        if (lora != null && lora.targets().contains(l)) {
+          Adapter adapter = adapter(manager, l, lora.rank(), stream);
+          parameter(true, LoRA.aName(l, i), adapter.a());
+          parameter(true, LoRA.bName(l, i), adapter.b());
+          adapters.put(l, adapter);
+          merged.put(l.weightName(i), new Merged(array, adapter));
+        }
         if (w.bias().containsKey(l)) {
           NDArray b = Tensors.create(manager, w.bias().get(l), new Shape(l.outFeatures(f)));
           bias.put(l, parameter(trainable.contains(Trainable.BIASES), l.biasName(i), b));
@@ -162,7 +276,7 @@ public final class DifferentiableLlama {
       NDArray postAttentionNorm =
           parameter(
               trainNorms, TensorNames.postAttentionNorm(i), vector(manager, w.postAttentionNorm()));
-      layers[i] = new Layer(weight, bias, inputNorm, postAttentionNorm, qNorm, kNorm);
+      layers[i] = new Layer(weight, adapters, bias, inputNorm, postAttentionNorm, qNorm, kNorm);
     }
     finalNorm =
         parameter(
@@ -181,6 +295,24 @@ public final class DifferentiableLlama {
                     new Shape(f.vocab(), f.hidden())));
   }
 
+  /**
+   * A fresh adapter for {@code l}: {@code A [r, in]} Kaiming-uniform with {@code a = sqrt(5)}
+   * (uniform in {@code +-1/sqrt(in)}, as PEFT and {@code torch.nn.Linear}) from {@code random},
+   * {@code B [out, r]} zeros.
+   */
+  private Adapter adapter(NDManager manager, Linear l, int rank, SplittableRandom random) {
+    int in = l.inFeatures(f);
+    double bound = 1 / Math.sqrt(in);
+    float[] a = new float[rank * in];
+    for (int j = 0; j < a.length; j++) {
+      a[j] = (float) ((2 * random.nextDouble() - 1) * bound);
+    }
+    return new Adapter(
+        Tensors.create(manager, a, new Shape(rank, in)),
+        Tensors.create(
+            manager, new float[l.outFeatures(f) * rank], new Shape(l.outFeatures(f), rank)));
+  }
+
   /** {@code array}, made trainable under {@code name} when {@code train}. */
   private NDArray parameter(boolean train, String name, NDArray array) {
     if (train) {
@@ -195,9 +327,37 @@ public final class DifferentiableLlama {
     return f;
   }
 
-  /** The groups of parameters that require gradients. */
+  /** The groups of parameters that require gradients (besides LoRA's adapters). */
   public Set<Trainable> trainable() {
     return trainable;
+  }
+
+  /** The adapters trained, or null when none. */
+  public LoRA lora() {
+    return lora;
+  }
+
+  /**
+   * Parameters of the model itself, as training every group of {@link Trainable} would train: the
+   * embedding (once when the lm_head is tied to it), the linear weights and biases, the norms and
+   * the lm_head; adapters not counted.
+   */
+  public long modelParameters() {
+    long count = (long) f.vocab() * f.hidden() + finalNorm.size();
+    if (!tied) {
+      count += lmHead.size();
+    }
+    for (Layer layer : layers) {
+      for (NDArray a : layer.weight.values()) {
+        count += a.size();
+      }
+      for (NDArray a : layer.bias.values()) {
+        count += a.size();
+      }
+      count += layer.inputNorm.size() + layer.postAttentionNorm.size();
+      count += layer.qNorm == null ? 0 : layer.qNorm.size() + layer.kNorm.size();
+    }
+    return count;
   }
 
   /**
@@ -205,7 +365,8 @@ public final class DifferentiableLlama {
    * {@code [out, in]}), not a copy: the embedding, then layer by layer the linear weights in {@link
    * Linear} order with their biases, and the layer's q, k, input and post-attention norms, then the
    * final norm and the lm_head, each where trainable. With the default, the linear weights, layer
-   * by layer in {@link Linear} order.
+   * by layer in {@link Linear} order. With LoRA, each targeted linear layer's {@code lora_A [r,
+   * in]} and {@code lora_B [out, r]} where its weight would be.
    */
   public Map<String, NDArray> parameters() {
     return Collections.unmodifiableMap(parameters);
@@ -234,36 +395,54 @@ public final class DifferentiableLlama {
 
   /**
    * The model as it is now, as {@link Weights}: the trainable parameters read from their arrays
-   * when asked for (so after training, the trained values), every other tensor from the weights
-   * given to the constructor. Valid while the parameters' manager is open.
+   * when asked for (so after training, the trained values), with LoRA each targeted linear weight
+   * merged, {@code W + (alpha / r) B A} (computed in float32 when read), and no adapter tensors;
+   * every other tensor from the weights given to the constructor. Valid while the parameters'
+   * manager is open.
    */
   public Weights current() {
     return new Weights() {
       @Override
       public boolean contains(String name) {
-        return parameters.containsKey(name) || weights.contains(name);
+        return own(name) || weights.contains(name);
       }
 
       @Override
       public long[] shape(String name) {
-        NDArray p = parameters.get(name);
-        return p == null ? weights.shape(name) : p.getShape().getShape();
+        return own(name) ? parameters.get(name).getShape().getShape() : weights.shape(name);
       }
 
       @Override
       public float[] floats(String name) {
-        return parameters.containsKey(name)
-            ? DifferentiableLlama.this.floats(name)
-            : weights.floats(name);
+        Merged m = merged.get(name);
+        if (m != null) {
+          return merge(m);
+        }
+        return own(name) ? DifferentiableLlama.this.floats(name) : weights.floats(name);
       }
 
       @Override
       public float[] rows(String name, long fromRow, int rows) {
-        return parameters.containsKey(name)
+        return own(name) || merged.containsKey(name)
             ? Weights.super.rows(name, fromRow, rows)
             : weights.rows(name, fromRow, rows);
       }
     };
+  }
+
+  /** A trainable tensor of the model itself (not an adapter). */
+  private boolean own(String name) {
+    return parameters.containsKey(name) && !name.endsWith(".lora_A") && !name.endsWith(".lora_B");
+  }
+
+  /** {@code W + scale B A}, row-major {@code [out][in]}. */
+  private float[] merge(Merged m) {
+    float[] out = new float[Math.toIntExact(m.weight.size())];
+    try (NDArray update = m.adapter.b().matMul(m.adapter.a())) {
+      update.muli(scale).addi(m.weight);
+      Tensors.read(update, out);
+    }
+    return out;
   }
 
   /** {@link #forward(NDManager, int[][], boolean)} without the layers' outputs. */
@@ -362,9 +541,17 @@ public final class DifferentiableLlama {
     return residual.add(project(scope, layer, Linear.DOWN, act));
   }
 
-  /** {@code x [B, T, in] -> x W^T (+ b) [B, T, out]}. */
-  private static NDArray project(NDManager scope, Layer layer, Linear l, NDArray x) {
+  /**
+   * {@code x [B, T, in] -> x W^T (+ b) [B, T, out]}, with an adapter {@code x W^T + scale (x A^T)
+   * B^T (+ b)}.
+   */
+  private NDArray project(NDManager scope, Layer layer, Linear l, NDArray x) {
     NDArray y = x.matMul(transposed(scope, layer.weight.get(l)));
+    Adapter adapter = layer.adapters.get(l);
+    if (adapter != null) {
+      NDArray low = x.matMul(transposed(scope, adapter.a())); // [B, T, r]
+      y = y.add(low.matMul(transposed(scope, adapter.b())).mul(scale));
+    }
     NDArray bias = layer.bias.get(l);
     return bias == null ? y : y.add(bias);
   }
