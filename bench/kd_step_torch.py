@@ -188,6 +188,8 @@ def main():
     ap.add_argument("--weight-decay", type=float, default=0.01)
     ap.add_argument("--grad-clip", type=float, default=1.0)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--phases", action="store_true",
+                    help="also report each step's phases (wall, CPU, page faults, RSS); adds a little overhead")
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -215,20 +217,40 @@ def main():
 
     gen = torch.Generator().manual_seed(args.seed)
     B, L = args.batch_size, args.seq_len
-    seconds, log = [], []
+    seconds, log, phases = [], [], []
+    marks = []
+
+    def mark(name):
+        if args.phases:  # wall, user, sys, minor faults, RSS: as bench/KdStepPhases.java
+            r = resource.getrusage(resource.RUSAGE_SELF)
+            with open("/proc/self/status") as f:
+                rss = next(int(l.split()[1]) for l in f if l.startswith("VmRSS:")) * 1024
+            marks.append((name, time.perf_counter(), r.ru_utime, r.ru_stime, r.ru_minflt, rss))
+
     for step in range(args.warmup + args.steps):
         ids = torch.randint(0, teacher.vocab, (B, L), generator=gen, dtype=torch.int64)
+        marks.clear()
+        mark("start")
         t = time.perf_counter()
         with torch.no_grad():
             zt = teacher.logits(ids) if args.alpha > 0 else None
+        mark("teacher")
         zs = student.logits(ids)
+        mark("student")
         loss, kl, ce = kd_loss(zt, zs, ids, args.alpha, args.temperature)
+        mark("loss")
         loss.backward()
+        mark("backward")
         norm = torch.nn.utils.clip_grad_norm_(params, args.grad_clip)
+        mark("clip")
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+        mark("adamw")
         del zt, zs
         seconds.append(time.perf_counter() - t)
+        if args.phases:
+            phases.append([{"phase": b[0], "seconds": b[1] - a[1], "user": b[2] - a[2], "sys": b[3] - a[3],
+                            "minor_faults": b[4] - a[4], "rss_bytes": b[5]} for a, b in zip(marks, marks[1:])])
         log.append({"loss": loss.item(), "divergence": kl.item(), "cross_entropy": ce.item(),
                     "grad_norm": float(norm)})
         del loss, kl, ce
@@ -254,6 +276,8 @@ def main():
         "max_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
         "steps": log,
     }
+    if args.phases:
+        res["phases"] = phases
     print(json.dumps(res))
 
 
