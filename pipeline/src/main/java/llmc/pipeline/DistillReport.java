@@ -102,6 +102,19 @@ public record DistillReport(
       long bytes,
       Double buildSeconds) {}
 
-  /** Wall times, and training tokens per second (teacher and student forward, backward, step). */
-  public record Seconds(double training, double evaluation, double total, double tokensPerSecond) {}
+  /**
+   * Wall times, and training tokens per second (teacher and student forward, backward, step).
+   *
+   * @param training the training loop without evaluations (checkpoints included)
+   * @param tokensPerSecond training tokens ({@code steps x gradAccum x batch x seqLen}) over {@code
+   *     training}; the first step's one-time costs included
+   * @param stepSeconds the wall time of each optimizer step of this run, in order, without
+   *     evaluations and checkpoints (bench/distill-vs-pytorch.sh drops the first ones as warm-up)
+   */
+  public record Seconds(
+      double training,
+      double evaluation,
+      double total,
+      double tokensPerSecond,
+      List<Double> stepSeconds) {}
 }

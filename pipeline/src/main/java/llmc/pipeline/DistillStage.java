@@ -114,13 +114,17 @@ public final class DistillStage implements Stage<DistillSettings, DistillReport>
       String fingerprint = fingerprint(s);
       List<int[]> evalOn = evalWindows;
       double[] evalSeconds = new double[1];
+      // The end of the last step's evaluation or checkpoint (or the start of training): each
+      // step's wall time runs from there to the end of the step.
+      long[] stepMark = new long[1];
       Trainer.Evaluation evaluation =
           evalOn == null
               ? null
               : (step, family, weights) -> {
                 long e0 = System.nanoTime();
                 Trainer.EvalPoint p = evaluate(step, family, weights, evalOn, progress);
-                evalSeconds[0] += (System.nanoTime() - e0) / 1e9;
+                stepMark[0] = System.nanoTime();
+                evalSeconds[0] += (stepMark[0] - e0) / 1e9;
                 return p;
               };
       DistillReport.Cache cacheReport = null;
@@ -209,13 +213,21 @@ public final class DistillStage implements Stage<DistillSettings, DistillReport>
         }
         long trainStart = System.nanoTime();
         double evalBefore = evalSeconds[0];
+        List<Double> stepSeconds = new ArrayList<>();
+        stepMark[0] = trainStart;
         trainer.train(
             evaluation,
             step -> {
               TrainingCheckpoint.save(s.work(), inputs, trainer, fingerprint);
+              stepMark[0] = System.nanoTime();
               return null;
             },
-            log -> progress.update("distill: step", log.step(), s.steps()));
+            log -> {
+              long now = System.nanoTime();
+              stepSeconds.add((now - stepMark[0]) / 1e9);
+              stepMark[0] = now;
+              progress.update("distill: step", log.step(), s.steps());
+            });
         progress.finished();
         double trainSeconds =
             (System.nanoTime() - trainStart) / 1e9 - (evalSeconds[0] - evalBefore);
@@ -278,7 +290,11 @@ public final class DistillStage implements Stage<DistillSettings, DistillReport>
                 cacheReport,
                 PLOT,
                 new DistillReport.Seconds(
-                    trainSeconds, evalSeconds[0], (System.nanoTime() - t0) / 1e9, tokensPerSecond),
+                    trainSeconds,
+                    evalSeconds[0],
+                    (System.nanoTime() - t0) / 1e9,
+                    tokensPerSecond,
+                    List.copyOf(stepSeconds)),
                 trainer.log(),
                 evals,
                 List.copyOf(warnings));
