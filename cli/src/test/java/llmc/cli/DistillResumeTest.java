@@ -17,9 +17,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * A distillation killed with SIGKILL after a checkpoint and resumed ends with exactly the weights
- * of an uninterrupted run. Every run is a child JVM with one compute thread: with more, one of
- * PyTorch's CPU kernels adds in an order that varies from run to run, so even two uninterrupted
- * runs can part after ~150 steps (docs/distill.md).
+ * of an uninterrupted run. Every run is a child JVM with one compute thread, trained on hard
+ * labels: with a teacher term some PyTorch CPU kernel adds in an order that varies from run to run,
+ * so even two uninterrupted runs can part after ~150 steps (docs/distill.md).
  */
 class DistillResumeTest {
   @TempDir Path dir;
@@ -59,6 +59,8 @@ class DistillResumeTest {
             "5",
             "--threads",
             "1",
+            "--alpha",
+            "0",
             "--json"));
     args.addAll(List.of(more));
     return args;
