@@ -1,6 +1,8 @@
 package llmc.distill;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDArrays;
+import ai.djl.ndarray.NDList;
 import ai.djl.ndarray.NDManager;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -42,11 +44,15 @@ public final class AdamW {
         });
   }
 
-  /** One update of every parameter from its gradient, at learning rate {@code lr}. */
+  /**
+   * One update of every parameter from its gradient, at learning rate {@code lr}: in place, with
+   * three temporaries of a parameter's size (PyTorch's {@code torch.optim.AdamW} order of
+   * operations: {@code p -= lr m / c1 / (sqrt(v) / sqrt(c2) + eps)}).
+   */
   public void step(Map<String, NDArray> parameters, double lr) {
     step++;
-    float c1 = (float) (1 - Math.pow(beta1, step));
-    float c2 = (float) (1 - Math.pow(beta2, step));
+    double c1 = 1 - Math.pow(beta1, step);
+    double c2 = 1 - Math.pow(beta2, step);
     for (Map.Entry<String, NDArray> e : parameters.entrySet()) {
       NDArray p = e.getValue();
       NDArray mi = m.get(e.getKey());
@@ -54,22 +60,19 @@ public final class AdamW {
       // Every temporary is closed here: arrays made from p live in p's manager for the whole run.
       try (NDArray g = p.getGradient()) {
         if (weightDecay > 0 && p.getShape().dimension() == 2) {
-          try (NDArray decay = p.mul((float) (lr * weightDecay))) {
-            p.subi(decay);
-          }
+          p.muli((float) (1 - lr * weightDecay));
         }
         try (NDArray scaled = g.mul((float) (1 - beta1))) {
           mi.muli((float) beta1).addi(scaled);
         }
-        try (NDArray squared = g.mul(g)) {
+        try (NDArray squared = g.square()) {
           vi.muli((float) beta2).addi(squared.muli((float) (1 - beta2)));
         }
-        try (NDArray vHat = vi.div(c2);
-            NDArray denominator = vHat.sqrt();
-            NDArray update = mi.div(c1)) {
-          denominator.addi((float) eps);
-          update.divi(denominator).muli((float) lr);
-          p.subi(update);
+        try (NDArray denominator = vi.sqrt()) {
+          denominator.divi((float) Math.sqrt(c2)).addi((float) eps);
+          try (NDArray update = mi.div(denominator)) {
+            p.subi(update.muli((float) (lr / c1)));
+          }
         }
       }
     }
@@ -86,18 +89,21 @@ public final class AdamW {
 
   /**
    * Scales the gradients so that their global L2 norm is at most {@code maxNorm} (as PyTorch's
-   * {@code clip_grad_norm_}); returns the norm before clipping.
+   * {@code clip_grad_norm_}: the norm of the parameters' norms); returns the norm before clipping.
    */
   public static double clipGradients(Map<String, NDArray> parameters, double maxNorm) {
-    double sumSquares = 0;
-    for (NDArray p : parameters.values()) {
-      try (NDArray g = p.getGradient();
-          NDArray squared = g.mul(g);
-          NDArray sum = squared.sum()) {
-        sumSquares += sum.getFloat();
+    double norm;
+    try (NDManager norms = parameters.values().iterator().next().getManager().newSubManager()) {
+      NDList each = new NDList();
+      for (NDArray p : parameters.values()) {
+        try (NDArray g = p.getGradient()) {
+          NDArray n = g.norm();
+          n.attach(norms);
+          each.add(n);
+        }
       }
+      norm = NDArrays.stack(each).norm().getFloat(); // one read-back
     }
-    double norm = Math.sqrt(sumSquares);
     double coefficient = maxNorm / (norm + 1e-6);
     if (maxNorm > 0 && coefficient < 1) {
       for (NDArray p : parameters.values()) {

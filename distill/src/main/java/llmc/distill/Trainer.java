@@ -217,19 +217,20 @@ public final class Trainer implements AutoCloseable {
         long first = windows.drawn();
         int[][] tokens = windows.next(settings.batch());
         try (NDManager scope = manager.newSubManager()) {
-          DifferentiableLlama.Forward t =
-              teacher == null ? null : teacher.forward(scope, tokens, loss.needsHidden());
-          DistillLoss.CachedTeacher cached =
-              cache == null || !loss.needsTeacher()
-                  ? null
-                  : cache.read(scope, first, settings.batch());
+          DistillLoss.Teacher t = teacher(scope, tokens, first);
           DifferentiableLlama.Forward s = student.forward(scope, tokens, loss.needsHidden());
-          DistillLoss.Terms terms = loss.of(scope, t, cached, s, tokens);
-          total += terms.loss().getFloat() / accum;
+          DistillLoss.Terms terms = loss.of(collector, scope, t, s, tokens);
+          // Autograd holds what the backward reads; the logits [B, T, V] and the teacher's
+          // log-probabilities [N, V] are not among it and go before the backward allocates.
+          s.logits().close();
+          if (t != null) {
+            t.close();
+          }
+          total += terms.loss() / accum;
           divergence += terms.divergence() / accum;
           crossEntropy += terms.crossEntropy() / accum;
           mse += terms.hiddenMse() / accum;
-          collector.backward(accum == 1 ? terms.loss() : terms.loss().div((float) accum));
+          collector.backward(accum == 1 ? terms.objective() : terms.objective().div((float) accum));
         }
       }
     }
@@ -240,6 +241,27 @@ public final class Trainer implements AutoCloseable {
     StepLog s = new StepLog(step + 1, lr, total, divergence, crossEntropy, mse, norm);
     step++;
     return s;
+  }
+
+  /**
+   * The teacher's part of the loss for windows {@code tokens} drawn from {@code first}: from the
+   * cache, or from a forward in a manager of its own, closed once the loss's inputs are taken from
+   * it (a forward's logits and activations are many times what the loss reads), or null.
+   */
+  private DistillLoss.Teacher teacher(NDManager scope, int[][] tokens, long first) {
+    DistillLoss loss = settings.loss();
+    if (!loss.needsTeacher()) {
+      return null;
+    }
+    if (cache != null) {
+      return DistillLoss.Teacher.of(cache.read(scope, first, tokens.length));
+    }
+    try (NDManager forward = scope.newSubManager()) {
+      DistillLoss.Teacher t =
+          loss.teacher(teacher.forward(forward, tokens, loss.needsHidden()), tokens[0].length);
+      t.attach(scope);
+      return t;
+    }
   }
 
   /** What a checkpoint holds beyond the files: the step, the data position, the logs so far. */

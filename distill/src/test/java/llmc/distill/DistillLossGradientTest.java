@@ -62,7 +62,7 @@ class DistillLossGradientTest {
       Map<String, NDArray> parameters = student.parameters();
       try (GradientCollector collector = manager.getEngine().newGradientCollector();
           NDManager scope = manager.newSubManager()) {
-        collector.backward(loss(loss, teacher, student, scope, tokens));
+        collector.backward(objective(loss, collector, teacher, student, scope, tokens));
       }
       double worst = 0;
       String[] probed = {
@@ -103,7 +103,8 @@ class DistillLossGradientTest {
     }
   }
 
-  private static NDArray loss(
+  /** The loss's value, no gradient. */
+  private static double value(
       DistillLoss loss,
       DifferentiableLlama teacher,
       DifferentiableLlama student,
@@ -115,6 +116,26 @@ class DistillLossGradientTest {
             student.forward(scope, tokens, loss.needsHidden()),
             tokens)
         .loss();
+  }
+
+  /**
+   * What the trainer back-propagates, with chunks of two rows so that windows split into several
+   * (the trainer's chunks hold a few rows of a real vocabulary).
+   */
+  private static NDArray objective(
+      DistillLoss loss,
+      GradientCollector collector,
+      DifferentiableLlama teacher,
+      DifferentiableLlama student,
+      NDManager scope,
+      int[][] tokens) {
+    DistillLoss.Teacher t =
+        loss.needsTeacher()
+            ? loss.teacher(teacher.forward(scope, tokens, loss.needsHidden()), tokens[0].length)
+            : null;
+    DifferentiableLlama.Forward s = student.forward(scope, tokens, loss.needsHidden());
+    long vocab = s.logits().getShape().get(2);
+    return loss.of(collector, scope, t, s, tokens, 2 * vocab).objective();
   }
 
   /** Central differences at h and h/2, extrapolated: the h^2 error term cancels. */
@@ -149,7 +170,7 @@ class DistillLossGradientTest {
       changed[index] = (float) (values[index] + (side == 0 ? h : -h));
       p.set(changed);
       try (NDManager scope = manager.newSubManager()) {
-        at[side] = loss(loss, teacher, student, scope, tokens).getFloat();
+        at[side] = value(loss, teacher, student, scope, tokens);
       }
     }
     p.set(values);

@@ -45,10 +45,13 @@ class DistillLossTest {
         double expectedCe = crossEntropy(zs, tokens);
         assertEquals(expectedD, terms.divergence(), 1e-5 * Math.max(1, expectedD), d.name());
         assertEquals(expectedCe, terms.crossEntropy(), 1e-5 * expectedCe);
+        // Chunks of two rows split each window: the same sums.
+        DistillLoss.Terms chunked =
+            loss.of(null, m, loss.teacher(teacher, T), student, tokens, 2L * V);
+        assertEquals(terms.divergence(), chunked.divergence(), 1e-6 * Math.max(1, expectedD));
+        assertEquals(terms.crossEntropy(), chunked.crossEntropy(), 1e-6 * expectedCe);
         assertEquals(
-            0.3 * temperature * temperature * expectedD + 0.7 * expectedCe,
-            terms.loss().getFloat(),
-            1e-4);
+            0.3 * temperature * temperature * expectedD + 0.7 * expectedCe, terms.loss(), 1e-4);
       }
     }
   }

@@ -472,7 +472,21 @@ public final class DifferentiableLlama {
     NDArray mask = Tensors.create(scope, causalMask(count), new Shape(count, count)); // [T, T]
     List<NDArray> outputs = new ArrayList<>();
     for (Layer layer : layers) {
-      x = decoderLayer(scope, layer, x, cos, sin, mask);
+      // Each layer's temporaries live in their own manager, closed once the layer's output is
+      // out: closing a handle frees what autograd did not save (all of it for a teacher, which
+      // records nothing), so a forward holds one layer's intermediates, not the whole model's.
+      // Operations put their result in the manager of the array they are called on, hence x
+      // moves in; a layer output kept for the caller comes back to scope when the layer closes.
+      try (NDManager layerScope = scope.newSubManager()) {
+        if (hidden && !outputs.isEmpty()) {
+          x.tempAttach(layerScope);
+        } else {
+          x.attach(layerScope);
+        }
+        NDArray y = decoderLayer(layerScope, layer, x, cos, sin, mask);
+        y.attach(scope);
+        x = y;
+      }
       if (hidden) {
         outputs.add(x);
       }
