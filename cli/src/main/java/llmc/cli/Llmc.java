@@ -23,6 +23,7 @@ import picocli.CommandLine.Command;
       InspectCommand.class,
       EvalCommand.class,
       GenerateCommand.class,
+      RunCommand.class,
       RandomModelCommand.class,
       CommandLine.HelpCommand.class
     },
@@ -35,6 +36,9 @@ public final class Llmc {
   public static final int OK = 0;
   public static final int INTERNAL_ERROR = 1;
   public static final int BAD_INPUT = 2;
+
+  /** An eval's quality gate (--max-ppl-increase, --max-kl, --min-top1) failed. */
+  public static final int QUALITY_GATE_FAILED = 3;
 
   public static void main(String[] args) {
     System.exit(run(args));

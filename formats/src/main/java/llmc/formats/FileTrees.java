@@ -11,12 +11,12 @@ import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.BasicFileAttributes;
 
 /** File-system helpers shared by the writers. */
-final class FileTrees {
+public final class FileTrees {
 
   private FileTrees() {}
 
   /** Deletes a file or a folder tree; symbolic links are removed, never followed. */
-  static void deleteRecursively(Path root) {
+  public static void deleteRecursively(Path root) {
     if (!Files.exists(root, java.nio.file.LinkOption.NOFOLLOW_LINKS)) {
       return;
     }

@@ -43,7 +43,7 @@ public final class Reports {
   }
 
   /** The report without wall times anywhere. */
-  static ObjectNode withoutTimes(ObjectNode node) {
+  public static ObjectNode withoutTimes(ObjectNode node) {
     node.remove("seconds");
     node.forEach(
         child -> {
