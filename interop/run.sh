@@ -71,6 +71,9 @@ specs=(
   "stories-q4_1.gguf|export --type q4_1|rel $PPL_Q4_1|no"
   "stories-gptq-q4_0.gguf|quantize --gguf-type q4_0|lt $PPL_GPTQ_Q4_0_MAX|no"
   "stories-gptq-q4_1.gguf|quantize --gguf-type q4_1|lt $PPL_GPTQ_Q4_1_MAX|no"
+  # The recipe's end product: 25% of the MLP channels pruned, healed by distillation, GPTQ Q4_1.
+  # It must beat the pruned model before healing (20.46, issue 11's setup S2).
+  "stories-minitron.gguf|run samples/recipes/minitron.yaml|lt 20.46|no"
 )
 llmc="${LLMC:-./llmc}"
 for spec in "${specs[@]}"; do
@@ -83,6 +86,8 @@ for spec in "${specs[@]}"; do
   phase "llmc $cmd $opt $typ -> $name"
   if [ "$cmd" = export ]; then
     args=(export "$model" --format gguf "$opt" "$typ" --out "$tmp/$name")
+  elif [ "$cmd" = run ]; then
+    args=(run "$opt" --out "$tmp/$name.run")
   else
     args=(quantize "$model" --format gguf "$opt" "$typ" --calib "$train" --out "$tmp/$name")
   fi
@@ -91,6 +96,7 @@ for spec in "${specs[@]}"; do
     tail -n 20 "$tmp/$name.llmc.log" >&2
     fail "$name: llmc ${args[*]} failed (exit $rc)"
   fi
+  if [ "$cmd" = run ]; then cp "$tmp/$name.run/model.gguf" "$tmp/$name" || fail "$name: the recipe wrote no model.gguf"; fi
   [ -s "$tmp/$name" ] || fail "$name: llmc ${args[*]} wrote no file"
 done
 
