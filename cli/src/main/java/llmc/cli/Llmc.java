@@ -8,7 +8,10 @@ import llmc.formats.InvalidSettingException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
-/** The {@code llmc} command: exit 0 on success, 1 on an internal error, 2 on bad input or usage. */
+/**
+ * The {@code llmc} command: exit 0 on success, 1 on an internal error, 2 on bad input or usage, 3
+ * when {@code eval}'s quality gates failed.
+ */
 @Command(
     name = "llmc",
     mixinStandardHelpOptions = true,
@@ -35,6 +38,11 @@ public final class Llmc {
   public static final int OK = 0;
   public static final int INTERNAL_ERROR = 1;
   public static final int BAD_INPUT = 2;
+
+  /**
+   * {@code eval} measured what it was asked to and a quality gate failed; the report says which.
+   */
+  public static final int QUALITY_GATE_FAILED = 3;
 
   public static void main(String[] args) {
     System.exit(run(args));
