@@ -1,11 +1,14 @@
 package llmc.cli;
 
 import java.io.PrintWriter;
+import java.math.BigDecimal;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
+import llmc.formats.BadInputException;
 import llmc.pipeline.EvalReport;
 import llmc.pipeline.EvalSettings;
 import llmc.pipeline.EvalStage;
+import llmc.pipeline.QualityGate;
 import llmc.pipeline.Reports;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -19,13 +22,22 @@ import picocli.CommandLine.Spec;
     mixinStandardHelpOptions = true,
     description = {
       "Perplexity by protocol P1 (non-overlapping windows of L tokens, each scored from an empty cache);",
-      "with --base, also the KL divergence and top-1 agreement against a base model on the same windows."
+      "with --base, also the KL divergence and top-1 agreement against a base model on the same windows,",
+      "and quality gates: thresholds on them that make eval exit 3 when one is not met."
+    },
+    exitCodeListHeading = "%nExit codes:%n",
+    exitCodeList = {
+      "0:success (every quality gate passed)",
+      "1:internal error",
+      "2:bad input or usage",
+      "3:a quality gate failed (the report is printed as usual and says which)"
     },
     footer = {
       "",
       "Example:",
       "  llmc eval samples/models/stories260K --data samples/data/tinystories/valid.jsonl",
       "  llmc eval quantized/ --base original/ --data valid.jsonl --max-windows 40 --json",
+      "  llmc eval quantized/ --base original/ --data valid.jsonl --max-ppl-increase 5% --min-top1 0.85",
       "  llmc eval model-q8_0.gguf --tokenizer original/ --data valid.jsonl"
     })
 final class EvalCommand implements Callable<Integer> {
@@ -91,6 +103,29 @@ final class EvalCommand implements Callable<Integer> {
               + " it was exported from; default: --base when it is a folder).")
   Path tokenizer;
 
+  @Option(
+      names = "--max-ppl-increase",
+      paramLabel = "X",
+      description =
+          "Quality gate: exit 3 when perplexity exceeds --base's by more than X, a percentage (5%)"
+              + " or a fraction (0.05) of the base's.")
+  String maxPplIncrease;
+
+  @Option(
+      names = "--max-kl",
+      paramLabel = "X",
+      description =
+          "Quality gate: exit 3 when the mean KL(p_base || p) per scored token exceeds X nats.")
+  String maxKl;
+
+  @Option(
+      names = "--min-top1",
+      paramLabel = "X",
+      description =
+          "Quality gate: exit 3 when the top-1 agreement with --base is below X, a fraction (0.85)"
+              + " or a percentage (85%).")
+  String minTop1;
+
   @Mixin CommonOptions common;
 
   @Spec CommandSpec spec;
@@ -99,7 +134,19 @@ final class EvalCommand implements Callable<Integer> {
   public Integer call() {
     common.configureEngine();
     EvalSettings settings =
-        new EvalSettings(model, data, field, seqLen, maxWindows, batch, warmup, base, tokenizer);
+        new EvalSettings(
+            model,
+            data,
+            field,
+            seqLen,
+            maxWindows,
+            batch,
+            warmup,
+            base,
+            tokenizer,
+            fraction("--max-ppl-increase", maxPplIncrease),
+            fraction("--max-kl", maxKl),
+            fraction("--min-top1", minTop1));
     EvalReport r = new EvalStage().run(settings, CommonOptions.progress());
     PrintWriter stdout = spec.commandLine().getOut();
     if (common.json) {
@@ -114,8 +161,64 @@ final class EvalCommand implements Callable<Integer> {
             r.meanKl(), 100 * r.top1Agreement(), r.basePerplexity());
       }
       stdout.printf("speed       %.0f tokens/s (%.1f s)%n", r.tokensPerSecond(), r.seconds());
+      if (r.gates() != null) {
+        for (QualityGate gate : r.gates()) {
+          stdout.println(gateLine(gate));
+        }
+      }
       stdout.flush();
     }
-    return Llmc.OK;
+    return Boolean.FALSE.equals(r.passed()) ? Llmc.QUALITY_GATE_FAILED : Llmc.OK;
+  }
+
+  /**
+   * A threshold as given: a number ({@code 0.05}) or a percentage ({@code 5%}, the same); null when
+   * not given. The settings check the range.
+   */
+  static Double fraction(String flag, String text) {
+    if (text == null) {
+      return null;
+    }
+    String s = text.strip();
+    boolean percent = s.endsWith("%");
+    try {
+      BigDecimal value = new BigDecimal(percent ? s.substring(0, s.length() - 1).strip() : s);
+      return (percent ? value.movePointLeft(2) : value).doubleValue();
+    } catch (NumberFormatException e) {
+      throw new BadInputException(
+          flag + " '" + text + "': give a percentage like 5% or a fraction like 0.05");
+    }
+  }
+
+  /** "gate failed: perplexity +7.31% > +5.00% allowed, by 2.31 points (--max-ppl-increase)" */
+  private String gateLine(QualityGate gate) {
+    String verdict = gate.passed() ? "gate passed: " : "gate failed: ";
+    String by = gate.passed() ? "" : ", by %s".formatted(amount(gate, Math.abs(gate.margin())));
+    String flag = SettingFlags.flag(spec, gate.setting());
+    return verdict
+        + switch (gate.name()) {
+          case QualityGate.PERPLEXITY_INCREASE ->
+              "perplexity %+.2f%% %s %+.2f%% allowed"
+                  .formatted(
+                      100 * gate.measured(), gate.passed() ? "<=" : ">", 100 * gate.threshold());
+          case QualityGate.MEAN_KL ->
+              "mean KL %.6f nats %s %.6f allowed"
+                  .formatted(gate.measured(), gate.passed() ? "<=" : ">", gate.threshold());
+          case QualityGate.TOP1_AGREEMENT ->
+              "top-1 agreement %.2f%% %s %.2f%% required"
+                  .formatted(
+                      100 * gate.measured(), gate.passed() ? ">=" : "<", 100 * gate.threshold());
+          default -> gate.name() + " " + gate.measured();
+        }
+        + by
+        + " ("
+        + flag
+        + ")";
+  }
+
+  private static String amount(QualityGate gate, double difference) {
+    return gate.name().equals(QualityGate.MEAN_KL)
+        ? "%.6f nats".formatted(difference)
+        : "%.2f points".formatted(100 * difference);
   }
 }

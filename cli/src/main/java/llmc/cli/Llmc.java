@@ -8,7 +8,10 @@ import llmc.formats.InvalidSettingException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
-/** The {@code llmc} command: exit 0 on success, 1 on an internal error, 2 on bad input or usage. */
+/**
+ * The {@code llmc} command: exit 0 on success, 1 on an internal error, 2 on bad input or usage, 3
+ * when {@code eval}'s quality gates failed.
+ */
 @Command(
     name = "llmc",
     mixinStandardHelpOptions = true,
@@ -37,7 +40,9 @@ public final class Llmc {
   public static final int INTERNAL_ERROR = 1;
   public static final int BAD_INPUT = 2;
 
-  /** An eval's quality gate (--max-ppl-increase, --max-kl, --min-top1) failed. */
+  /**
+   * {@code eval} measured what it was asked to and a quality gate failed; the report says which.
+   */
   public static final int QUALITY_GATE_FAILED = 3;
 
   public static void main(String[] args) {

@@ -11,15 +11,18 @@ import picocli.CommandLine.Model.CommandSpec;
  */
 final class SettingFlags {
   private static final Map<String, String> OTHER_NAMES =
-      Map.of(
-          "model", "MODEL",
-          "calibration.file", "--calib",
-          "calibration.sampling", "--calib-sampling",
-          "symmetric", "--sym/--asym",
-          "maxShardBytes", "--max-shard-size",
-          "eval.data", "--eval",
-          "eval.maxWindows", "--eval-max-windows",
-          "ggufType", "--gguf-type");
+      Map.ofEntries(
+          Map.entry("model", "MODEL"),
+          Map.entry("calibration.file", "--calib"),
+          Map.entry("calibration.sampling", "--calib-sampling"),
+          Map.entry("symmetric", "--sym/--asym"),
+          Map.entry("maxShardBytes", "--max-shard-size"),
+          Map.entry("eval.data", "--eval"),
+          Map.entry("eval.maxWindows", "--eval-max-windows"),
+          Map.entry("ggufType", "--gguf-type"),
+          Map.entry("maxPerplexityIncrease", "--max-ppl-increase"),
+          Map.entry("maxMeanKl", "--max-kl"),
+          Map.entry("minTop1Agreement", "--min-top1"));
 
   private SettingFlags() {}
 

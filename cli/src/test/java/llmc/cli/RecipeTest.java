@@ -69,6 +69,9 @@ class RecipeTest {
     // GPTQ 4-bit g32 costs a few percent of perplexity on 16 windows, not a broken model.
     double ratio = eval.get("perplexity").asDouble() / eval.get("base_perplexity").asDouble();
     assertTrue(ratio > 1.0 && ratio < 1.15, "perplexity ratio " + ratio);
+    // The recipe's quality gates passed, and say by how much.
+    assertTrue(eval.get("passed").asBoolean(), eval.toString());
+    assertEquals(3, eval.get("gates").size());
     // Every input is named with its SHA-256.
     assertEquals(64, report.get("model_sha256").asText().length());
     quantize.get("inputs").forEach(h -> assertEquals(64, h.asText().length()));
@@ -146,6 +149,25 @@ class RecipeTest {
         evaluation(report(gguf)).get("perplexity").asDouble()
             / evaluation(report(gguf)).get("base_perplexity").asDouble();
     assertTrue(ratio > 1.0 && ratio < 1.15, "Q4_0 perplexity ratio " + ratio);
+  }
+
+  @Test
+  void aFailedQualityGateExitsThreeWritesNoOutputAndReportsTheGate() throws IOException {
+    Path out = dir.resolve("gated");
+    Cli c = run(recipe("gptq-4bit"), out, "--set", "eval.max-ppl-increase=0%");
+    assertEquals(Llmc.QUALITY_GATE_FAILED, c.exitCode(), c.err());
+    assertFalse(Files.exists(out), "a model that failed its gate is not published");
+    JsonNode report =
+        Json.mapper().readTree(dir.resolve("gated.work/llmc-report.json").toFile());
+    assertEquals("2-eval", report.get("failed_stage").asText());
+    assertEquals(3, report.get("exit_code").asInt());
+    JsonNode eval = report.get("stages").get(1).get("report");
+    assertFalse(eval.get("passed").asBoolean());
+    JsonNode ppl = eval.get("gates").get(0);
+    assertEquals("perplexity_increase", ppl.get("name").asText());
+    assertFalse(ppl.get("passed").asBoolean());
+    assertTrue(ppl.get("measured").asDouble() > 0, ppl.toString());
+    assertEquals(c.json(), report, "--json prints the run's report");
   }
 
   @Test

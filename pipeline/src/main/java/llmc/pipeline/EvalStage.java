@@ -1,6 +1,7 @@
 package llmc.pipeline;
 
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.List;
 import llmc.formats.InvalidSettingException;
 import llmc.model.Evaluator;
@@ -63,6 +64,7 @@ public final class EvalStage implements Stage<EvalSettings, EvalReport> {
               done -> progress.update("eval: window", done, total));
       progress.finished();
       boolean compared = baseModel != null;
+      List<QualityGate> gates = s.hasGates() ? gates(s, r) : null;
       return new EvalReport(
           model.toString(),
           tokenizerDir == null ? null : tokenizerDir.toString(),
@@ -78,8 +80,28 @@ public final class EvalStage implements Stage<EvalSettings, EvalReport> {
           compared ? r.basePerplexity() : null,
           compared ? r.meanKl() : null,
           compared ? r.top1Agreement() : null,
+          gates == null ? null : gates.stream().allMatch(QualityGate::passed),
+          gates,
           r.seconds(),
           r.tokensPerSecond());
     }
+  }
+
+  /** The gates the settings ask for, measured on an evaluation against the base. */
+  private static List<QualityGate> gates(EvalSettings s, Evaluator.Result r) {
+    List<QualityGate> gates = new ArrayList<>();
+    if (s.maxPerplexityIncrease() != null) {
+      double increase = (r.perplexity() - r.basePerplexity()) / r.basePerplexity();
+      gates.add(
+          QualityGate.atMost(QualityGate.PERPLEXITY_INCREASE, s.maxPerplexityIncrease(), increase));
+    }
+    if (s.maxMeanKl() != null) {
+      gates.add(QualityGate.atMost(QualityGate.MEAN_KL, s.maxMeanKl(), r.meanKl()));
+    }
+    if (s.minTop1Agreement() != null) {
+      gates.add(
+          QualityGate.atLeast(QualityGate.TOP1_AGREEMENT, s.minTop1Agreement(), r.top1Agreement()));
+    }
+    return List.copyOf(gates);
   }
 }
