@@ -9,6 +9,8 @@ import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import llmc.formats.Json;
 
 /**
@@ -42,9 +44,18 @@ public final class Reports {
     Json.writePretty(dir.resolve(FILE), stored);
   }
 
-  /** The report without wall times anywhere. */
+  /** The report without wall times anywhere ({@code seconds} and {@code *_seconds} fields). */
   public static ObjectNode withoutTimes(ObjectNode node) {
     node.remove("seconds");
+    List<String> timed = new ArrayList<>();
+    node.fieldNames()
+        .forEachRemaining(
+            k -> {
+              if (k.endsWith("_seconds")) {
+                timed.add(k);
+              }
+            });
+    node.remove(timed);
     node.forEach(
         child -> {
           if (child instanceof ObjectNode object) {
