@@ -25,6 +25,7 @@ import picocli.CommandLine.Command;
       ExportCommand.class,
       InspectCommand.class,
       EvalCommand.class,
+      CompareCommand.class,
       GenerateCommand.class,
       RunCommand.class,
       RandomModelCommand.class,
