@@ -38,8 +38,11 @@ final class RandomModelCommand implements Callable<Integer> {
       names = "--out",
       required = true,
       paramLabel = "DIR",
-      description = "Output folder (must not exist).")
+      description = "Output folder, written atomically.")
   Path out;
+
+  @Option(names = "--overwrite", description = "Replace --out if llmc wrote it.")
+  boolean overwrite;
 
   @Option(
       names = "--seed",
@@ -76,7 +79,7 @@ final class RandomModelCommand implements Callable<Integer> {
     ModelConfig modelConfig = ModelConfig.read(configJson);
     ModelFolder auxiliary = Files.isDirectory(config) ? ModelFolder.open(config) : null;
     try {
-      RandomModel.write(modelConfig, auxiliary, out, seed, type, std, 0.0);
+      RandomModel.write(modelConfig, auxiliary, out, seed, type, std, 0.0, overwrite);
     } finally {
       if (auxiliary != null) {
         auxiliary.close();

@@ -1,9 +1,12 @@
 package llmc.model;
 
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
 import llmc.formats.DType;
+import llmc.formats.Json;
 import llmc.formats.ModelConfig;
 import llmc.formats.ModelFolder;
 import llmc.formats.OutputFolder;
@@ -29,9 +32,33 @@ public final class RandomModel {
       DType dtype,
       double std,
       double normJitter) {
+    write(config, auxiliary, out, seed, dtype, std, normJitter, false);
+  }
+
+  /**
+   * As above; {@code overwrite} replaces an existing output that llmc wrote (it holds
+   * llmc-report.json, which this writes too: the seed, dtype and standard deviation).
+   */
+  public static void write(
+      ModelConfig config,
+      ModelFolder auxiliary,
+      Path out,
+      long seed,
+      DType dtype,
+      double std,
+      double normJitter,
+      boolean overwrite) {
     LlamaFamily f = LlamaFamily.from(config);
     SplittableRandom random = new SplittableRandom(seed);
-    try (OutputFolder folder = OutputFolder.create(out, false)) {
+    List<Path> inputs = auxiliary == null ? List.of() : List.of(auxiliary.dir());
+    try (OutputFolder folder = OutputFolder.create(out, overwrite, inputs)) {
+      ObjectNode report = Json.mapper().createObjectNode();
+      report.put("command", "random-model");
+      report.put("seed", seed);
+      report.put("dtype", dtype.name());
+      report.put("std", std);
+      report.put("norm_jitter", normJitter);
+      Json.writePretty(folder.dir().resolve(OutputFolder.REPORT), report);
       config.write(folder.dir().resolve("config.json"));
       if (auxiliary != null) {
         auxiliary.copyAuxiliaryFilesTo(folder.dir());
