@@ -42,6 +42,7 @@ public final class Reports {
     ObjectNode stored = withoutTimes(toJson(report));
     stored.remove("out");
     Json.writePretty(dir.resolve(FILE), stored);
+    LayerPlots.write(report, dir);
   }
 
   /** The report without wall times anywhere ({@code seconds} and {@code *_seconds} fields). */
