@@ -157,8 +157,7 @@ class RecipeTest {
     Cli c = run(recipe("gptq-4bit"), out, "--set", "eval.max-ppl-increase=0%");
     assertEquals(Llmc.QUALITY_GATE_FAILED, c.exitCode(), c.err());
     assertFalse(Files.exists(out), "a model that failed its gate is not published");
-    JsonNode report =
-        Json.mapper().readTree(dir.resolve("gated.work/llmc-report.json").toFile());
+    JsonNode report = Json.mapper().readTree(dir.resolve("gated.work/llmc-report.json").toFile());
     assertEquals("2-eval", report.get("failed_stage").asText());
     assertEquals(3, report.get("exit_code").asInt());
     JsonNode eval = report.get("stages").get(1).get("report");
