@@ -299,6 +299,7 @@ public final class DistillStage implements Stage<DistillSettings, DistillReport>
                 evals,
                 List.copyOf(warnings));
         Reports.store(report, folder.dir());
+        ModelCard.store(ModelCard.of(report), folder.dir());
         folder.commit();
         TrainingCheckpoint.remove(s.work());
         return report;

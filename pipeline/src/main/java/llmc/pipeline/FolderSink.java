@@ -17,7 +17,8 @@ import llmc.model.TensorNames;
 /**
  * A Hugging Face folder written in a temporary place beside the target: the tensors outside the
  * decoder layers as they are, each layer's compressed matrices in the {@link FolderLayout} and its
- * other tensors as they are, then config, tokenizer files and report; renamed into place last.
+ * other tensors as they are, then config, tokenizer files, report and model card; renamed into
+ * place last.
  */
 final class FolderSink implements ModelSink {
   private final ModelFolder input;
@@ -119,11 +120,12 @@ final class FolderSink implements ModelSink {
   }
 
   @Override
-  public void commit(Object report) {
+  public void commit(Object report, String card) {
     if (!finished) {
       throw new IllegalStateException("commit before finishTensors");
     }
     Reports.store(report, folder.dir());
+    ModelCard.store(card, folder.dir());
     folder.commit();
   }
 

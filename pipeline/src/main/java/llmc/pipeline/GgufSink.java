@@ -94,8 +94,8 @@ final class GgufSink implements ModelSink {
   }
 
   @Override
-  public void commit(Object report) {
-    // The file was moved into place by finishTensors; GGUF has no report beside it.
+  public void commit(Object report, String card) {
+    // The file was moved into place by finishTensors; GGUF has no report or card beside it.
   }
 
   @Override

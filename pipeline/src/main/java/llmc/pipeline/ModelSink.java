@@ -19,8 +19,11 @@ interface ModelSink extends LayerSink, AutoCloseable {
   /** Bytes of the weights written. */
   long outputBytes();
 
-  /** Stores {@code report} beside the output (a folder) and moves the output into place. */
-  void commit(Object report);
+  /**
+   * Stores {@code report} and the model card {@code card} ({@link ModelCard}) beside the output (a
+   * folder) and moves the output into place.
+   */
+  void commit(Object report, String card);
 
   /** Without commit: removes what was written. */
   @Override

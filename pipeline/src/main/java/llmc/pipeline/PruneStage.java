@@ -133,7 +133,7 @@ public final class PruneStage implements Stage<PruneSettings, PruneReport> {
       long zeros,
       long weights,
       PruneReport.Structure structure,
-      java.util.function.Consumer<Object> commit) {}
+      java.util.function.Consumer<PruneReport> commit) {}
 
   private static Run unstructured(
       PruneSettings s,
@@ -226,7 +226,7 @@ public final class PruneStage implements Stage<PruneSettings, PruneReport> {
           null,
           report -> {
             try (sink) {
-              sink.commit(report);
+              sink.commit(report, ModelCard.of(report, s.format()));
             }
           });
     } catch (RuntimeException e) {
@@ -300,6 +300,7 @@ public final class PruneStage implements Stage<PruneSettings, PruneReport> {
           report -> {
             try (folder) {
               Reports.store(report, folder.dir());
+              ModelCard.store(ModelCard.of(report, s.format()), folder.dir());
               folder.commit();
             }
           });

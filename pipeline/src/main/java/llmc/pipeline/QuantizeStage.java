@@ -235,7 +235,7 @@ public final class QuantizeStage implements Stage<QuantizeSettings, QuantizeRepo
                 size,
                 eval,
                 List.copyOf(warnings));
-        sink.commit(report);
+        sink.commit(report, plan != null ? null : ModelCard.of(report));
         return report;
       }
     }
