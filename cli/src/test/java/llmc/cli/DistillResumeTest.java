@@ -9,19 +9,28 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 import llmc.formats.Json;
+import org.junit.jupiter.api.Assumptions;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * A distillation killed with SIGKILL after a checkpoint and resumed ends with exactly the weights
  * of an uninterrupted run. Every run is a child JVM with one compute thread, trained on hard
- * labels: with a teacher term some PyTorch CPU kernel adds in an order that varies from run to run,
- * so even two uninterrupted runs can part after ~150 steps (docs/distill.md).
+ * labels: two uninterrupted runs can part after ~150 steps, more often with a teacher term
+ * (docs/distill.md, "Reproducibility").
  */
 class DistillResumeTest {
+  /**
+   * Steps of each run. Two uninterrupted one-thread hard-label runs of 300 steps parted once in 8
+   * on a loaded machine (at step 230: the same loss, a gradient norm 0.7% apart; docs/distill.md),
+   * so the runs stay short of where that was seen.
+   */
+  private static final int STEPS = 120;
+
   @TempDir Path dir;
 
   private List<String> distill(Path out, Path work, String... more) {
@@ -48,7 +57,7 @@ class DistillResumeTest {
             "--work-dir",
             work.toString(),
             "--steps",
-            "300",
+            String.valueOf(STEPS),
             "--batch-size",
             "2",
             "--seq-len",
@@ -73,10 +82,16 @@ class DistillResumeTest {
         .start();
   }
 
+  private byte[] run(String name, String... more) throws Exception {
+    Path work = dir.resolve(name + ".work");
+    Process p = start(distill(dir.resolve(name), work, more), name + ".log");
+    assertEquals(0, p.waitFor(), Files.readString(dir.resolve(name + ".log")));
+    return Files.readAllBytes(dir.resolve(name + "/model.safetensors"));
+  }
+
   @Test
   void aRunKilledAfterACheckpointAndResumedEndsWithTheUninterruptedWeights() throws Exception {
-    Process whole = start(distill(dir.resolve("whole"), dir.resolve("whole.work")), "whole.log");
-    assertEquals(0, whole.waitFor(), Files.readString(dir.resolve("whole.log")));
+    byte[] whole = run("whole");
 
     Path work = dir.resolve("killed.work");
     Path state = work.resolve("checkpoint/distill-state.json");
@@ -90,19 +105,43 @@ class DistillResumeTest {
     killed.waitFor();
     assertTrue(!Files.exists(dir.resolve("killed")), "a killed run leaves no output folder");
     int checkpointStep = Json.mapper().readTree(state.toFile()).at("/state/step").asInt();
-    assertTrue(checkpointStep >= 10 && checkpointStep < 300, "checkpoint at " + checkpointStep);
+    assertTrue(checkpointStep >= 10 && checkpointStep < STEPS, "checkpoint at " + checkpointStep);
+    copy(work, dir.resolve("again.work")); // the same checkpoint, to resume a second time
 
-    Process resumed = start(distill(dir.resolve("killed"), work, "--resume"), "resumed.log");
-    assertEquals(0, resumed.waitFor(), Files.readString(dir.resolve("resumed.log")));
+    byte[] resumed = run("killed", "--resume");
     JsonNode report = Json.mapper().readTree(dir.resolve("killed/llmc-report.json").toFile());
     assertEquals(checkpointStep, report.get("resumed_from").asInt());
-    assertEquals(300, report.get("steps").size()); // the log before the kill came back too
+    assertEquals(STEPS, report.get("steps").size()); // the log before the kill came back too
+    if (Arrays.equals(whole, resumed)) {
+      JsonNode wholeReport = Json.mapper().readTree(dir.resolve("whole/llmc-report.json").toFile());
+      assertEquals(wholeReport.get("steps"), report.get("steps"));
+      return;
+    }
+    // They differ: a resume that restores something wrongly, or a run that is not reproducible
+    // (docs/distill.md, "Reproducibility"). A second uninterrupted run and a second resume from the
+    // same checkpoint tell the two apart.
+    byte[] wholeAgain = run("whole-again");
+    byte[] resumedAgain = run("again", "--resume");
+    Assumptions.assumeTrue(
+        Arrays.equals(whole, wholeAgain) && Arrays.equals(resumed, resumedAgain),
+        "two runs of the same settings differ on this machine now (uninterrupted: "
+            + Arrays.equals(whole, wholeAgain)
+            + ", resumed: "
+            + Arrays.equals(resumed, resumedAgain)
+            + " equal): the resume cannot be judged; see docs/distill.md, Reproducibility");
+    assertArrayEquals(whole, resumed, "resumed weights differ from the uninterrupted run's");
+  }
 
-    assertArrayEquals(
-        Files.readAllBytes(dir.resolve("whole/model.safetensors")),
-        Files.readAllBytes(dir.resolve("killed/model.safetensors")),
-        "resumed weights differ from the uninterrupted run's");
-    JsonNode wholeReport = Json.mapper().readTree(dir.resolve("whole/llmc-report.json").toFile());
-    assertEquals(wholeReport.get("steps"), report.get("steps"));
+  private static void copy(Path from, Path to) throws IOException {
+    try (var files = Files.walk(from)) {
+      for (Path f : files.toList()) {
+        Path target = to.resolve(from.relativize(f).toString());
+        if (Files.isDirectory(f)) {
+          Files.createDirectories(target);
+        } else {
+          Files.copy(f, target);
+        }
+      }
+    }
   }
 }
