@@ -5,9 +5,11 @@ import java.io.PrintWriter;
 import llmc.formats.Json;
 import llmc.model.Engines;
 import llmc.pipeline.Progress;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
-/** Options every command has: machine-readable output, verbosity, threads. */
+/** Options every command has: machine-readable output, verbosity, progress, threads. */
 public final class CommonOptions {
   @Option(names = "--json", description = "Print one JSON object on stdout and nothing else there.")
   boolean json;
@@ -18,11 +20,22 @@ public final class CommonOptions {
   boolean verbose;
 
   @Option(
+      names = {"-q", "--quiet"},
+      description = "No progress on stderr (errors and warnings are still printed).")
+  boolean quiet;
+
+  @Option(
       names = "--threads",
       paramLabel = "N",
-      defaultValue = "0",
-      description = "Compute threads (default: one per physical core).")
+      defaultValue = "${env:LLMC_THREADS:-0}",
+      description =
+          "Compute threads, for llmc's own kernels and PyTorch's intra-op threads (default: the"
+              + " environment variable LLMC_THREADS, else 0 = one per physical core).")
   int threads;
+
+  /** The command this mixin belongs to (its stderr, and through its root the environment). */
+  @Spec(Spec.Target.MIXEE)
+  CommandSpec command;
 
   void configureEngine() {
     Engines.configure(threads);
@@ -37,33 +50,16 @@ public final class CommonOptions {
     }
   }
 
-  /** A progress line on stderr (overwritten in place on a terminal), never in --json stdout. */
-  static void progress(String line) {
-    if (System.console() != null) {
-      System.err.print("\r" + line + "\u001b[K");
-      System.err.flush();
-    }
+  /**
+   * A stage's progress on this command's stderr: a bar per task on a terminal, plain rate-limited
+   * lines elsewhere or with CI=true, nothing with --quiet ({@link ProgressMode}).
+   */
+  Progress progress() {
+    return ConsoleProgress.of(progressMode(), command.commandLine().getErr());
   }
 
-  /** A stage's progress as {@link #progress(String)} lines: "eval: window 3/40". */
-  static Progress progress() {
-    return new Progress() {
-      @Override
-      public void update(String task, long done, long total) {
-        progress(task + " " + done + "/" + total);
-      }
-
-      @Override
-      public void finished() {
-        endProgress();
-      }
-    };
-  }
-
-  static void endProgress() {
-    if (System.console() != null) {
-      System.err.print("\r\u001b[K");
-      System.err.flush();
-    }
+  ProgressMode progressMode() {
+    Llmc.Environment environment = Llmc.Environment.of(command);
+    return ProgressMode.decide(quiet, environment.stderrIsTerminal(), environment.env());
   }
 }

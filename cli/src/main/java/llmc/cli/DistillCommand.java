@@ -279,7 +279,7 @@ final class DistillCommand implements Callable<Integer> {
   @Override
   public Integer call() {
     common.configureEngine();
-    DistillReport report = new DistillStage().run(settings(), CommonOptions.progress());
+    DistillReport report = new DistillStage().run(settings(), common.progress());
     PrintWriter stdout = spec.commandLine().getOut();
     if (common.json) {
       common.print(stdout, Reports.toJson(report));

@@ -147,7 +147,7 @@ final class EvalCommand implements Callable<Integer> {
             fraction("--max-ppl-increase", maxPplIncrease),
             fraction("--max-kl", maxKl),
             fraction("--min-top1", minTop1));
-    EvalReport r = new EvalStage().run(settings, CommonOptions.progress());
+    EvalReport r = new EvalStage().run(settings, common.progress());
     PrintWriter stdout = spec.commandLine().getOut();
     if (common.json) {
       common.print(stdout, Reports.toJson(r));

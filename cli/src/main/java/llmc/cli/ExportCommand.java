@@ -93,7 +93,7 @@ final class ExportCommand implements Callable<Integer> {
             .run(
                 new ExportSettings(
                     model, out, overwrite, GgmlType.byName(type.toLowerCase()), name),
-                CommonOptions.progress());
+                common.progress());
     PrintWriter stdout = spec.commandLine().getOut();
     if (common.json) {
       common.print(stdout, Reports.toJson(report));

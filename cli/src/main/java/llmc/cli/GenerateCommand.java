@@ -85,7 +85,7 @@ final class GenerateCommand implements Callable<Integer> {
     common.configureEngine();
     GenerateSettings settings =
         new GenerateSettings(model, prompt, maxTokens, tokenizer, draft, draftTokens);
-    GenerateReport r = new GenerateStage().run(settings, CommonOptions.progress());
+    GenerateReport r = new GenerateStage().run(settings, common.progress());
     PrintWriter stderr = spec.commandLine().getErr();
     if (r.maxTokensCut() != null) {
       stderr.println(

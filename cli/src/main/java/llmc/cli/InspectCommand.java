@@ -72,7 +72,7 @@ final class InspectCommand implements Callable<Integer> {
   public Integer call() {
     InspectSettings settings =
         new InspectSettings(model, tensors, batch, seqLen, InspectSettings.KvDtype.parse(kvDtype));
-    InspectReport report = new InspectStage().run(settings, CommonOptions.progress());
+    InspectReport report = new InspectStage().run(settings, common.progress());
     PrintWriter stdout = spec.commandLine().getOut();
     if (common.json) {
       common.print(stdout, Reports.toJson(report));

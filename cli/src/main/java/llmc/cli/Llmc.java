@@ -2,11 +2,13 @@ package llmc.cli;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.util.Map;
 import java.util.Properties;
 import llmc.formats.BadInputException;
 import llmc.formats.InvalidSettingException;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 
 /**
  * The {@code llmc} command: exit 0 on success, 1 on an internal error, 2 on bad input or usage, 3
@@ -29,6 +31,7 @@ import picocli.CommandLine.Command;
       GenerateCommand.class,
       RunCommand.class,
       RandomModelCommand.class,
+      CompletionCommand.class,
       CommandLine.HelpCommand.class
     },
     footer = {
@@ -46,6 +49,26 @@ public final class Llmc {
    */
   public static final int QUALITY_GATE_FAILED = 3;
 
+  /** Where llmc runs: whether stderr is a terminal, and the environment variables. */
+  record Environment(boolean stderrIsTerminal, Map<String, String> env) {
+    static Environment current() {
+      return new Environment(ProgressMode.stderrIsTerminal(), System.getenv());
+    }
+
+    /** The environment of the llmc command line that {@code command} belongs to. */
+    static Environment of(CommandSpec command) {
+      return command != null && command.root().userObject() instanceof Llmc llmc
+          ? llmc.environment
+          : current();
+    }
+  }
+
+  private final Environment environment;
+
+  private Llmc(Environment environment) {
+    this.environment = environment;
+  }
+
   public static void main(String[] args) {
     System.exit(run(args));
   }
@@ -58,7 +81,16 @@ public final class Llmc {
 
   /** Runs with the given stdout and stderr. */
   public static int run(java.io.PrintWriter out, java.io.PrintWriter err, String... args) {
-    CommandLine cli = new CommandLine(new Llmc());
+    return run(out, err, Environment.current(), args);
+  }
+
+  /**
+   * Runs with the given stdout, stderr and environment (whether stderr is a terminal, the variables
+   * that choose how progress is shown).
+   */
+  static int run(
+      java.io.PrintWriter out, java.io.PrintWriter err, Environment environment, String... args) {
+    CommandLine cli = new CommandLine(new Llmc(environment));
     cli.setOut(out);
     cli.setErr(err);
     cli.setExecutionExceptionHandler(
@@ -103,9 +135,18 @@ public final class Llmc {
         }
       }
       return new String[] {
-        "llmc " + p.getProperty("version", "unknown"),
+        "llmc "
+            + p.getProperty("version", "unknown")
+            + " (commit "
+            + commit(p.getProperty("commit"))
+            + ")",
         "JVM " + System.getProperty("java.vm.name") + " " + System.getProperty("java.version")
       };
+    }
+
+    /** The build's abbreviated git commit, or "unknown" when it was built outside git. */
+    static String commit(String property) {
+      return property != null && property.matches("[0-9a-f]{7,40}(-dirty)?") ? property : "unknown";
     }
   }
 }

@@ -158,7 +158,7 @@ final class PruneCommand implements Callable<Integer> {
   @Override
   public Integer call() {
     common.configureEngine();
-    PruneReport report = new PruneStage().run(settings(), CommonOptions.progress());
+    PruneReport report = new PruneStage().run(settings(), common.progress());
     PrintWriter stdout = spec.commandLine().getOut();
     if (common.json) {
       common.print(stdout, Reports.toJson(report));

@@ -182,7 +182,7 @@ final class QuantizeCommand implements Callable<Integer> {
   @Override
   public Integer call() {
     common.configureEngine();
-    QuantizeReport report = new QuantizeStage().run(settings(), CommonOptions.progress());
+    QuantizeReport report = new QuantizeStage().run(settings(), common.progress());
     PrintWriter stdout = spec.commandLine().getOut();
     if (common.json) {
       common.print(stdout, Reports.toJson(report));

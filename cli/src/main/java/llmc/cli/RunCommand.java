@@ -139,7 +139,12 @@ final class RunCommand implements Callable<Integer> {
         long start = System.nanoTime();
         if (record == null) {
           StringWriter captured = new StringWriter();
-          int code = Llmc.run(new PrintWriter(captured, true), stderr, arguments(stage));
+          int code =
+              Llmc.run(
+                  new PrintWriter(captured, true),
+                  stderr,
+                  Llmc.Environment.of(spec),
+                  arguments(stage));
           if (code != Llmc.OK) {
             ObjectNode failed = stageJson(stage, inputs);
             failed.put("exit_code", code);
@@ -230,6 +235,9 @@ final class RunCommand implements Callable<Integer> {
     if (common.threads > 0 && !stage.args().contains("--threads")) {
       args.add("--threads");
       args.add(String.valueOf(common.threads));
+    }
+    if (common.quiet && !stage.args().contains("--quiet")) {
+      args.add("--quiet");
     }
     args.add("--json");
     return args.toArray(String[]::new);

@@ -5,15 +5,24 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Path;
+import java.util.regex.Pattern;
 import llmc.formats.Json;
 
-/** Runs llmc in-process and keeps what it printed. */
+/**
+ * Runs llmc in-process and keeps what it printed; stderr without the plain progress lines (the
+ * tests' stderr is no terminal), which CliUxTest checks.
+ */
 record Cli(int exitCode, String out, String err) {
+  /** A plain progress line: "llmc: eval: window 3/40 (8%, 1.2 s, about 14 s left)". */
+  static final Pattern PROGRESS =
+      Pattern.compile(
+          "(?m)^llmc: (?!error|internal error|warning).* \\d+(/\\d+ \\(\\d+%[^)]*\\))?\\R");
+
   static Cli run(String... args) {
     StringWriter out = new StringWriter();
     StringWriter err = new StringWriter();
     int code = Llmc.run(new PrintWriter(out, true), new PrintWriter(err, true), args);
-    return new Cli(code, out.toString(), err.toString());
+    return new Cli(code, out.toString(), PROGRESS.matcher(err.toString()).replaceAll(""));
   }
 
   JsonNode json() {
