@@ -75,7 +75,7 @@ final class CompareCommand implements Callable<Integer> {
         new CompareStage()
             .run(
                 new CompareSettings(models, base, data, field, maxWindows, chart),
-                CommonOptions.progress());
+                common.progress());
     PrintWriter out = spec.commandLine().getOut();
     if (common.json) {
       common.print(out, Reports.toJson(r));
