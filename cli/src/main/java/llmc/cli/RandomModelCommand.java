@@ -1,10 +1,12 @@
 package llmc.cli;
 
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import llmc.formats.BadInputException;
 import llmc.formats.DType;
+import llmc.formats.Json;
 import llmc.formats.ModelConfig;
 import llmc.formats.ModelFolder;
 import llmc.model.RandomModel;
@@ -85,7 +87,17 @@ final class RandomModelCommand implements Callable<Integer> {
         auxiliary.close();
       }
     }
-    spec.commandLine().getOut().println(out);
+    if (common.json) {
+      ObjectNode report = Json.mapper().createObjectNode();
+      report.put("command", "random-model");
+      report.put("out", out.toString());
+      report.put("seed", seed);
+      report.put("dtype", type.name());
+      report.put("std", std);
+      common.print(spec.commandLine().getOut(), report);
+    } else {
+      spec.commandLine().getOut().println(out);
+    }
     return Llmc.OK;
   }
 }

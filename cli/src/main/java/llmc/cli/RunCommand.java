@@ -281,7 +281,8 @@ final class RunCommand implements Callable<Integer> {
     JsonNode record = json(read(recordFile));
     if (!(record instanceof ObjectNode r)
         || !r.path("command_line").equals(commandLine(stage))
-        || !r.path("inputs").equals(inputs)) {
+        || !r.path("inputs").equals(inputs)
+        || !r.path("threads").equals(stageJson(stage, inputs).path("threads"))) {
       return null;
     }
     if (stage.output() != null
@@ -292,10 +293,13 @@ final class RunCommand implements Callable<Integer> {
     return r;
   }
 
-  private static ObjectNode stageJson(RecipePlan.Stage stage, ObjectNode inputs) {
+  private ObjectNode stageJson(RecipePlan.Stage stage, ObjectNode inputs) {
     ObjectNode s = Json.mapper().createObjectNode();
     s.put("stage", stage.name());
     s.set("command_line", commandLine(stage));
+    if (common.threads > 0 && !stage.args().contains("--threads")) {
+      s.put("threads", common.threads); // llmc run's --threads, which the stage ran with
+    }
     s.set("inputs", inputs);
     if (stage.output() != null) {
       s.put("output", stage.output().toString());

@@ -31,6 +31,17 @@ class RandomModelOverwriteTest {
     Cli replaced = Cli.run(overwrite);
     assertEquals(0, replaced.exitCode(), replaced.err());
     assertArrayEquals(weights, Files.readAllBytes(out.resolve("model.safetensors")), "same seed");
+    Cli json =
+        Cli.run(
+            "random-model",
+            "--config",
+            Cli.stories(),
+            "--out",
+            dir.resolve("j").toString(),
+            "--json");
+    assertEquals(0, json.exitCode(), json.err());
+    assertEquals("random-model", json.json().get("command").asText());
+    assertEquals(dir.resolve("j").toString(), json.json().get("out").asText());
     // A folder llmc did not write is never replaced.
     Path foreign = dir.resolve("foreign");
     Files.createDirectories(foreign);
