@@ -2,6 +2,7 @@ package llmc.cli;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.UncheckedIOException;
 import java.util.Map;
 import java.util.Properties;
 import llmc.formats.BadInputException;
@@ -127,21 +128,27 @@ public final class Llmc {
 
   static final class Version implements CommandLine.IVersionProvider {
     @Override
-    public String[] getVersion() throws IOException {
+    public String[] getVersion() {
+      return new String[] {
+        "llmc " + build(),
+        "JVM " + System.getProperty("java.vm.name") + " " + System.getProperty("java.version")
+      };
+    }
+
+    /** "0.1.0-SNAPSHOT (commit cd72b2b013)": the build's version and git commit. */
+    static String build() {
       Properties p = new Properties();
       try (InputStream in = Llmc.class.getResourceAsStream("/llmc-version.properties")) {
         if (in != null) {
           p.load(in);
         }
+      } catch (IOException e) {
+        throw new UncheckedIOException("cannot read llmc-version.properties", e);
       }
-      return new String[] {
-        "llmc "
-            + p.getProperty("version", "unknown")
-            + " (commit "
-            + commit(p.getProperty("commit"))
-            + ")",
-        "JVM " + System.getProperty("java.vm.name") + " " + System.getProperty("java.version")
-      };
+      return p.getProperty("version", "unknown")
+          + " (commit "
+          + commit(p.getProperty("commit"))
+          + ")";
     }
 
     /** The build's abbreviated git commit, or "unknown" when it was built outside git. */

@@ -18,7 +18,6 @@ import java.util.HashMap;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
-import java.util.Properties;
 import java.util.concurrent.Callable;
 import java.util.stream.Stream;
 import llmc.formats.BadInputException;
@@ -316,7 +315,7 @@ final class RunCommand implements Callable<Integer> {
   private ObjectNode runReport(RecipePlan plan) {
     ObjectNode r = Json.mapper().createObjectNode();
     r.put("command", "run");
-    r.put("llmc_version", version());
+    r.put("llmc_version", Llmc.Version.build());
     r.put("recipe", plan.recipe().file().toAbsolutePath().toString());
     r.put("recipe_sha256", hash(plan.recipe().file().toAbsolutePath()));
     ArrayNode overrides = r.putArray("set");
@@ -473,17 +472,5 @@ final class RunCommand implements Callable<Integer> {
     } catch (IOException e) {
       throw new UncheckedIOException("cannot write " + file, e);
     }
-  }
-
-  private static String version() {
-    Properties p = new Properties();
-    try (InputStream in = Llmc.class.getResourceAsStream("/llmc-version.properties")) {
-      if (in != null) {
-        p.load(in);
-      }
-    } catch (IOException e) {
-      return "unknown";
-    }
-    return p.getProperty("version", "unknown");
   }
 }
