@@ -4,27 +4,14 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.PrintWriter;
 import java.io.StringWriter;
-import java.io.UncheckedIOException;
-import java.nio.file.Files;
-import java.nio.file.LinkOption;
 import java.nio.file.Path;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
-import java.util.HashMap;
-import java.util.HexFormat;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.Callable;
-import java.util.stream.Stream;
-import llmc.formats.BadInputException;
-import llmc.formats.FileTrees;
 import llmc.formats.Json;
-import llmc.formats.OutputFolder;
-import llmc.pipeline.Reports;
+import llmc.pipeline.RecipeRun;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
@@ -99,11 +86,6 @@ final class RunCommand implements Callable<Integer> {
 
   @Spec CommandSpec spec;
 
-  /** Marks a work folder as llmc run's, which a new run may clear. */
-  static final String WORK_MARK = "recipe-work.json";
-
-  private final Map<Path, String> hashes = new HashMap<>();
-
   @Override
   public Integer call() {
     PrintWriter stdout = spec.commandLine().getOut();
@@ -111,309 +93,99 @@ final class RunCommand implements Callable<Integer> {
     Recipe parsed = Recipe.read(recipe);
     RecipePlan plan = RecipePlan.of(parsed, model, out, sets, workDir);
     if (dryRun) {
-      ObjectNode p = planJson(plan);
       if (common.json) {
-        common.print(stdout, p);
+        common.print(stdout, planJson(plan));
       } else {
         printPlan(stdout, plan);
       }
       return Llmc.OK;
     }
-    // The output is checked now, not after hours of work; it is written last.
-    try (OutputFolder target = OutputFolder.create(plan.out(), overwrite, List.of(plan.model()))) {
-      prepareWork(plan);
-      ObjectNode report = runReport(plan);
-      ArrayNode stages = report.putArray("stages");
-      List<ObjectNode> printed = new ArrayList<>();
-      Map<Path, String> outputs = new HashMap<>();
-      boolean reusing = resume;
-      for (RecipePlan.Stage stage : plan.stages()) {
-        ObjectNode inputs = Json.mapper().createObjectNode();
-        for (Path input : stage.inputs()) {
-          inputs.put(input.toString(), outputs.getOrDefault(input, hash(input)));
-        }
-        Path recordFile = plan.work().resolve(stage.name() + ".stage.json");
-        ObjectNode record = reusing ? reusable(recordFile, stage, inputs) : null;
-        reusing = record != null;
-        long start = System.nanoTime();
-        if (record == null) {
-          StringWriter captured = new StringWriter();
-          int code =
-              Llmc.run(
-                  new PrintWriter(captured, true),
-                  stderr,
-                  Llmc.Environment.of(spec),
-                  arguments(stage));
-          if (code != Llmc.OK) {
-            ObjectNode failed = stageJson(stage, inputs);
-            failed.put("exit_code", code);
-            JsonNode partial = json(captured.toString());
-            if (partial != null) {
-              failed.set("report", withoutTimes(partial));
-            }
-            stages.add(failed);
-            report.put("exit_code", code);
-            report.put("failed_stage", stage.name());
-            write(plan.work().resolve(OutputFolder.REPORT), report);
-            if (common.json) {
-              common.print(stdout, report);
-            } else {
-              stderr.println(
-                  "llmc run: stage "
-                      + stage.name()
-                      + " failed (exit "
-                      + code
-                      + "); "
-                      + (code == Llmc.QUALITY_GATE_FAILED ? "its quality gate failed; " : "")
-                      + "the run's report is in "
-                      + plan.work().resolve(OutputFolder.REPORT)
-                      + "; "
-                      + plan.out()
-                      + " was not written");
-            }
-            return code;
-          }
-          record = stageJson(stage, inputs);
-          JsonNode stageReport = json(captured.toString());
-          record.set("report", stageReport == null ? null : withoutTimes(stageReport));
-          if (stage.output() != null) {
-            record.put("output_sha256", hash(stage.output()));
-          }
-          write(recordFile, record);
-        }
-        if (stage.output() != null) {
-          outputs.put(stage.output(), record.get("output_sha256").asText());
-        }
-        stages.add(record);
-        ObjectNode line = record.deepCopy();
-        line.put("reused", record != null && reusing);
-        line.put("seconds", (System.nanoTime() - start) / 1e9);
-        printed.add(line);
-        if (!common.json) {
-          stderr.printf(
-              "llmc run: %s %s (%.1f s)%n",
-              stage.name(),
-              reusing ? "reused (inputs and options unchanged)" : "done",
-              (System.nanoTime() - start) / 1e9);
-        }
-      }
-      RecipePlan.Stage last = null;
-      for (RecipePlan.Stage s : plan.stages()) {
-        if (s.output() != null) {
-          last = s;
-        }
-      }
-      if (last != null) {
-        report.put("final_stage", last.name());
-        report.put("final_model_sha256", outputs.get(last.output()));
-        link(last.output(), target.dir());
-      }
-      report.put("exit_code", Llmc.OK);
-      write(target.dir().resolve(OutputFolder.REPORT), report);
-      write(plan.work().resolve(OutputFolder.REPORT), report);
-      target.commit();
-      if (common.json) {
-        ObjectNode shown = report.deepCopy();
-        ArrayNode shownStages = shown.putArray("stages");
-        printed.forEach(shownStages::add);
-        shown.put("out", plan.out().toString());
-        common.print(stdout, shown);
-      } else {
-        stdout.println("wrote " + plan.out() + " (stages in " + plan.work() + ")");
-      }
-      return Llmc.OK;
+    List<RecipeRun.Stage> stages = new ArrayList<>();
+    for (RecipePlan.Stage s : plan.stages()) {
+      boolean given = common.threads > 0 && !s.args().contains("--threads");
+      stages.add(
+          new RecipeRun.Stage(
+              s.name(), s.commandLine(), s.inputs(), s.output(), given ? common.threads : null));
     }
+    RecipeRun.Settings settings =
+        new RecipeRun.Settings(
+            plan.recipe().file(),
+            plan.model(),
+            plan.out(),
+            plan.work(),
+            sets,
+            stages,
+            resume,
+            overwrite,
+            Llmc.Version.build());
+    RecipeRun.Result result =
+        RecipeRun.run(
+            settings,
+            (stage, replace) -> execute(stage, replace, stderr),
+            (stage, reused, seconds) -> {
+              if (!common.json) {
+                stderr.printf(
+                    "llmc run: %s %s (%.1f s)%n",
+                    stage.name(),
+                    reused ? "reused (inputs and options unchanged)" : "done",
+                    seconds);
+              }
+            });
+    if (common.json) {
+      ObjectNode shown = result.report().deepCopy();
+      if (result.exitCode() == Llmc.OK) {
+        ArrayNode shownStages = shown.putArray("stages");
+        result.shown().forEach(shownStages::add);
+        shown.put("out", plan.out().toString());
+      }
+      common.print(stdout, shown);
+    } else if (result.exitCode() == Llmc.OK) {
+      stdout.println("wrote " + plan.out() + " (stages in " + plan.work() + ")");
+    } else {
+      stderr.println(
+          "llmc run: stage "
+              + result.failed().name()
+              + " failed (exit "
+              + result.exitCode()
+              + "); "
+              + (result.exitCode() == Llmc.QUALITY_GATE_FAILED ? "its quality gate failed; " : "")
+              + "the run's report is in "
+              + result.reportFile()
+              + "; "
+              + plan.out()
+              + " was not written");
+    }
+    return result.exitCode();
   }
 
-  /** The stage's command line as llmc runs it: its own report as JSON on stdout. */
-  private String[] arguments(RecipePlan.Stage stage) {
-    List<String> args = stage.commandLine();
-    if (stage.output() != null && Files.exists(stage.output(), LinkOption.NOFOLLOW_LINKS)) {
+  /** Runs one stage as {@code llmc COMMAND ... --json}, its report taken from its stdout. */
+  private RecipeRun.Outcome execute(RecipeRun.Stage stage, boolean replace, PrintWriter stderr) {
+    List<String> args = new ArrayList<>(stage.commandLine());
+    if (replace) {
       args.add("--overwrite"); // a stage run again over its own earlier output
     }
-    if (common.threads > 0 && !stage.args().contains("--threads")) {
+    if (stage.threads() != null) {
       args.add("--threads");
-      args.add(String.valueOf(common.threads));
+      args.add(String.valueOf(stage.threads()));
     }
-    if (common.quiet && !stage.args().contains("--quiet")) {
+    if (common.quiet && !args.contains("--quiet")) {
       args.add("--quiet");
     }
     args.add("--json");
-    return args.toArray(String[]::new);
-  }
-
-  /**
-   * The work folder: kept with {@code --resume}; otherwise cleared if llmc run made it, refused if
-   * not.
-   */
-  private void prepareWork(RecipePlan plan) {
-    Path work = plan.work();
-    try {
-      if (Files.exists(work, LinkOption.NOFOLLOW_LINKS)) {
-        if (!Files.isRegularFile(work.resolve(WORK_MARK), LinkOption.NOFOLLOW_LINKS)) {
-          throw new BadInputException(
-              "--work-dir "
-                  + work
-                  + " exists and llmc run did not make it (no "
-                  + WORK_MARK
-                  + "): remove it or choose another --work-dir");
-        }
-        if (resume) {
-          return;
-        }
-        FileTrees.deleteRecursively(work);
-      }
-      Files.createDirectories(work);
-      ObjectNode mark = Json.mapper().createObjectNode();
-      mark.put("recipe", plan.recipe().file().toAbsolutePath().toString());
-      write(work.resolve(WORK_MARK), mark);
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot prepare the work folder " + work, e);
-    }
-  }
-
-  /** The stage's record if it can be reused: same command line and inputs, output unchanged. */
-  private ObjectNode reusable(Path recordFile, RecipePlan.Stage stage, ObjectNode inputs) {
-    if (!Files.isRegularFile(recordFile)) {
-      return null;
-    }
-    JsonNode record = json(read(recordFile));
-    if (!(record instanceof ObjectNode r)
-        || !r.path("command_line").equals(commandLine(stage))
-        || !r.path("inputs").equals(inputs)
-        || !r.path("threads").equals(stageJson(stage, inputs).path("threads"))) {
-      return null;
-    }
-    if (stage.output() != null
-        && (!Files.exists(stage.output(), LinkOption.NOFOLLOW_LINKS)
-            || !r.path("output_sha256").asText().equals(hash(stage.output())))) {
-      return null;
-    }
-    return r;
-  }
-
-  private ObjectNode stageJson(RecipePlan.Stage stage, ObjectNode inputs) {
-    ObjectNode s = Json.mapper().createObjectNode();
-    s.put("stage", stage.name());
-    s.set("command_line", commandLine(stage));
-    if (common.threads > 0 && !stage.args().contains("--threads")) {
-      s.put("threads", common.threads); // llmc run's --threads, which the stage ran with
-    }
-    s.set("inputs", inputs);
-    if (stage.output() != null) {
-      s.put("output", stage.output().toString());
-    }
-    return s;
+    StringWriter captured = new StringWriter();
+    int code =
+        Llmc.run(
+            new PrintWriter(captured, true),
+            stderr,
+            Llmc.Environment.of(spec),
+            args.toArray(String[]::new));
+    return new RecipeRun.Outcome(code, json(captured.toString()));
   }
 
   private static ArrayNode commandLine(RecipePlan.Stage stage) {
     ArrayNode a = Json.mapper().createArrayNode();
     stage.commandLine().forEach(a::add);
     return a;
-  }
-
-  private ObjectNode runReport(RecipePlan plan) {
-    ObjectNode r = Json.mapper().createObjectNode();
-    r.put("command", "run");
-    r.put("llmc_version", Llmc.Version.build());
-    r.put("recipe", plan.recipe().file().toAbsolutePath().toString());
-    r.put("recipe_sha256", hash(plan.recipe().file().toAbsolutePath()));
-    ArrayNode overrides = r.putArray("set");
-    sets.forEach(overrides::add);
-    r.put("model", plan.model().toString());
-    r.put("model_sha256", hash(plan.model()));
-    return r;
-  }
-
-  /**
-   * A stage's report as its llmc-report.json holds it (no wall times anywhere, no output path), nor
-   * eval's speed.
-   */
-  private static JsonNode withoutTimes(JsonNode report) {
-    if (report instanceof ObjectNode o) {
-      ObjectNode copy = Reports.withoutTimes(o.deepCopy());
-      copy.remove("out");
-      copy.remove("tokens_per_second"); // eval's speed
-      return copy;
-    }
-    return report;
-  }
-
-  /**
-   * SHA-256 of a file, or of a folder: of its files' relative names and SHA-256s in name order,
-   * without llmc-report.json (which names paths); memoized per run.
-   */
-  private String hash(Path path) {
-    Path key = path.toAbsolutePath().normalize();
-    return hashes.computeIfAbsent(key, RunCommand::sha256);
-  }
-
-  static String sha256(Path path) {
-    try {
-      if (!Files.isDirectory(path)) {
-        return digest(path);
-      }
-      MessageDigest md = MessageDigest.getInstance("SHA-256");
-      List<Path> files;
-      try (Stream<Path> walk = Files.walk(path)) {
-        files =
-            walk.filter(Files::isRegularFile)
-                .filter(f -> !f.equals(path.resolve(OutputFolder.REPORT)))
-                .sorted()
-                .toList();
-      }
-      for (Path f : files) {
-        md.update(
-            (path.relativize(f).toString().replace('\\', '/') + " " + digest(f) + "\n")
-                .getBytes(java.nio.charset.StandardCharsets.UTF_8));
-      }
-      return HexFormat.of().formatHex(md.digest());
-    } catch (IOException e) {
-      throw new BadInputException(path + ": cannot read: " + e.getMessage(), e);
-    } catch (NoSuchAlgorithmException e) {
-      throw new IllegalStateException(e);
-    }
-  }
-
-  private static String digest(Path file) throws IOException, NoSuchAlgorithmException {
-    MessageDigest md = MessageDigest.getInstance("SHA-256");
-    try (InputStream in = Files.newInputStream(file)) {
-      byte[] buffer = new byte[1 << 20];
-      for (int n; (n = in.read(buffer)) > 0; ) {
-        md.update(buffer, 0, n);
-      }
-    }
-    return HexFormat.of().formatHex(md.digest());
-  }
-
-  /** The final stage's output in OUT: its files hard-linked (copied where links fail). */
-  private static void link(Path output, Path into) {
-    try {
-      if (!Files.isDirectory(output)) {
-        linkOrCopy(output, into.resolve("model.gguf"));
-        return;
-      }
-      try (Stream<Path> walk = Files.walk(output)) {
-        for (Path f : walk.sorted().toList()) {
-          Path to = into.resolve(output.relativize(f).toString());
-          if (Files.isDirectory(f)) {
-            Files.createDirectories(to);
-          } else if (!f.equals(output.resolve(OutputFolder.REPORT))) {
-            linkOrCopy(f, to);
-          }
-        }
-      }
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot place " + output + " in " + into, e);
-    }
-  }
-
-  private static void linkOrCopy(Path from, Path to) throws IOException {
-    try {
-      Files.createLink(to, from);
-    } catch (IOException | UnsupportedOperationException e) {
-      Files.copy(from, to);
-    }
   }
 
   private static ObjectNode planJson(RecipePlan plan) {
@@ -454,23 +226,6 @@ final class RunCommand implements Callable<Integer> {
       return text.isBlank() ? null : Json.mapper().readTree(text);
     } catch (IOException e) {
       return null;
-    }
-  }
-
-  private static String read(Path file) {
-    try {
-      return Files.readString(file);
-    } catch (IOException e) {
-      return "";
-    }
-  }
-
-  private static void write(Path file, JsonNode node) {
-    try {
-      Files.writeString(
-          file, Json.mapper().writerWithDefaultPrettyPrinter().writeValueAsString(node) + "\n");
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot write " + file, e);
     }
   }
 }

@@ -13,6 +13,7 @@ final class SettingFlags {
   private static final Map<String, String> OTHER_NAMES =
       Map.ofEntries(
           Map.entry("model", "MODEL"),
+          Map.entry("work", "--work-dir"),
           Map.entry("calibration.file", "--calib"),
           Map.entry("calibration.sampling", "--calib-sampling"),
           Map.entry("symmetric", "--sym/--asym"),

@@ -28,7 +28,10 @@ class RecipeTest {
   private static Cli run(Path recipe, Path out, String... more) {
     List<String> args = new ArrayList<>(List.of("run", recipe.toString(), "--out", out.toString()));
     args.addAll(List.of(more));
-    args.addAll(List.of("--threads", "2", "--json"));
+    if (!args.contains("--threads")) {
+      args.addAll(List.of("--threads", "2"));
+    }
+    args.add("--json");
     return Cli.run(args.toArray(String[]::new));
   }
 
@@ -61,8 +64,11 @@ class RecipeTest {
     JsonNode quantize = report.get("stages").get(0);
     assertEquals("1-quantize", quantize.get("stage").asText());
     assertEquals(4, quantize.get("report").get("scheme").get("bits").asInt(), quantize.toString());
-    // The final model's hash is the OUT folder's content's.
-    assertEquals(RunCommand.sha256(out), report.get("final_model_sha256").asText());
+    // The hashes of the final stage's output and of the OUT folder (that model and the run's card).
+    assertEquals(
+        llmc.pipeline.RecipeRun.sha256(out.resolveSibling("gptq.work/1-quantize")),
+        report.get("final_model_sha256").asText());
+    assertEquals(llmc.pipeline.RecipeRun.sha256(out), report.get("out_sha256").asText());
     assertTrue(Files.exists(out.resolve("model.safetensors")));
     assertTrue(Files.readString(out.resolve("config.json")).contains("compressed-tensors"));
     JsonNode eval = evaluation(report);
@@ -93,9 +99,26 @@ class RecipeTest {
     assertEquals(prune.get("sparsity").get("zeros").asLong(), kept.get("zeros_kept").asLong());
     assertTrue(kept.get("survived").asBoolean(), kept.toString());
 
+    // The run's model card: the recipe's model as the base, every stage, the eval's figures.
+    String card = Files.readString(out.resolve("README.md"));
+    assertTrue(card.contains("\nbase_model: stories260K\n"), card);
+    for (String stage : List.of("1-prune", "2-quantize", "3-eval")) {
+      assertTrue(card.contains("\n## Stage " + stage + "\n"), card);
+    }
+    assertTrue(
+        card.contains(
+            String.format(
+                java.util.Locale.ROOT,
+                "| perplexity after | %.4f",
+                r.get("stages").get(2).get("report").get("perplexity").asDouble())),
+        card);
+    assertFalse(card.contains(dir.toString()), "the card names no folder of this machine");
+    assertFalse(card.contains(Cli.root().toString()), "the card names no folder of this machine");
+
     Cli second = run(recipe("wanda-2of4-then-gptq"), out, "--overwrite");
     assertEquals(0, second.exitCode(), second.err());
     assertEquals(new String(firstReport), Files.readString(out.resolve("llmc-report.json")));
+    assertEquals(card, Files.readString(out.resolve("README.md")));
     assertTrue(
         java.util.Arrays.equals(firstModel, Files.readAllBytes(out.resolve("model.safetensors"))));
     for (JsonNode s : second.json().get("stages")) {
@@ -124,6 +147,23 @@ class RecipeTest {
     assertFalse(stages.get(1).get("reused").asBoolean());
     assertFalse(stages.get(2).get("reused").asBoolean());
     assertEquals(3, stages.get(1).get("report").get("scheme").get("bits").asInt());
+
+    // Another thread count may sum in another order: no stage is reused.
+    Cli otherThreads =
+        run(
+            recipe("wanda-2of4-then-gptq"),
+            out,
+            "--overwrite",
+            "--resume",
+            "--set",
+            "quantize.bits=3",
+            "--threads",
+            "1");
+    assertEquals(0, otherThreads.exitCode(), otherThreads.err());
+    for (JsonNode s : otherThreads.json().get("stages")) {
+      assertFalse(s.get("reused").asBoolean(), s.get("stage") + " reused with other threads");
+      assertEquals(1, s.get("threads").asInt(), s.toString());
+    }
   }
 
   @Test
@@ -139,6 +179,11 @@ class RecipeTest {
         "the distill stage's student is the pruned model: " + distill);
     assertTrue(Files.size(minitron.resolve("model.gguf")) > 0);
     evaluation(r);
+    // A GGUF run's card: for llama.cpp, with the distill stage's own card a level down.
+    String card = Files.readString(minitron.resolve("README.md"));
+    assertTrue(card.startsWith("---\nlibrary_name: gguf\n"), card);
+    assertTrue(card.contains("\n## Stage 2-distill\n"), card);
+    assertTrue(card.contains("llama-cli -m"), card);
 
     Path gguf = dir.resolve("gguf");
     Cli g = run(recipe("gguf-q4"), gguf);

@@ -1,5 +1,6 @@
 package llmc.pipeline;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.math.BigDecimal;
@@ -255,6 +256,204 @@ public final class ModelCard {
     cost(md, c, r.teacherEval() != null || r.studentAfter() != null);
     loading(md, "dense", false);
     return md.toString();
+  }
+
+  /**
+   * The card of a recipe run's output folder: what the recipe did to its model, stage by stage
+   * (each stage's command line, and the card of each stage that wrote one, a level down), what the
+   * whole run cost (the last evaluation, the size before the first stage and after the last), and
+   * how to load the result. Built from the stages' reports and cards, so as reproducible as they.
+   *
+   * @param report the run's report: its {@code stages} records hold each stage's report
+   */
+  static String of(RecipeRun.Settings settings, JsonNode report) {
+    String base = name(settings.model().toString());
+    RecipeRun.Stage last = settings.last();
+    boolean gguf = last != null && !Files.isDirectory(last.output());
+    List<String> tags = new ArrayList<>(List.of("llmc", "recipe"));
+    List<String> sections = new ArrayList<>();
+    String loading = null;
+    JsonNode eval = null;
+    Long before = null;
+    Long after = null;
+    for (int i = 0; i < settings.stages().size(); i++) {
+      RecipeRun.Stage stage = settings.stages().get(i);
+      JsonNode stageReport = report.path("stages").path(i).path("report");
+      StringBuilder section = new StringBuilder();
+      section.append("## Stage ").append(stage.name()).append("\n\n```\nllmc");
+      for (String arg : stage.commandLine()) {
+        section.append(' ').append(shownArgument(arg, settings));
+      }
+      section.append("\n```\n\n");
+      JsonNode size = stageReport.path("size");
+      if (size.has("input_bytes") && before == null) {
+        before =
+            stageReport.path("model").asText().equals(settings.model().toString())
+                ? size.get("input_bytes").asLong()
+                : -1L;
+      }
+      if (size.has("output_bytes") && stage == last) {
+        after = size.get("output_bytes").asLong();
+      }
+      if (stage.command().equals("eval")) {
+        eval = stageReport;
+        Table q = new Table("measure", "value");
+        evaluation(q, stageReport);
+        section.append(q);
+      }
+      Path card = stage.output() == null ? null : stage.output().resolve(FILE);
+      if (card != null && Files.isRegularFile(card)) {
+        String[] parts = stageCard(card);
+        for (String line : parts[0].split("\n")) {
+          if (line.startsWith("- ")) {
+            String tag = line.substring(2);
+            tags.add(tag.startsWith("\"") ? tag.substring(1, tag.length() - 1) : tag);
+          }
+        }
+        section.append(parts[1]);
+        if (stage == last) {
+          loading = parts[2];
+        }
+      }
+      sections.add(section.toString());
+    }
+    if (gguf) {
+      tags.add("gguf");
+    }
+    StringBuilder md = frontMatter(base, tags, null);
+    if (gguf) {
+      md.replace(0, md.indexOf("\n") + 1, "---\nlibrary_name: gguf\n");
+    }
+    String recipe = name(settings.recipe().toString());
+    md.append("# ").append(base).append(", by the recipe `").append(recipe).append("`\n\n");
+    md.append("Made from `").append(base).append("` by `llmc run ").append(recipe).append("`");
+    md.append(settings.overrides().isEmpty() ? "" : " with `--set`");
+    for (String set : settings.overrides()) {
+      md.append(" `").append(set).append('`');
+    }
+    md.append(", in ").append(settings.stages().size()).append(" stages: ");
+    md.append(
+        String.join(", then ", settings.stages().stream().map(RecipeRun.Stage::command).toList()));
+    md.append(".\n\n## What it cost\n\n");
+    Table c = new Table("measure", "value");
+    if (eval != null) {
+      evaluation(c, eval);
+    }
+    if (before != null && before > 0) {
+      c.row("size before", String.format(Locale.ROOT, "%,d bytes", before));
+    }
+    if (after != null) {
+      String text = String.format(Locale.ROOT, "%,d bytes", after);
+      if (before != null && before > 0 && after > 0) {
+        text += " (" + fixed(2, (double) before / after) + "x smaller)";
+      }
+      c.row("size after", text);
+    }
+    md.append(c);
+    if (eval == null) {
+      md.append(c.toString().isEmpty() ? "" : "\n")
+          .append("Quality not measured: add an `eval` stage to the recipe.\n");
+    }
+    for (String section : sections) {
+      md.append('\n').append(section);
+    }
+    if (gguf) {
+      md.append("\n## How to load it\n\n");
+      md.append("One GGUF file, `model.gguf`, with its tokenizer inside. llama.cpp:\n\n");
+      md.append("```\nllama-cli -m ")
+          .append(PATH)
+          .append("/model.gguf -p \"Once upon a time\"\n```\n");
+      md.append("\nOllama: a `Modelfile` with `FROM ./model.gguf`, then `ollama create`.\n");
+    } else if (loading != null) {
+      md.append('\n').append(loading);
+    }
+    return md.toString();
+  }
+
+  /** An argument of a stage's command line, paths named by their last name only. */
+  private static String shownArgument(String arg, RecipeRun.Settings settings) {
+    for (RecipeRun.Stage s : settings.stages()) {
+      for (Path p : s.inputs()) {
+        if (p.toString().equals(arg)) {
+          return name(arg);
+        }
+      }
+      if (s.output() != null && s.output().toString().equals(arg)) {
+        return name(arg);
+      }
+    }
+    return arg.matches("[A-Za-z0-9._:=%,+/-]+") ? arg : "'" + arg.replace("'", "'\\''") + "'";
+  }
+
+  /**
+   * A stage's card in three parts: its front matter, its body without the title (headings one level
+   * down) and its "How to load it" section.
+   */
+  private static String[] stageCard(Path card) {
+    String text;
+    try {
+      text = Files.readString(card, StandardCharsets.UTF_8);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot read " + card, e);
+    }
+    String front = "";
+    if (text.startsWith("---\n")) {
+      int end = text.indexOf("\n---\n", 3);
+      front = text.substring(4, end + 1);
+      text = text.substring(end + 5);
+    }
+    int loading = text.indexOf("## How to load it\n");
+    String tail = loading < 0 ? "" : text.substring(loading);
+    String body = loading < 0 ? text : text.substring(0, loading);
+    StringBuilder out = new StringBuilder();
+    for (String line : body.strip().split("\n", -1)) {
+      if (line.startsWith("# ") || line.equals(NOT_MEASURED)) {
+        continue; // the stage's title (the section has its own); the run's eval stage measures
+      }
+      out.append(line.startsWith("#") ? "#" + line : line).append('\n');
+    }
+    return new String[] {front, out.toString().strip() + "\n", tail};
+  }
+
+  /** An evaluation's rows, from its JSON report (the run holds the stages' reports as JSON). */
+  private static void evaluation(Table c, JsonNode e) {
+    if (e.has("base_perplexity")) {
+      double b = e.get("base_perplexity").asDouble();
+      double a = e.path("perplexity").asDouble();
+      c.row("perplexity before (`" + name(e.path("base").asText()) + "`)", fixed(4, b));
+      c.row("perplexity after", fixed(4, a) + " (" + signedPercent((a - b) / b) + ")");
+    } else if (e.has("perplexity")) {
+      c.row("perplexity", fixed(4, e.get("perplexity").asDouble()));
+    }
+    if (e.has("mean_kl")) {
+      c.row("mean KL (before ‖ after)", fixed(6, e.get("mean_kl").asDouble()) + " nats");
+    }
+    if (e.has("top1_agreement")) {
+      c.row("top-1 agreement", fixed(2, 100 * e.get("top1_agreement").asDouble()) + "%");
+    }
+    for (JsonNode g : e.path("gates")) {
+      c.row(
+          "gate " + g.path("name").asText(),
+          String.format(
+              Locale.ROOT,
+              "%s (%s %s, measured %s)",
+              g.path("passed").asBoolean() ? "passed" : "FAILED",
+              g.path("bound").asText(),
+              plain(g.path("threshold").asDouble()),
+              fixed(6, g.path("measured").asDouble())));
+    }
+    if (e.has("windows")) {
+      c.row(
+          "evaluation",
+          String.format(
+              Locale.ROOT,
+              "%s on `%s`, %d windows of %d tokens (%,d scored)",
+              e.path("protocol").asText(),
+              name(e.path("data").asText()),
+              e.path("windows").asInt(),
+              e.path("seq_len").asInt(),
+              e.path("scored_tokens").asLong()));
+    }
   }
 
   /** Writes a card into a folder being written. */
