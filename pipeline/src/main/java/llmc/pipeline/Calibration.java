@@ -46,10 +46,21 @@ record Calibration(List<int[]> windows, Report report, String warning) {
 
   /** C1 windows of the calibration file of {@code settings}, for the model in {@code input}. */
   static Calibration cut(ModelFolder input, LlamaFamily family, CalibrationSettings settings) {
+    return cut(input, family, settings, Progress.NONE);
+  }
+
+  /** As above, telling {@code progress} how tokenizing the calibration file goes. */
+  static Calibration cut(
+      ModelFolder input, LlamaFamily family, CalibrationSettings settings, Progress progress) {
     try (Tokenizer tokenizer = Tokenizer.open(input)) {
       int seqLen = settings.seqLen() != null ? settings.seqLen() : family.defaultSeqLen();
+      List<String> documents = TextDataset.read(settings.file(), settings.field());
       int[] stream =
-          TokenWindows.stream(tokenizer, TextDataset.read(settings.file(), settings.field()));
+          TokenWindows.stream(
+              tokenizer,
+              documents,
+              done -> progress.update("calibration: document", done, documents.size()));
+      progress.finished();
       CalibrationWindows.Result cut =
           CalibrationWindows.cut(
               stream, seqLen, settings.nsamples(), settings.sampling(), settings.seed());

@@ -50,7 +50,7 @@ public final class PruneStage implements Stage<PruneSettings, PruneReport> {
       OverlayWeights weights = new OverlayWeights(Weights.of(checkpoint));
       Calibration cut = null;
       if (s.method().needsCalibration()) {
-        cut = Calibration.cut(input, family, s.calibration());
+        cut = Calibration.cut(input, family, s.calibration(), progress);
         if (cut.warning() != null) {
           warnings.add(cut.warning());
         }

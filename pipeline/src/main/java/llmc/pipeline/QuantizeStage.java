@@ -128,7 +128,7 @@ public final class QuantizeStage implements Stage<QuantizeSettings, QuantizeRepo
                 + " the quantization of the layers before it)");
         source = new StatisticsSource.Saved(store);
       } else {
-        Calibration cut = Calibration.cut(input, family, s.calibration());
+        Calibration cut = Calibration.cut(input, family, s.calibration(), progress);
         calibration = cut.report();
         if (cut.warning() != null) {
           warnings.add(cut.warning());

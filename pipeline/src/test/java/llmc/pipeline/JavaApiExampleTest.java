@@ -5,6 +5,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import llmc.formats.gguf.GgmlType;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -23,7 +25,9 @@ class JavaApiExampleTest {
     Path train = root.resolve("samples/data/tinystories/train.jsonl");
     Path valid = root.resolve("samples/data/tinystories/valid.jsonl");
 
-    // GPTQ, 4 bits, groups of 32, asymmetric, written as compressed-tensors (vLLM's layout).
+    // GPTQ, 4 bits, groups of 32, asymmetric, written as compressed-tensors (vLLM's layout);
+    // progress as "task done/total" (the command line draws it as bars).
+    List<String> progress = new ArrayList<>();
     QuantizeReport quantized =
         new QuantizeStage()
             .run(
@@ -34,7 +38,8 @@ class JavaApiExampleTest {
                     .format(QuantizeSettings.Format.COMPRESSED_TENSORS)
                     .calibration(CalibrationSettings.of(train).withNsamples(32))
                     .eval(new EvaluationSettings(valid, 16))
-                    .build());
+                    .build(),
+                (task, done, total) -> progress.add(task + " " + done + "/" + total));
 
     // The quantized folder as one GGUF file (read dequantized, stored as float16).
     ExportReport exported =
@@ -55,6 +60,21 @@ class JavaApiExampleTest {
         quantized.size().inputBytes(),
         quantized.size().outputBytes(),
         exported.size().outputBytes());
+    // Every phase reports: tokenizing the calibration file, the layers, the evaluation windows.
+    List<String> tasks =
+        progress.stream().map(p -> p.substring(0, p.lastIndexOf(' '))).distinct().toList();
+    assertEquals(
+        List.of("calibration: document", "gptq: layer", "eval: window"),
+        tasks,
+        progress.toString());
+    assertTrue(progress.contains("gptq: layer 5/5"), progress.toString());
+    String lastDocument =
+        progress.stream()
+            .filter(p -> p.startsWith("calibration"))
+            .reduce((a, b) -> b)
+            .orElseThrow();
+    String[] counts = lastDocument.substring(lastDocument.lastIndexOf(' ') + 1).split("/");
+    assertEquals(counts[1], counts[0], "calibration progress reaches its total");
     assertEquals(35, quantized.matrices().size()); // 5 layers x 7 linear layers
     assertEquals(16, eval.windows());
     // Measured: 4.7158 -> 5.0052 (+6.1%; 32 calibration windows, 16 evaluation windows of 512).
