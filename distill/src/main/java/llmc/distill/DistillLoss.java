@@ -10,6 +10,7 @@ import java.util.Collections;
 import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Set;
+import llmc.model.kernels.Tensors;
 import llmc.model.train.DifferentiableLlama;
 
 /**
@@ -209,11 +210,18 @@ public record DistillLoss(
             System.arraycopy(tokens[b], from + 1, next, 0, next.length);
             NDArray targets = chunk.create(next, new Shape(next.length, 1));
             NDArray ce = z.logSoftmax(-1).gather(targets, -1).sum().neg();
-            NDArray chunkLoss = ce.mul((float) ((1 - alpha) / scored));
+            NDArray chunkLoss = ce.mul(Tensors.scalar(chunk, (float) ((1 - alpha) / scored)));
             ceSum += ce.getFloat();
             if (alpha > 0) {
-              NDArray d = chunkDivergence(chunk, teacher, z.div(t).logSoftmax(-1), row, to - from);
-              chunkLoss = chunkLoss.add(d.mul((float) (alpha * t * t / scored)));
+              NDArray d =
+                  chunkDivergence(
+                      chunk,
+                      teacher,
+                      z.div(Tensors.scalar(chunk, t)).logSoftmax(-1),
+                      row,
+                      to - from);
+              chunkLoss =
+                  chunkLoss.add(d.mul(Tensors.scalar(chunk, (float) (alpha * t * t / scored))));
               divergenceSum += d.getFloat();
             }
             if (collector != null) {
@@ -237,11 +245,11 @@ public record DistillLoss(
           NDArray m = diff.mul(diff).mean();
           mse = mse == null ? m : mse.add(m);
         }
-        mse = mse.div((float) hiddenPairs.size());
+        mse = mse.div(Tensors.scalar(work, (float) hiddenPairs.size()));
         mseValue = mse.getFloat();
         loss += beta * mseValue;
         if (objective != null) {
-          objective = objective.add(mse.mul((float) beta));
+          objective = objective.add(mse.mul(Tensors.scalar(work, (float) beta)));
         }
       }
       if (objective != null) {
@@ -279,7 +287,14 @@ public record DistillLoss(
 
   /** {@code [N, k]} log-probabilities and the log of the mass they leave: {@code [N, k + 1]}. */
   private static NDArray withRest(NDArray logTop) {
-    NDArray rest = logTop.exp().sum(new int[] {-1}, true).neg().add(1f).maximum(1e-12f).log();
+    NDArray rest =
+        logTop
+            .exp()
+            .sum(new int[] {-1}, true)
+            .neg()
+            .add(1f)
+            .maximum(Tensors.scalar(logTop.getManager(), 1e-12f))
+            .log();
     return logTop.concat(rest, 1);
   }
 

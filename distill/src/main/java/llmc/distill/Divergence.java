@@ -1,6 +1,8 @@
 package llmc.distill;
 
 import ai.djl.ndarray.NDArray;
+import ai.djl.ndarray.NDManager;
+import llmc.model.kernels.Tensors;
 
 /**
  * How far the student's temperature-softened distribution is from the teacher's, per scored
@@ -30,9 +32,12 @@ public enum Divergence {
       case REVERSE_KL -> kl(logPs, logPt);
       case JSD -> {
         float b = (float) jsdBeta;
+        NDManager m = logPs.getManager();
         // log m = log(b p_t + (1 - b) p_s), from the log-probabilities
-        NDArray logM = logPt.exp().mul(b).add(logPs.exp().mul(1 - b)).log();
-        yield kl(logPt, logM).mul(b).add(kl(logPs, logM).mul(1 - b));
+        NDArray logM = logPt.exp().mul(b).add(logPs.exp().mul(Tensors.scalar(m, 1 - b))).log();
+        yield kl(logPt, logM)
+            .mul(Tensors.scalar(m, b))
+            .add(kl(logPs, logM).mul(Tensors.scalar(m, 1 - b)));
       }
     };
   }

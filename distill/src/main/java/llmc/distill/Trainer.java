@@ -12,6 +12,7 @@ import java.util.function.IntFunction;
 import llmc.model.Engines;
 import llmc.model.LlamaFamily;
 import llmc.model.Weights;
+import llmc.model.kernels.Tensors;
 import llmc.model.train.DifferentiableLlama;
 
 /**
@@ -230,7 +231,10 @@ public final class Trainer implements AutoCloseable {
           divergence += terms.divergence() / accum;
           crossEntropy += terms.crossEntropy() / accum;
           mse += terms.hiddenMse() / accum;
-          collector.backward(accum == 1 ? terms.objective() : terms.objective().div((float) accum));
+          collector.backward(
+              accum == 1
+                  ? terms.objective()
+                  : terms.objective().div(Tensors.scalar(scope, (float) accum)));
         }
       }
     }

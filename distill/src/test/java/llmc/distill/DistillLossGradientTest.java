@@ -122,7 +122,7 @@ class DistillLossGradientTest {
    * What the trainer back-propagates, with chunks of two rows so that windows split into several
    * (the trainer's chunks hold a few rows of a real vocabulary).
    */
-  private static NDArray objective(
+  static NDArray objective(
       DistillLoss loss,
       GradientCollector collector,
       DifferentiableLlama teacher,

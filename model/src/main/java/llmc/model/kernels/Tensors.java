@@ -34,4 +34,14 @@ public final class Tensors {
     out.toByteBuffer(true).asFloatBuffer().put(values, 0, Math.toIntExact(shape.size()));
     return out;
   }
+
+  /**
+   * A float32 scalar (0-d) in {@code manager}, in memory PyTorch owns. Use it instead of DJL's
+   * {@code mul(Number)}, {@code div(Number)}, {@code maximum(Number)} on anything autograd records:
+   * those make the scalar from a Java direct buffer (no copy) and close it at once, while the
+   * backward still reads it; after a GC frees the buffer, the gradient reads freed memory.
+   */
+  public static NDArray scalar(NDManager manager, float value) {
+    return create(manager, new float[] {value}, new Shape());
+  }
 }

@@ -535,7 +535,7 @@ public final class DifferentiableLlama {
     // [B, nkv, 1, ...] keys over the g queries of a group avoids copying them.
     NDArray q5 =
         q.reshape(batch, f.kvHeads(), f.groupSize(), count, d)
-            .mul(1.0 / Math.sqrt(d)); // [B, nkv, g, T, d]
+            .mul(Tensors.scalar(scope, (float) (1.0 / Math.sqrt(d)))); // [B, nkv, g, T, d]
     NDArray raw = q5.matMul(k.expandDims(2).transpose(0, 1, 2, 4, 3)); // [B, nkv, g, T, T]
     NDArray masked = raw.add(mask);
     NDArray p = masked.softmax(-1);
@@ -564,7 +564,7 @@ public final class DifferentiableLlama {
     Adapter adapter = layer.adapters.get(l);
     if (adapter != null) {
       NDArray low = x.matMul(transposed(scope, adapter.a())); // [B, T, r]
-      y = y.add(low.matMul(transposed(scope, adapter.b())).mul(scale));
+      y = y.add(low.matMul(transposed(scope, adapter.b())).mul(Tensors.scalar(scope, scale)));
     }
     NDArray bias = layer.bias.get(l);
     return bias == null ? y : y.add(bias);

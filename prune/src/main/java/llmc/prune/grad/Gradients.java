@@ -92,7 +92,7 @@ public final class Gradients {
           try (NDManager scope = manager.newSubManager()) {
             NDArray nll = model.nllSum(scope, tokens); // scalar, float32
             nllSum += nll.getFloat();
-            collector.backward(nll.mul(scale));
+            collector.backward(nll.mul(Tensors.scalar(scope, scale)));
           }
           progress.accept(to);
         }
