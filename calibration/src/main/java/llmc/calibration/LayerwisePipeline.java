@@ -31,8 +31,13 @@ public final class LayerwisePipeline {
     void compress(
         DecoderLayer layer, Linear.Input input, List<Linear> linears, InputStatistics stats);
 
-    /** Called when layer {@code index} is complete (all its groups compressed). */
-    default void layerDone(DecoderLayer layer) {}
+    /**
+     * Called when layer {@code index} is complete (all its groups compressed).
+     *
+     * @param activations the layer's output per calibration window (the next layer's input), or
+     *     null when the walk runs no windows
+     */
+    default void layerDone(DecoderLayer layer, List<float[]> activations) {}
   }
 
   /** Seconds spent running layers, accumulating statistics and compressing. */
@@ -58,6 +63,38 @@ public final class LayerwisePipeline {
       MatrixCompressor compressor,
       LayerSink sink,
       Progress progress) {
+    return compress(family, weights, source, compressor, sink, progress, null);
+  }
+
+  /**
+   * As above, each finished layer kept in {@code journal} (null: none); the layers a journal holds
+   * from an earlier run are replayed into {@code sink} (and told to {@code compressor} through
+   * {@link MatrixCompressor#replayed}) without being computed again, and the walk goes on from the
+   * activations it saved, so the sink receives what an uninterrupted run gives it.
+   */
+  public static Timings compress(
+      LlamaFamily family,
+      OverlayWeights weights,
+      StatisticsSource source,
+      MatrixCompressor compressor,
+      LayerSink sink,
+      Progress progress,
+      LayerJournal journal) {
+    if (journal != null && source instanceof StatisticsSource.Windows w && w.save() != null) {
+      throw new IllegalArgumentException("a journal cannot resume a walk that saves statistics");
+    }
+    int resumed = journal == null ? 0 : journal.layersDone();
+    for (int i = 0; i < resumed; i++) {
+      progress.layer(i, family.layers());
+      Map<Linear, CompressedMatrix> saved = journal.layer(i);
+      for (Map.Entry<Linear, CompressedMatrix> e : saved.entrySet()) {
+        String name = e.getKey().weightName(i);
+        compressor.replayed(i, e.getKey(), weights.floats(name), e.getValue());
+        weights.put(name, e.getValue().weight());
+      }
+      sink.writeLayer(i, saved);
+      weights.forgetLayer(i);
+    }
     Map<Linear, CompressedMatrix> done = new LinkedHashMap<>();
     Compressor perGroup =
         new Compressor() {
@@ -75,8 +112,11 @@ public final class LayerwisePipeline {
           }
 
           @Override
-          public void layerDone(DecoderLayer layer) {
+          public void layerDone(DecoderLayer layer, List<float[]> activations) {
             sink.writeLayer(layer.index, done);
+            if (journal != null) {
+              journal.layerDone(layer.index, done, activations);
+            }
             done.clear();
             weights.forgetLayer(layer.index);
           }
@@ -84,17 +124,24 @@ public final class LayerwisePipeline {
     return switch (source) {
       case StatisticsSource.Windows w -> {
         try (LlamaRuntime runtime = new LlamaRuntime(family, weights, false)) {
-          yield run(runtime, w.windows(), perGroup, progress, w.save());
+          yield run(
+              runtime,
+              w.windows(),
+              perGroup,
+              progress,
+              w.save(),
+              resumed,
+              resumed > 0 ? journal.activations() : null);
         }
       }
       case StatisticsSource.Saved s -> {
         try (LlamaRuntime runtime = new LlamaRuntime(family, weights, false)) {
-          yield runFromStatistics(runtime, s.store(), perGroup, progress);
+          yield runFromStatistics(runtime, s.store(), perGroup, progress, resumed);
         }
       }
       case StatisticsSource.None n -> {
         double seconds = 0;
-        for (int i = 0; i < family.layers(); i++) {
+        for (int i = resumed; i < family.layers(); i++) {
           progress.layer(i, family.layers());
           for (Linear linear : Linear.values()) {
             if (compressor.compresses(i, linear)) {
@@ -104,6 +151,9 @@ public final class LayerwisePipeline {
             }
           }
           sink.writeLayer(i, done);
+          if (journal != null) {
+            journal.layerDone(i, done, null);
+          }
           done.clear();
           weights.forgetLayer(i);
         }
@@ -147,7 +197,7 @@ public final class LayerwisePipeline {
    */
   public static Timings run(
       LlamaRuntime runtime, List<int[]> windows, Compressor compressor, Progress progress) {
-    return run(runtime, windows, compressor, progress, null);
+    return run(runtime, windows, compressor, progress, null, 0, null);
   }
 
   /**
@@ -160,7 +210,9 @@ public final class LayerwisePipeline {
       List<int[]> windows,
       Compressor compressor,
       Progress progress,
-      StatisticsStore.Writer save) {
+      StatisticsStore.Writer save,
+      int from,
+      List<float[]> resumedActivations) {
     LlamaFamily family = runtime.family();
     int rows = windows.get(0).length; // one window at a time: [T][width]
     if (windows.stream().anyMatch(window -> window.length != rows)) {
@@ -171,10 +223,14 @@ public final class LayerwisePipeline {
         new ArrayList<>(windows.size()); // per window [T][H]: the layer's input, updated in place
     List<float[]> original = new ArrayList<>(); // the same through the uncompressed layers
     clock.start();
-    for (int[] window : windows) {
-      xs.add(runtime.embedRows(new int[][] {window}));
-      if (save != null) {
-        original.add(xs.get(xs.size() - 1).clone());
+    if (from > 0) {
+      xs.addAll(resumedActivations); // the output of layer from - 1, saved by an earlier run
+    } else {
+      for (int[] window : windows) {
+        xs.add(runtime.embedRows(new int[][] {window}));
+        if (save != null) {
+          original.add(xs.get(xs.size() - 1).clone());
+        }
       }
     }
     clock.stopForward();
@@ -189,7 +245,7 @@ public final class LayerwisePipeline {
     }
     List<float[]> acts = keepActs ? merged : null;
     float[] actScratch = keepActs ? null : new float[rows * family.intermediate()];
-    for (int i = 0; i < family.layers(); i++) {
+    for (int i = from; i < family.layers(); i++) {
       progress.layer(i, family.layers());
       try (DecoderLayer layer = runtime.layer(i)) {
         if (save != null) {
@@ -251,7 +307,7 @@ public final class LayerwisePipeline {
           runtime.afterMlp(layer, r, act, rows); // the residual becomes the output
         }
         clock.stopForward();
-        compressor.layerDone(layer);
+        compressor.layerDone(layer, xs);
       }
     }
     return new Timings(clock.forward, clock.statistics, clock.compress);
@@ -293,10 +349,14 @@ public final class LayerwisePipeline {
    * but not sequential, since no layer sees the compression of the layers before it.
    */
   public static Timings runFromStatistics(
-      LlamaRuntime runtime, StatisticsStore store, Compressor compressor, Progress progress) {
+      LlamaRuntime runtime,
+      StatisticsStore store,
+      Compressor compressor,
+      Progress progress,
+      int from) {
     LlamaFamily family = runtime.family();
     Clock clock = new Clock();
-    for (int i = 0; i < family.layers(); i++) {
+    for (int i = from; i < family.layers(); i++) {
       progress.layer(i, family.layers());
       try (DecoderLayer layer = runtime.layer(i)) {
         for (Linear.Input input : Linear.Input.values()) {
@@ -306,7 +366,7 @@ public final class LayerwisePipeline {
           compressor.compress(layer, input, input.readers(), stats);
           clock.stopCompress();
         }
-        compressor.layerDone(layer);
+        compressor.layerDone(layer, null);
       }
     }
     return new Timings(clock.forward, clock.statistics, clock.compress);

@@ -29,6 +29,14 @@ public interface MatrixCompressor {
       int layer, Linear linear, float[] weight, int rows, int cols, InputStatistics stats);
 
   /**
+   * A matrix this compressor made in an earlier run, taken from a {@link LayerJournal} instead of
+   * computed again: a compressor that records what it made (for a report) records it here too.
+   *
+   * @param weight the matrix's values before it was compressed, as {@link #compress} got them
+   */
+  default void replayed(int layer, Linear linear, float[] weight, CompressedMatrix c) {}
+
+  /**
    * This method, then {@code next} on what it made, in one pass over the model (prune, then
    * quantize): {@code next} sees the first's result as the matrix's current values, with the same
    * statistics of the input.

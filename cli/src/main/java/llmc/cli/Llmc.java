@@ -3,6 +3,7 @@ package llmc.cli;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
+import java.util.List;
 import java.util.Map;
 import java.util.Properties;
 import llmc.formats.BadInputException;
@@ -94,12 +95,21 @@ public final class Llmc {
     CommandLine cli = new CommandLine(new Llmc(environment));
     cli.setOut(out);
     cli.setErr(err);
+    cli.setParameterExceptionHandler(Llmc::usageError);
     cli.setExecutionExceptionHandler(
         (e, commandLine, parseResult) -> {
           boolean verbose =
               parseResult.hasMatchedOption("--verbose")
                   || parseResult.subcommands().stream()
                       .anyMatch(p -> p.hasMatchedOption("--verbose"));
+          String environmental = environmentalFailure(e);
+          if (environmental != null) {
+            commandLine.getErr().println("llmc: error: " + environmental);
+            if (verbose) {
+              e.printStackTrace(commandLine.getErr());
+            }
+            return BAD_INPUT;
+          }
           if (e instanceof BadInputException) {
             String message =
                 e instanceof InvalidSettingException invalid
@@ -124,6 +134,57 @@ public final class Llmc {
           return INTERNAL_ERROR;
         });
     return cli.execute(args);
+  }
+
+  /**
+   * A usage error (unknown option, bad number, missing option): one line, the nearest option names
+   * when picocli has them, and where the help is; not the whole help.
+   */
+  private static int usageError(CommandLine.ParameterException e, String[] args) {
+    CommandLine command = e.getCommandLine();
+    java.io.PrintWriter err = command.getErr();
+    String message = e.getMessage().replace('\n', ' ').strip();
+    if (e.getArgSpec() instanceof CommandLine.Model.OptionSpec option) {
+      // picocli names an option by its longest alias (--wbits); the first is the documented one.
+      message = message.replace("'" + option.longestName() + "'", "'" + option.names()[0] + "'");
+    }
+    err.println("llmc: error: " + message);
+    if (e instanceof CommandLine.UnmatchedArgumentException unmatched) {
+      List<String> suggestions = unmatched.getSuggestions();
+      if (!suggestions.isEmpty()) {
+        err.println(
+            "llmc: did you mean "
+                + String.join(" or ", suggestions.subList(0, Math.min(3, suggestions.size())))
+                + "?");
+      }
+    }
+    err.println("llmc: see '" + command.getCommandSpec().qualifiedName() + " --help'");
+    return BAD_INPUT;
+  }
+
+  /**
+   * What the machine refused, not a fault of llmc: a full disk, an unwritable or read-only folder,
+   * a file that vanished; the message names the path and the reason. Null for anything else.
+   */
+  static String environmentalFailure(Throwable e) {
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t instanceof java.nio.file.FileSystemException fs) {
+        String reason = fs.getReason() != null ? fs.getReason() : fs.getClass().getSimpleName();
+        return (fs.getFile() != null ? fs.getFile() + ": " : "")
+            + reason
+            + (fs instanceof java.nio.file.AccessDeniedException ? " (permission denied)" : "");
+      }
+      String m = t.getMessage();
+      if (t instanceof IOException
+          && m != null
+          && m.matches(
+              "(?is).*(no space left on device|disk quota exceeded|file too large|read-only file"
+                  + " system|permission denied).*")) {
+        String context = e.getMessage() != null && e != t ? e.getMessage() + ": " : "";
+        return context + m + " (nothing was written; free space or choose another folder)";
+      }
+    }
+    return null;
   }
 
   static final class Version implements CommandLine.IVersionProvider {

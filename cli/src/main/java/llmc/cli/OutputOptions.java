@@ -29,6 +29,21 @@ final class OutputOptions {
       description = "Split the safetensors output into shards of at most SIZE (default: 5GB).")
   String maxShardSize;
 
+  @Option(
+      names = "--work-dir",
+      paramLabel = "DIR",
+      description =
+          "Where each finished layer is kept while the run goes, for --resume (default: OUT.work"
+              + " beside --out; removed when the run succeeds).")
+  Path workDir;
+
+  @Option(
+      names = "--resume",
+      description =
+          "Continue a killed run from the layers its work folder holds (same inputs and settings;"
+              + " the output is the bytes of an uninterrupted run).")
+  boolean resume;
+
   /** The evaluation asked for, or null. */
   EvaluationSettings evaluation() {
     return eval == null ? null : new EvaluationSettings(eval, evalMaxWindows);

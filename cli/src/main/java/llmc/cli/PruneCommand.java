@@ -226,7 +226,9 @@ final class PruneCommand implements Callable<Integer> {
                           "--format '" + format + "': use dense or sparse-24-bitmask");
                 })
             .eval(output.evaluation())
-            .maxShardBytes(output.maxShardBytes());
+            .maxShardBytes(output.maxShardBytes())
+            .workDir(output.workDir)
+            .resume(output.resume);
     if (dropLayers != null) {
       b.dropLayers(dropLayers);
     }

@@ -240,7 +240,9 @@ final class QuantizeCommand implements Callable<Integer> {
             .saveStats(saveStats)
             .stats(stats)
             .eval(output.evaluation())
-            .maxShardBytes(output.maxShardBytes());
+            .maxShardBytes(output.maxShardBytes())
+            .workDir(output.workDir)
+            .resume(output.resume);
     ignore.forEach(b::ignore);
     bitsFor.forEach(b::bitsFor);
     return b.build();

@@ -5,6 +5,8 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.regex.Pattern;
 import llmc.formats.Json;
 
@@ -31,6 +33,26 @@ record Cli(int exitCode, String out, String err) {
     } catch (IOException e) {
       throw new AssertionError("stdout is not one JSON object: " + out, e);
     }
+  }
+
+  /**
+   * The command line of {@code llmc} in a child JVM (this test run's Java and class path), with
+   * {@code jvmOptions} before the class; the llmc arguments go after it.
+   */
+  static List<String> child(String... jvmOptions) {
+    List<String> command = new ArrayList<>();
+    command.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    command.addAll(List.of(jvmOptions));
+    command.addAll(
+        List.of(
+            "--add-modules",
+            "jdk.incubator.vector",
+            "--enable-native-access=ALL-UNNAMED",
+            "-Dai.djl.offline=true",
+            "-cp",
+            System.getProperty("java.class.path"),
+            Llmc.class.getName()));
+    return command;
   }
 
   static Path root() {

@@ -28,18 +28,10 @@ class DistillResumeTest {
   @TempDir Path dir;
 
   private List<String> distill(Path out, Path work, String... more) {
-    List<String> args = new ArrayList<>();
-    args.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
+    // A small young generation: collections during every step; a gradient may not depend on them.
+    List<String> args = new ArrayList<>(Cli.child("-Xmn16m"));
     args.addAll(
         List.of(
-            "-Xmn16m", // collections during every step: a gradient may not depend on them
-            "--add-modules",
-            "jdk.incubator.vector",
-            "--enable-native-access=ALL-UNNAMED",
-            "-Dai.djl.offline=true",
-            "-cp",
-            System.getProperty("java.class.path"),
-            "llmc.cli.Llmc",
             "distill",
             "--teacher",
             Cli.stories(),

@@ -66,18 +66,7 @@ class MemoryBoundTest {
 
   private static JsonNode runWithSmallHeap(String... args)
       throws IOException, InterruptedException {
-    List<String> command =
-        new ArrayList<>(
-            List.of(
-                Path.of(System.getProperty("java.home"), "bin", "java").toString(),
-                "-Xmx1g",
-                "--add-modules",
-                "jdk.incubator.vector",
-                "--enable-native-access=ALL-UNNAMED",
-                "-Dai.djl.offline=true",
-                "-cp",
-                System.getProperty("java.class.path"),
-                Llmc.class.getName()));
+    List<String> command = new ArrayList<>(Cli.child("-Xmx1g"));
     command.addAll(List.of(args));
     Path out = Files.createTempFile(dir, "stdout", ".json");
     Path err = Files.createTempFile(dir, "stderr", ".txt");

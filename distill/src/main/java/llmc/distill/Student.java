@@ -107,7 +107,7 @@ public record Student(
       throw new InvalidSettingException(
           "{student} %s is stored compressed; give a dense model folder", folder.dir());
     }
-    LlamaFamily f = LlamaFamily.from(folder.config());
+    LlamaFamily f = LlamaFamily.of(folder);
     if (f.vocab() != teacher.vocab()) {
       throw new InvalidSettingException(
           "{student} %s has a vocabulary of %s tokens, the teacher %s: a student must share the"

@@ -62,6 +62,78 @@ public final class ModelConfig {
             "rope_theta",
             ropeParameters == null ? 10000 : optionalDouble(ropeParameters, "rope_theta", 10000));
     this.ropeScaling = readRopeScaling(ropeParameters);
+    checkBounds();
+  }
+
+  /**
+   * Every size within what any released model uses, many times over (so that a hostile value is
+   * refused before anything is allocated or looped over), and every real number finite.
+   */
+  private void checkBounds() {
+    JsonNode quantization = json.get("quantization_config");
+    if (quantization != null && !quantization.isNull() && !quantization.isObject()) {
+      throw new BadInputException(
+          source
+              + ": \"quantization_config\" is "
+              + quantization
+              + "; expected an object (GPTQ's or compressed-tensors' settings)");
+    }
+    atMost("hidden_size", hiddenSize, 1 << 18);
+    atMost("intermediate_size", intermediateSize, 1 << 20);
+    atMost("num_hidden_layers", numHiddenLayers, 1 << 10);
+    atMost("num_attention_heads", numAttentionHeads, 1 << 12);
+    atMost("vocab_size", vocabSize, 1 << 24);
+    if (numKeyValueHeads < 1 || numKeyValueHeads > numAttentionHeads) {
+      throw new BadInputException(
+          source
+              + ": \"num_key_value_heads\" is "
+              + numKeyValueHeads
+              + "; expected 1 to num_attention_heads ("
+              + numAttentionHeads
+              + ")");
+    }
+    if (headDim < 1) {
+      throw new BadInputException(
+          source + ": \"head_dim\" is " + headDim + "; expected a positive integer");
+    }
+    atMost("head_dim", headDim, 1 << 12);
+    if (maxPositionEmbeddings < 1) {
+      throw new BadInputException(
+          source
+              + ": \"max_position_embeddings\" is "
+              + maxPositionEmbeddings
+              + "; expected a positive integer");
+    }
+    if (!(rmsNormEps > 0 && rmsNormEps < 1)) {
+      throw new BadInputException(
+          source + ": \"rms_norm_eps\" is " + rmsNormEps + "; expected a small positive number");
+    }
+    if (!(ropeTheta > 0 && Double.isFinite(ropeTheta))) {
+      throw new BadInputException(
+          source + ": \"rope_theta\" is " + ropeTheta + "; expected a positive finite number");
+    }
+    if (ropeScaling != null
+        && !(ropeScaling.factor() > 0
+            && Double.isFinite(ropeScaling.factor())
+            && Double.isFinite(ropeScaling.lowFreqFactor())
+            && Double.isFinite(ropeScaling.highFreqFactor()))) {
+      throw new BadInputException(
+          source + ": \"rope_scaling\" holds a factor that is not a positive finite number");
+    }
+  }
+
+  private void atMost(String key, int value, int most) {
+    if (value > most) {
+      throw new BadInputException(
+          source
+              + ": \""
+              + key
+              + "\" is "
+              + value
+              + "; llmc accepts at most "
+              + most
+              + " (no model comes near it: is the file damaged?)");
+    }
   }
 
   public static ModelConfig read(Path configJson) {

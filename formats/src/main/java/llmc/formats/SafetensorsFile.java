@@ -117,6 +117,24 @@ public final class SafetensorsFile implements AutoCloseable {
     Objects.checkFromIndexSize(fromElement, count, t.numel());
     Objects.checkFromIndexSize(dstOffset, count, dst.length);
     FloatCodec.decodeFloats(t.dtype(), bytes(name), fromElement, dst, dstOffset, count);
+    for (int i = dstOffset; i < dstOffset + count; i++) {
+      if ((Float.floatToRawIntBits(dst[i]) & 0x7f800000) == 0x7f800000) {
+        long element = fromElement + i - dstOffset;
+        throw new BadInputException(
+            path
+                + ": tensor '"
+                + name
+                + "' holds "
+                + dst[i]
+                + " at element "
+                + element
+                + (t.shape().length == 2
+                    ? " (row " + element / t.shape()[1] + ", column " + element % t.shape()[1] + ")"
+                    : "")
+                + "; llmc refuses weights that are not finite numbers (a damaged checkpoint, or"
+                + " one saved from a diverged training)");
+      }
+    }
   }
 
   /**

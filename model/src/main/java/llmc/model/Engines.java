@@ -14,6 +14,13 @@ public final class Engines {
    * per physical core).
    */
   public static synchronized void configure(int threads) {
+    int most = MAX_THREADS_PER_PROCESSOR * Runtime.getRuntime().availableProcessors();
+    if (threads < 0 || threads > most) {
+      throw new llmc.formats.InvalidSettingException(
+          "{threads} %s: give 1 to %s on this machine (%s per processor; more only slow the work),"
+              + " or 0 for one per core",
+          threads, most, MAX_THREADS_PER_PROCESSOR);
+    }
     if (started) {
       return;
     }
@@ -27,6 +34,9 @@ public final class Engines {
       System.setProperty("ai.djl.pytorch.num_interop_threads", "1");
     }
   }
+
+  /** More compute threads than this per processor are refused. */
+  public static final int MAX_THREADS_PER_PROCESSOR = 8;
 
   public static synchronized NDManager newManager() {
     configure(0);

@@ -58,6 +58,46 @@ public record LlamaFamily(
     return java.util.Arrays.stream(Variant.values()).map(v -> v.hfClass).toList();
   }
 
+  /**
+   * The family of a model folder, its config checked against its checkpoint: the decoder layers the
+   * tensors name are exactly {@code 0 .. num_hidden_layers - 1}.
+   */
+  public static LlamaFamily of(llmc.formats.ModelFolder folder) {
+    LlamaFamily family = from(folder.config());
+    java.util.BitSet seen = new java.util.BitSet();
+    java.util.regex.Pattern layer =
+        java.util.regex.Pattern.compile("model\\.layers\\.(\\d{1,9})\\..*");
+    for (String name : folder.checkpoint().names()) {
+      java.util.regex.Matcher m = layer.matcher(name);
+      if (m.matches()) {
+        int index = Integer.parseInt(m.group(1));
+        if (index >= family.layers()) {
+          throw new BadInputException(
+              folder.dir().resolve(llmc.formats.ModelFolder.CONFIG)
+                  + ": num_hidden_layers is "
+                  + family.layers()
+                  + " but the checkpoint holds "
+                  + name
+                  + "; the config and the weights do not belong together");
+        }
+        seen.set(index);
+      }
+    }
+    int missing = seen.nextClearBit(0);
+    if (missing < family.layers()) {
+      throw new BadInputException(
+          folder.dir().resolve(llmc.formats.ModelFolder.CONFIG)
+              + ": num_hidden_layers is "
+              + family.layers()
+              + " but the checkpoint holds no tensor of layer "
+              + missing
+              + " (model.layers."
+              + missing
+              + ".*); the config and the weights do not belong together");
+    }
+    return family;
+  }
+
   public static LlamaFamily from(ModelConfig config) {
     Variant variant = null;
     for (Variant v : Variant.values()) {

@@ -82,7 +82,7 @@ public final class LoadedModel implements AutoCloseable {
       } else if (folder != null) {
         tokenizer = folder;
       }
-      LlamaFamily family = folder != null ? LlamaFamily.from(folder.config()) : gguf.family();
+      LlamaFamily family = folder != null ? LlamaFamily.of(folder) : gguf.family();
       if (tokenizer != null
           && tokenizer != folder
           && tokenizer.config().vocabSize() != family.vocab()) {

@@ -20,8 +20,12 @@ public final class TextDataset {
   private TextDataset() {}
 
   public static List<String> read(Path file, String field) {
-    if (!Files.isRegularFile(file)) {
+    if (!Files.exists(file)) {
       throw new BadInputException(file + ": no such data file");
+    }
+    if (!Files.isRegularFile(file)) {
+      throw new BadInputException(
+          file + ": not a regular file (a folder, a pipe or a device); give a .jsonl or .txt file");
     }
     String name = file.getFileName().toString();
     try {

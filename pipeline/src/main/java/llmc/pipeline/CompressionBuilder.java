@@ -22,6 +22,8 @@ public abstract class CompressionBuilder<B extends CompressionBuilder<B>> {
   final List<Pattern> ignore = new ArrayList<>();
   EvaluationSettings eval;
   Long maxShardBytes;
+  Path workDir;
+  boolean resume;
 
   CompressionBuilder(Path model, Path out) {
     this.model = model;
@@ -68,6 +70,23 @@ public abstract class CompressionBuilder<B extends CompressionBuilder<B>> {
   /** Largest safetensors shard; null for 5 GB. */
   public B maxShardBytes(Long maxShardBytes) {
     this.maxShardBytes = maxShardBytes;
+    return self();
+  }
+
+  /**
+   * Where each finished layer is kept while the run goes (default: {@code OUT.work} beside the
+   * output); removed when the run succeeds.
+   */
+  public B workDir(Path workDir) {
+    this.workDir = workDir;
+    return self();
+  }
+
+  /**
+   * Continue from the layers the work folder holds (of a run with the same inputs and settings).
+   */
+  public B resume(boolean resume) {
+    this.resume = resume;
     return self();
   }
 }

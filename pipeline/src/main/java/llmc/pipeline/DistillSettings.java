@@ -117,8 +117,8 @@ public record DistillSettings(
     if (seqLen < 2) {
       throw new InvalidSettingException("{seqLen} %s: a window needs at least 2 tokens", seqLen);
     }
-    if (!(lr > 0)) {
-      throw new InvalidSettingException("{lr} %s: give a rate above 0", lr);
+    if (!(lr > 0 && Double.isFinite(lr))) {
+      throw new InvalidSettingException("{lr} %s: give a finite rate above 0", lr);
     }
     if (warmup != null && (warmup < 0 || warmup > steps)) {
       throw new InvalidSettingException("{warmup} %s: give 0 to {steps} (%s) steps", warmup, steps);
@@ -126,21 +126,22 @@ public record DistillSettings(
     if (!(minLrRatio >= 0 && minLrRatio <= 1)) {
       throw new InvalidSettingException("{minLrRatio} %s: give a fraction in [0, 1]", minLrRatio);
     }
-    if (!(weightDecay >= 0)) {
-      throw new InvalidSettingException("{weightDecay} %s: give 0 or more", weightDecay);
-    }
-    if (!(gradClip >= 0)) {
-      throw new InvalidSettingException("{gradClip} %s: give 0 (none) or more", gradClip);
-    }
-    if (!(temperature > 0)) {
+    if (!(weightDecay >= 0 && Double.isFinite(weightDecay))) {
       throw new InvalidSettingException(
-          "{temperature} %s: give a temperature above 0", temperature);
+          "{weightDecay} %s: give a finite value, 0 or more", weightDecay);
+    }
+    if (!(gradClip >= 0 && Double.isFinite(gradClip))) {
+      throw new InvalidSettingException("{gradClip} %s: give 0 (none) or a finite norm", gradClip);
+    }
+    if (!(temperature > 0 && Double.isFinite(temperature))) {
+      throw new InvalidSettingException(
+          "{temperature} %s: give a finite temperature above 0", temperature);
     }
     if (!(alpha >= 0 && alpha <= 1)) {
       throw new InvalidSettingException("{alpha} %s: give a weight in [0, 1]", alpha);
     }
-    if (!(beta >= 0)) {
-      throw new InvalidSettingException("{beta} %s: give 0 or more", beta);
+    if (!(beta >= 0 && Double.isFinite(beta))) {
+      throw new InvalidSettingException("{beta} %s: give a finite weight, 0 or more", beta);
     }
     if (beta > 0 && hiddenPairs.isEmpty()) {
       throw new InvalidSettingException(

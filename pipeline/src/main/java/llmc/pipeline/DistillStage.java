@@ -48,7 +48,7 @@ public final class DistillStage implements Stage<DistillSettings, DistillReport>
         throw new InvalidSettingException(
             "{teacher} %s is stored compressed; distill from a dense model", s.teacher());
       }
-      LlamaFamily teacherFamily = LlamaFamily.from(teacher.config());
+      LlamaFamily teacherFamily = LlamaFamily.of(teacher);
       Student student =
           studentFolder != null
               ? Student.open(studentFolder, teacherFamily)

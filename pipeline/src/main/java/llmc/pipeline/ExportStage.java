@@ -24,7 +24,7 @@ public final class ExportStage implements Stage<ExportSettings, ExportReport> {
   public ExportReport run(ExportSettings s, Progress progress) {
     long t0 = System.nanoTime();
     try (ModelFolder input = ModelFolder.open(s.model())) {
-      LlamaFamily family = LlamaFamily.from(input.config());
+      LlamaFamily family = LlamaFamily.of(input);
       Weights weights = Weights.of(input);
       LlamaGguf.checkExportable(family, weights, s.model());
       GgufTokenizer tokenizer = GgufTokenizer.from(input);

@@ -42,6 +42,7 @@ final class FolderSink implements ModelSink {
     this.input = input;
     this.checkpoint = input.checkpoint();
     this.layout = layout;
+    input.auxiliaryFiles(); // a file that leaves the folder is refused now, not after the work
     this.folder = OutputFolder.create(out, overwrite, inputs);
     try {
       this.writer =

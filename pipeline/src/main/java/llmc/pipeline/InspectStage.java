@@ -46,7 +46,7 @@ public final class InspectStage implements Stage<InspectSettings, InspectReport>
   private static InspectReport folder(InspectSettings s, Progress progress) {
     try (ModelFolder folder = ModelFolder.open(s.model())) {
       ModelConfig config = folder.config();
-      LlamaFamily family = LlamaFamily.from(config);
+      LlamaFamily family = LlamaFamily.of(folder);
       Checkpoint checkpoint = folder.checkpoint();
       long weightBytes = 0;
       Map<String, Long> bytesByDtype = new TreeMap<>();

@@ -37,4 +37,9 @@ final class MatrixRecorder implements MatrixCompressor {
     listener.compressed(layer, linear, weight, c);
     return c;
   }
+
+  @Override
+  public void replayed(int layer, Linear linear, float[] weight, CompressedMatrix c) {
+    listener.compressed(layer, linear, weight, c);
+  }
 }

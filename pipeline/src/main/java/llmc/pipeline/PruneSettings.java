@@ -29,6 +29,8 @@ import llmc.prune.structured.Structured;
  * @param blockSize SparseGPT's mask and lazy-update block
  * @param ignore modules left as they are when a pattern finds them
  * @param maxShardBytes largest safetensors shard, or null for 5 GB
+ * @param workDir where finished layers are kept while the run goes, or null for {@code OUT.work}
+ * @param resume continue from the layers {@code workDir} holds
  */
 public record PruneSettings(
     Path model,
@@ -48,7 +50,9 @@ public record PruneSettings(
     List<Pattern> ignore,
     Format format,
     EvaluationSettings eval,
-    Long maxShardBytes) {
+    Long maxShardBytes,
+    Path workDir,
+    boolean resume) {
 
   /** How the pruned folder stores its matrices. */
   public enum Format {
@@ -111,8 +115,11 @@ public record PruneSettings(
     if (gradBatch < 1) {
       throw new InvalidSettingException("{gradBatch} %s: give a positive size", gradBatch);
     }
-    if (!(damp > 0)) {
-      throw new InvalidSettingException("{damp} %s: give a fraction above 0", damp);
+    if (!(damp > 0 && damp < 1)) {
+      throw new InvalidSettingException(
+          "{damp} %s: give a fraction of the Hessian's mean diagonal between 0 and 1 (0.01 is"
+              + " SparseGPT's default)",
+          damp);
     }
     if (maxShardBytes != null && maxShardBytes < 1) {
       throw new InvalidSettingException("{maxShardBytes} %s: give a positive size", maxShardBytes);
@@ -122,6 +129,12 @@ public record PruneSettings(
   /** True when a module (e.g. {@code model.layers.3.mlp.down_proj}) is left as it is. */
   public boolean ignored(String module) {
     return ignore.stream().anyMatch(p -> p.matcher(module).find());
+  }
+
+  /** The work folder: {@link #workDir}, or {@code OUT.work} beside the output. */
+  public Path work() {
+    Path o = out.toAbsolutePath().normalize();
+    return workDir != null ? workDir : o.resolveSibling(o.getFileName() + ".work");
   }
 
   public long shardBytes() {
@@ -255,7 +268,9 @@ public record PruneSettings(
           ignore,
           format,
           eval,
-          maxShardBytes);
+          maxShardBytes,
+          workDir,
+          resume);
     }
   }
 }

@@ -1,11 +1,13 @@
 package llmc.pipeline;
 
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.BiPredicate;
+import llmc.calibration.LayerJournal;
 import llmc.calibration.LayerwisePipeline;
 import llmc.calibration.MatrixCompressor;
 import llmc.calibration.StatisticsSource;
@@ -45,7 +47,7 @@ public final class PruneStage implements Stage<PruneSettings, PruneReport> {
                 + " has a quantization_config; prune an unquantized model (and quantize it"
                 + " afterwards: quantization keeps the zeros)");
       }
-      LlamaFamily family = LlamaFamily.from(input.config());
+      LlamaFamily family = LlamaFamily.of(input);
       Checkpoint checkpoint = input.checkpoint();
       OverlayWeights weights = new OverlayWeights(Weights.of(checkpoint));
       Calibration cut = null;
@@ -194,6 +196,17 @@ public final class PruneStage implements Stage<PruneSettings, PruneReport> {
             layout);
     try {
       Checkpoint checkpoint = input.checkpoint();
+      List<Path> hashed = new ArrayList<>(List.of(input.dir()));
+      if (s.method().layerwise() || s.calibration() != null) {
+        hashed.add(s.calibration().file());
+      }
+      LayerJournal journal =
+          LayerJournals.open(s, s.work(), s.resume(), List.of(input.dir()), hashed);
+      if (journal.layersDone() > 0) {
+        // Layers an earlier run finished: replayed from the work folder, not computed again.
+        progress.update("resumed: layer", journal.layersDone(), family.layers());
+        progress.finished();
+      }
       LayerwisePipeline.Timings t =
           LayerwisePipeline.compress(
               family,
@@ -213,7 +226,8 @@ public final class PruneStage implements Stage<PruneSettings, PruneReport> {
                 }
                 sink.writeLayer(layer, compressed);
               },
-              (i, n) -> progress.update("prune: layer", i + 1, n));
+              (i, n) -> progress.update("prune: layer", i + 1, n),
+              journal);
       progress.finished();
       sink.finishTensors();
       return new Run(
@@ -228,6 +242,7 @@ public final class PruneStage implements Stage<PruneSettings, PruneReport> {
             try (sink) {
               sink.commit(report, ModelCard.of(report, s.format()));
             }
+            journal.close(); // the output holds every layer now
           });
     } catch (RuntimeException e) {
       sink.close();

@@ -36,6 +36,8 @@ import llmc.quantize.Rtn;
  * @param stats GPTQ from statistics saved before instead of calibration, or null
  * @param eval measure the quality before and after, or null
  * @param maxShardBytes largest safetensors shard, or null for 5 GB
+ * @param workDir where finished layers are kept while the run goes, or null for {@code OUT.work}
+ * @param resume continue from the layers {@code workDir} holds
  */
 public record QuantizeSettings(
     Path model,
@@ -59,7 +61,9 @@ public record QuantizeSettings(
     Path saveStats,
     Path stats,
     EvaluationSettings eval,
-    Long maxShardBytes) {
+    Long maxShardBytes,
+    Path workDir,
+    boolean resume) {
 
   /** 5 GB, Hugging Face's default shard size. */
   public static final long DEFAULT_SHARD_BYTES = 5_000_000_000L;
@@ -120,11 +124,19 @@ public record QuantizeSettings(
       throw new InvalidSettingException(
           "{groupSize} %s: use a positive size or -1 (one scale per row)", groupSize);
     }
+    if (resume && saveStats != null) {
+      throw new InvalidSettingException(
+          "{resume} cannot continue a run that saves statistics ({saveStats}): run it again"
+              + " without {resume}");
+    }
     if (blockSize < 1) {
       throw new InvalidSettingException("{blockSize} %s: give a positive size", blockSize);
     }
-    if (!(damp > 0)) {
-      throw new InvalidSettingException("{damp} %s: give a fraction above 0", damp);
+    if (!(damp > 0 && damp < 1)) {
+      throw new InvalidSettingException(
+          "{damp} %s: give a fraction of the Hessian's mean diagonal between 0 and 1 (0.01 is"
+              + " GPTQ's default)",
+          damp);
     }
     if (maxShardBytes != null && maxShardBytes < 1) {
       throw new InvalidSettingException("{maxShardBytes} %s: give a positive size", maxShardBytes);
@@ -250,6 +262,12 @@ public record QuantizeSettings(
   }
 
   /** {@link #maxShardBytes}, or the default. */
+  /** The work folder: {@link #workDir}, or {@code OUT.work} beside the output. */
+  public Path work() {
+    Path o = out.toAbsolutePath().normalize();
+    return workDir != null ? workDir : o.resolveSibling(o.getFileName() + ".work");
+  }
+
   public long shardBytes() {
     return maxShardBytes != null ? maxShardBytes : DEFAULT_SHARD_BYTES;
   }
@@ -399,7 +417,9 @@ public record QuantizeSettings(
           saveStats,
           stats,
           eval,
-          maxShardBytes);
+          maxShardBytes,
+          workDir,
+          resume);
     }
   }
 }

@@ -8,6 +8,7 @@ import java.util.Map;
 import java.util.TreeMap;
 import java.util.function.BiFunction;
 import llmc.calibration.CompressedMatrix;
+import llmc.calibration.LayerJournal;
 import llmc.calibration.LayerwisePipeline;
 import llmc.calibration.MatrixCompressor;
 import llmc.calibration.StatisticsSource;
@@ -44,7 +45,7 @@ public final class QuantizeStage implements Stage<QuantizeSettings, QuantizeRepo
     List<String> warnings = new ArrayList<>();
     try (ModelFolder input = ModelFolder.open(s.model())) {
       requireUnquantized(input);
-      LlamaFamily family = LlamaFamily.from(input.config());
+      LlamaFamily family = LlamaFamily.of(input);
       Checkpoint checkpoint = input.checkpoint();
       OverlayWeights weights = new OverlayWeights(Weights.of(checkpoint));
       DType modelDtype = checkpoint.info(Linear.Q.weightName(0)).dtype();
@@ -178,9 +179,28 @@ public final class QuantizeStage implements Stage<QuantizeSettings, QuantizeRepo
           StatisticsStore.Writer saving = save) {
         String task =
             s.method() == QuantizeSettings.Method.GPTQ ? "gptq: layer" : "quantize: layer";
+        List<Path> hashed = new ArrayList<>(List.of(input.dir()));
+        if (s.stats() != null) {
+          hashed.add(s.stats());
+        } else if (s.method() == QuantizeSettings.Method.GPTQ) {
+          hashed.add(s.calibration().file());
+        }
+        LayerJournal journal =
+            saving != null ? null : LayerJournals.open(s, s.work(), s.resume(), inputs, hashed);
+        if (journal != null && journal.layersDone() > 0) {
+          // Layers an earlier run finished: replayed from the work folder, not computed again.
+          progress.update("resumed: layer", journal.layersDone(), family.layers());
+          progress.finished();
+        }
         LayerwisePipeline.Timings t =
             LayerwisePipeline.compress(
-                family, weights, source, recorded, sink, (i, n) -> progress.update(task, i + 1, n));
+                family,
+                weights,
+                source,
+                recorded,
+                sink,
+                (i, n) -> progress.update(task, i + 1, n),
+                journal);
         progress.finished();
         if (saving != null) {
           saving.finish();
@@ -236,6 +256,9 @@ public final class QuantizeStage implements Stage<QuantizeSettings, QuantizeRepo
                 eval,
                 List.copyOf(warnings));
         sink.commit(report, plan != null ? null : ModelCard.of(report));
+        if (journal != null) {
+          journal.close(); // the output holds every layer now
+        }
         return report;
       }
     }

@@ -88,7 +88,7 @@ public final class SparseGpt {
               + "; used magnitude pruning");
     }
     h = null;
-    int size = blockSize;
+    int size = Math.min(blockSize, cols); // one block holds every column at most
     if (p instanceof SparsityPattern.NofM nm && size % nm.m() != 0) {
       size = Math.max(nm.m(), size - size % nm.m());
     }

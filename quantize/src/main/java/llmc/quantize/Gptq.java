@@ -213,7 +213,7 @@ public final class Gptq {
       double[] rowLoss) {
     QuantScheme scheme = options.scheme();
     boolean dynamicGroups = !options.staticGroups() && size < cols;
-    int blockSize = options.blockSize();
+    int blockSize = Math.min(options.blockSize(), cols); // one block holds every column at most
     float[] err = new float[rows * blockSize]; // Err1 [rows][blockSize]
     int rowsPerTask = 16;
     for (int i1 = 0; i1 < cols; i1 += blockSize) {

@@ -231,54 +231,98 @@ public final class LlamaGguf {
       throw new BadInputException(
           file + ": general.architecture is '" + arch + "'; llmc reads llama GGUF files");
     }
-    int heads = (int) require(m, file, "llama.attention.head_count");
-    int hidden = (int) require(m, file, "llama.embedding_length");
+    int heads = require(m, file, "llama.attention.head_count", 1, 1 << 12);
+    int hidden = require(m, file, "llama.embedding_length", 1, 1 << 18);
     int kvHeads =
         m.contains("llama.attention.head_count_kv")
-            ? (int) m.integer("llama.attention.head_count_kv")
+            ? require(m, file, "llama.attention.head_count_kv", 1, heads)
             : heads;
+    if (heads % kvHeads != 0) {
+      throw new BadInputException(
+          file
+              + ": llama.attention.head_count "
+              + heads
+              + " is not a multiple of llama.attention.head_count_kv "
+              + kvHeads);
+    }
     int headDim =
         m.contains("llama.attention.key_length")
-            ? (int) m.integer("llama.attention.key_length")
+            ? require(m, file, "llama.attention.key_length", 2, 1 << 12)
             : hidden / heads;
+    if (headDim < 2 || headDim % 2 != 0) {
+      throw new BadInputException(
+          file + ": the head size is " + headDim + "; RoPE needs an even size of at least 2");
+    }
     int vocab =
         m.contains("llama.vocab_size")
-            ? (int) m.integer("llama.vocab_size")
+            ? require(m, file, "llama.vocab_size", 1, 1 << 24)
             : m.strings("tokenizer.ggml.tokens").size();
     double theta = m.contains("llama.rope.freq_base") ? m.f32("llama.rope.freq_base") : 10000.0;
+    positive(file, "llama.rope.freq_base", theta);
     Rope.Spec rope = new Rope.Spec(theta, "none", 1, 0, 0, 0);
     if (m.contains("llama.rope.scaling.type")) {
       String type = m.string("llama.rope.scaling.type");
       if (type.equals("linear")) {
-        rope = new Rope.Spec(theta, "linear", m.f32("llama.rope.scaling.factor"), 0, 0, 0);
+        double factor = m.f32("llama.rope.scaling.factor");
+        positive(file, "llama.rope.scaling.factor", factor);
+        rope = new Rope.Spec(theta, "linear", factor, 0, 0, 0);
       } else if (!type.equals("none")) {
         throw new BadInputException(
             file + ": llama.rope.scaling.type '" + type + "' is not supported by llmc");
       }
     }
     double eps = m.f32("llama.attention.layer_norm_rms_epsilon");
+    if (!(eps > 0 && eps < 1)) {
+      throw new BadInputException(
+          file
+              + ": llama.attention.layer_norm_rms_epsilon is "
+              + eps
+              + "; expected a small positive number");
+    }
     return new LlamaFamily(
         LlamaFamily.Variant.LLAMA,
         hidden,
-        (int) require(m, file, "llama.block_count"),
+        require(m, file, "llama.block_count", 1, 1 << 10),
         heads,
         kvHeads,
         headDim,
-        (int) require(m, file, "llama.feed_forward_length"),
+        require(m, file, "llama.feed_forward_length", 1, 1 << 20),
         vocab,
-        (int) require(m, file, "llama.context_length"),
+        require(m, file, "llama.context_length", 1, 1 << 24),
         eps,
         rope,
         tied,
         0);
   }
 
-  private static long require(GgufMetadata m, Path file, String key) {
+  /** A count from the metadata within {@code [least, most]}: a hostile value stops here. */
+  private static int require(GgufMetadata m, Path file, String key, int least, int most) {
     if (!m.contains(key)) {
       throw new BadInputException(
           file + ": no " + key + " in the metadata; not a complete llama GGUF file");
     }
-    return m.integer(key);
+    long value = m.integer(key);
+    if (value < least || value > most) {
+      throw new BadInputException(
+          file
+              + ": "
+              + key
+              + " is "
+              + value
+              + "; expected "
+              + least
+              + " to "
+              + most
+              + " (the file is damaged or not a llama model)");
+    }
+    return (int) value;
+  }
+
+  private static void positive(Path file, String key, double value) {
+    if (!(value > 0 && Double.isFinite(value))) {
+      throw new BadInputException(
+          file + ": " + key + " is " + value + "; expected a positive finite number");
+    }
   }
 
   /**

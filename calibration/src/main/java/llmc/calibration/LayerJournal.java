@@ -1,0 +1,290 @@
+package llmc.calibration;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import llmc.formats.BadInputException;
+import llmc.formats.DType;
+import llmc.formats.FileTrees;
+import llmc.formats.InvalidSettingException;
+import llmc.formats.Json;
+import llmc.formats.QuantizedTensor;
+import llmc.formats.SafetensorsFile;
+import llmc.formats.SafetensorsWriter;
+import llmc.model.Linear;
+
+/**
+ * What a layer-by-layer compression has finished, kept in a work folder so that a killed run
+ * continues where it stopped: each finished layer's compressed matrices (the values, the codes,
+ * scales and zeros, and what the method measured) and the calibration activations the next layer
+ * reads. A resumed run replays the finished layers into its output without computing them again and
+ * runs the rest from the saved activations, so it writes the bytes of an uninterrupted run.
+ *
+ * <p>Files: {@code journal.json} (the key of the inputs and settings, the layers done), {@code
+ * layer-NNNNN/model.safetensors} per finished layer, {@code activations-NNNNN/model.safetensors}
+ * after layer NNNNN. Each is written whole under a temporary name and renamed; {@code journal.json}
+ * is rewritten last, so a kill at any moment leaves a consistent journal of the layers before.
+ */
+public final class LayerJournal implements AutoCloseable {
+  /** The journal's own file: what marks a work folder as a layer journal. */
+  public static final String FILE = "journal.json";
+
+  private final Path dir;
+  private final String key;
+  private int layersDone;
+
+  private LayerJournal(Path dir, String key, int layersDone) {
+    this.dir = dir;
+    this.key = key;
+    this.layersDone = layersDone;
+  }
+
+  /**
+   * Opens the journal in {@code dir}: with {@code resume}, the one there (refused when it was made
+   * for another key); otherwise a fresh one (an earlier journal is cleared; a folder that is not a
+   * journal is refused).
+   *
+   * @param key what the journal is for: the inputs' hashes and the settings that shape the result
+   */
+  public static LayerJournal open(Path dir, String key, boolean resume) {
+    Path file = dir.resolve(FILE);
+    try {
+      if (Files.exists(dir, LinkOption.NOFOLLOW_LINKS)) {
+        boolean journal = Files.isRegularFile(file, LinkOption.NOFOLLOW_LINKS);
+        if (!journal && !isEmptyFolder(dir)) {
+          throw new InvalidSettingException(
+              "{workDir} %s exists and is not llmc's layer journal (no %s): remove it or choose"
+                  + " another {workDir}",
+              dir, FILE);
+        }
+        if (journal && resume) {
+          JsonNode state = Json.mapper().readTree(Files.readString(file));
+          if (!key.equals(state.path("key").asText())) {
+            throw new InvalidSettingException(
+                "{workDir} %s holds the layers of a run with other inputs or settings; resume with"
+                    + " the same ones, or run without {resume} to start again",
+                dir);
+          }
+          return new LayerJournal(dir, key, state.path("layers_done").asInt());
+        }
+        FileTrees.deleteRecursively(dir);
+      }
+      return new LayerJournal(dir, key, 0); // the folder is made with the first finished layer
+    } catch (IOException e) {
+      throw new BadInputException(dir + ": cannot use it as the work folder: " + e.getMessage(), e);
+    }
+  }
+
+  private static boolean isEmptyFolder(Path dir) throws IOException {
+    if (!Files.isDirectory(dir, LinkOption.NOFOLLOW_LINKS)) {
+      return false;
+    }
+    try (Stream<Path> files = Files.list(dir)) {
+      return files.findAny().isEmpty();
+    }
+  }
+
+  public Path dir() {
+    return dir;
+  }
+
+  /** Layers {@code 0 .. layersDone() - 1} are finished. */
+  public int layersDone() {
+    return layersDone;
+  }
+
+  /** A finished layer's compressed matrices, in the order they were compressed. */
+  public Map<Linear, CompressedMatrix> layer(int index) {
+    Path file = layerDir(index).resolve("model.safetensors");
+    Map<Linear, CompressedMatrix> matrices = new LinkedHashMap<>();
+    try (SafetensorsFile f = SafetensorsFile.open(file)) {
+      JsonNode about = Json.mapper().readTree(f.metadata().get("matrices"));
+      for (JsonNode m : about) {
+        Linear linear = Linear.valueOf(m.get("linear").asText());
+        String p = linear.name();
+        QuantizedTensor q = null;
+        if (m.has("bits")) {
+          byte[] codes = f.bytes(p + ".codes").toArray(ValueLayout.JAVA_BYTE);
+          q =
+              new QuantizedTensor(
+                  m.get("rows").asInt(),
+                  m.get("cols").asInt(),
+                  m.get("bits").asInt(),
+                  m.get("group_size").asInt(),
+                  m.get("symmetric").asBoolean(),
+                  codes,
+                  f.floats(p + ".scales"),
+                  f.ints(p + ".zeros"),
+                  f.ints(p + ".g_idx"),
+                  DType.valueOf(m.get("scale_dtype").asText()),
+                  f.contains(p + ".mins") ? f.floats(p + ".mins") : null);
+        }
+        matrices.put(
+            linear,
+            new CompressedMatrix(
+                f.floats(p + ".weight"),
+                q,
+                m.get("seconds").asDouble(),
+                m.hasNonNull("gptq_loss") ? m.get("gptq_loss").asDouble() : null,
+                m.hasNonNull("weight_mse") ? m.get("weight_mse").asDouble() : null,
+                m.hasNonNull("damp") ? m.get("damp").asDouble() : null,
+                m.get("fell_back_to_rtn").asBoolean(),
+                m.hasNonNull("warning") ? m.get("warning").asText() : null));
+      }
+    } catch (IOException e) {
+      throw new BadInputException(file + ": not a layer of the journal: " + e.getMessage(), e);
+    }
+    return matrices;
+  }
+
+  /** The calibration activations after the last finished layer, one array per window. */
+  public List<float[]> activations() {
+    Path file = activationsDir(layersDone - 1).resolve("model.safetensors");
+    List<float[]> xs = new ArrayList<>();
+    try (SafetensorsFile f = SafetensorsFile.open(file)) {
+      for (int j = 0; f.contains("x." + j); j++) {
+        xs.add(f.floats("x." + j));
+      }
+    }
+    return xs;
+  }
+
+  /**
+   * Layer {@code index} is finished: its matrices, and (when the walk runs calibration windows) the
+   * activations the next layer reads.
+   */
+  public void layerDone(
+      int index, Map<Linear, CompressedMatrix> matrices, List<float[]> activations) {
+    if (index != layersDone) {
+      throw new IllegalStateException("layer " + index + " done after " + layersDone + " layers");
+    }
+    try {
+      Files.createDirectories(dir);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot make the work folder " + dir, e);
+    }
+    var about = Json.mapper().createArrayNode();
+    for (Map.Entry<Linear, CompressedMatrix> e : matrices.entrySet()) {
+      CompressedMatrix c = e.getValue();
+      ObjectNode m = about.addObject();
+      m.put("linear", e.getKey().name());
+      m.put("seconds", c.seconds());
+      m.put("gptq_loss", c.gptqLoss());
+      m.put("weight_mse", c.weightMse());
+      m.put("damp", c.damp());
+      m.put("fell_back_to_rtn", c.fellBackToRtn());
+      m.put("warning", c.warning());
+      QuantizedTensor q = c.quantized();
+      if (q != null) {
+        m.put("rows", q.rows());
+        m.put("cols", q.cols());
+        m.put("bits", q.bits());
+        m.put("group_size", q.groupSize());
+        m.put("symmetric", q.symmetric());
+        m.put("scale_dtype", q.scaleDtype().name());
+      }
+    }
+    writeWhole(
+        layerDir(index),
+        Map.of("matrices", about.toString()),
+        writer -> {
+          for (Map.Entry<Linear, CompressedMatrix> e : matrices.entrySet()) {
+            String p = e.getKey().name();
+            CompressedMatrix c = e.getValue();
+            writer.writeFloats(
+                p + ".weight", DType.F32, new long[] {c.weight().length}, c.weight());
+            QuantizedTensor q = c.quantized();
+            if (q != null) {
+              writer.write(
+                  p + ".codes",
+                  DType.U8,
+                  new long[] {q.codes().length},
+                  MemorySegment.ofArray(q.codes()));
+              writer.writeFloats(
+                  p + ".scales", DType.F32, new long[] {q.scales().length}, q.scales());
+              writer.writeInts(p + ".zeros", DType.I32, new long[] {q.zeros().length}, q.zeros());
+              writer.writeInts(p + ".g_idx", DType.I32, new long[] {q.gIdx().length}, q.gIdx());
+              if (q.mins() != null) {
+                writer.writeFloats(p + ".mins", DType.F32, new long[] {q.mins().length}, q.mins());
+              }
+            }
+          }
+        });
+    if (activations != null) {
+      writeWhole(
+          activationsDir(index),
+          Map.of(),
+          writer -> {
+            for (int j = 0; j < activations.size(); j++) {
+              float[] x = activations.get(j);
+              writer.writeFloats("x." + j, DType.F32, new long[] {x.length}, x);
+            }
+          });
+    }
+    layersDone = index + 1;
+    writeState();
+    if (activations != null && index > 0) {
+      FileTrees.deleteRecursively(activationsDir(index - 1)); // only the last ones are read
+    }
+  }
+
+  /** Removes the journal of a finished run (its output now holds every layer). */
+  @Override
+  public void close() {
+    FileTrees.deleteRecursively(dir);
+  }
+
+  private Path layerDir(int index) {
+    return dir.resolve(String.format(java.util.Locale.ROOT, "layer-%05d", index));
+  }
+
+  private Path activationsDir(int index) {
+    return dir.resolve(String.format(java.util.Locale.ROOT, "activations-%05d", index));
+  }
+
+  private interface Contents {
+    void write(SafetensorsWriter writer);
+  }
+
+  /** A folder with one safetensors file, written under a temporary name and renamed when whole. */
+  private static void writeWhole(Path target, Map<String, String> metadata, Contents contents) {
+    Path temp = target.resolveSibling(target.getFileName() + ".tmp");
+    FileTrees.deleteRecursively(temp);
+    try {
+      Files.createDirectories(temp);
+      try (SafetensorsWriter writer = new SafetensorsWriter(temp, 0, metadata)) {
+        contents.write(writer);
+        writer.finish();
+      }
+      FileTrees.deleteRecursively(target);
+      Files.move(temp, target, StandardCopyOption.ATOMIC_MOVE);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot write " + target, e);
+    }
+  }
+
+  private void writeState() {
+    ObjectNode state = Json.mapper().createObjectNode();
+    state.put("key", key);
+    state.put("layers_done", layersDone);
+    Path temp = dir.resolve(FILE + ".tmp");
+    try {
+      Json.writePretty(temp, state);
+      Files.move(temp, dir.resolve(FILE), StandardCopyOption.ATOMIC_MOVE);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot write " + dir.resolve(FILE), e);
+    }
+  }
+}

@@ -1,0 +1,306 @@
+package llmc.cli;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Consumer;
+import java.util.stream.Stream;
+import llmc.formats.Json;
+import llmc.pipeline.RecipeRun;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Hostile and broken inputs, each built here from the sample model: for every case, exit code 2, a
+ * short stderr whose first line names the file, key, tensor or option at fault, nothing on stdout,
+ * nothing at {@code --out}, the input untouched, and all within 30 s.
+ */
+class HostileInputTest {
+  @TempDir static Path dir;
+  private static Path gguf;
+
+  /** One case: the arguments, and what the error line must name. */
+  private record Case(String name, List<String> args, String names) {}
+
+  @BeforeAll
+  static void cleanGguf() {
+    gguf = dir.resolve("ok.gguf");
+    Cli c =
+        Cli.run("export", Cli.stories(), "--format", "gguf", "--type", "f32", "--out", "" + gguf);
+    assertEquals(0, c.exitCode(), c.err());
+  }
+
+  /** A copy of the sample model with its config.json changed. */
+  private static Path withConfig(String name, Consumer<ObjectNode> change) throws IOException {
+    Path copy = copyModel(name);
+    ObjectNode config = (ObjectNode) Json.mapper().readTree(copy.resolve("config.json").toFile());
+    change.accept(config);
+    Files.writeString(copy.resolve("config.json"), config.toString());
+    return copy;
+  }
+
+  private static Path copyModel(String name) throws IOException {
+    Path from = Path.of(Cli.stories());
+    Path to = dir.resolve(name);
+    Files.createDirectories(to);
+    try (Stream<Path> files = Files.list(from)) {
+      for (Path f : files.toList()) {
+        Files.copy(f, to.resolve(f.getFileName()));
+      }
+    }
+    return to;
+  }
+
+  /** A copy of the clean GGUF file with one u32 metadata value replaced. */
+  private static Path ggufWith(String name, String key, int value) throws IOException {
+    byte[] bytes = Files.readAllBytes(gguf);
+    byte[] k = key.getBytes(StandardCharsets.UTF_8);
+    ByteBuffer prefix = ByteBuffer.allocate(8 + k.length).order(ByteOrder.LITTLE_ENDIAN);
+    prefix.putLong(k.length).put(k);
+    int at = indexOf(bytes, prefix.array());
+    assertTrue(at > 0, key);
+    int valueAt = at + prefix.capacity() + 4; // after the key, its u32 type tag
+    ByteBuffer.wrap(bytes, valueAt, 4).order(ByteOrder.LITTLE_ENDIAN).putInt(value);
+    return Files.write(dir.resolve(name), bytes);
+  }
+
+  private static int indexOf(byte[] haystack, byte[] needle) {
+    outer:
+    for (int i = 0; i + needle.length <= haystack.length; i++) {
+      for (int j = 0; j < needle.length; j++) {
+        if (haystack[i + j] != needle[j]) {
+          continue outer;
+        }
+      }
+      return i;
+    }
+    return -1;
+  }
+
+  /** A copy of the sample model with one weight of layer 1's q_proj set to {@code value}. */
+  private static Path withWeight(String name, float value) throws IOException {
+    Path copy = copyModel(name);
+    Path file = copy.resolve("model.safetensors");
+    byte[] bytes = Files.readAllBytes(file);
+    long headerLength = ByteBuffer.wrap(bytes, 0, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
+    var header =
+        Json.mapper().readTree(new String(bytes, 8, (int) headerLength, StandardCharsets.UTF_8));
+    long begin =
+        header.get("model.layers.1.self_attn.q_proj.weight").get("data_offsets").get(0).asLong();
+    ByteBuffer.wrap(bytes, (int) (8 + headerLength + begin + 40), 4)
+        .order(ByteOrder.LITTLE_ENDIAN)
+        .putFloat(value);
+    Files.write(file, bytes);
+    return copy;
+  }
+
+  private static Path fifo(String name) throws IOException, InterruptedException {
+    Path f = dir.resolve(name);
+    Process p = new ProcessBuilder("mkfifo", f.toString()).start();
+    assertEquals(0, p.waitFor());
+    return f;
+  }
+
+  private static List<String> quantize(Path model, String out, String... more) {
+    List<String> args =
+        new ArrayList<>(
+            List.of(
+                "quantize",
+                model.toString(),
+                "--out",
+                dir.resolve(out).toString(),
+                "--method",
+                "rtn",
+                "--format",
+                "dense"));
+    args.addAll(List.of(more));
+    return args;
+  }
+
+  private static List<String> eval(Path model, String... more) {
+    List<String> args =
+        new ArrayList<>(
+            List.of("eval", model.toString(), "--data", Cli.valid(), "--max-windows", "1"));
+    args.addAll(List.of(more));
+    return args;
+  }
+
+  @Test
+  void everyHostileInputIsOneClearLineAndExit2WithNothingWritten() throws Exception {
+    Path stories = Path.of(Cli.stories());
+    Path fifoModel = copyModel("fifo-model");
+    Files.delete(fifoModel.resolve("model.safetensors"));
+    Files.move(fifo("fifo-weights"), fifoModel.resolve("model.safetensors"));
+    Path folderAsData = Files.createDirectories(dir.resolve("data.jsonl"));
+    List<Case> cases =
+        List.of(
+            // Usage errors: one line and a hint, not the whole help.
+            new Case("unknown option", quantize(stories, "o1", "--bogus"), "--bogus"),
+            new Case("bad number", quantize(stories, "o2", "--bits", "four"), "--bits"),
+            new Case(
+                "missing --out", List.of("quantize", stories.toString(), "--bits", "4"), "--out"),
+            // Option values out of range.
+            new Case("40000 threads", quantize(stories, "o3", "--threads", "40000"), "--threads"),
+            new Case(
+                "infinite dampening",
+                List.of(
+                    "quantize",
+                    stories.toString(),
+                    "--out",
+                    dir.resolve("o4").toString(),
+                    "--damp-percent",
+                    "Infinity",
+                    "--calib",
+                    Cli.valid()),
+                "--damp"),
+            new Case("negative windows", eval(stories, "--max-windows", "-1"), "--max-windows"),
+            new Case("seq-len past the context", eval(stories, "--seq-len", "100000"), "--seq-len"),
+            // config.json that lies or overflows.
+            new Case(
+                "2^31-1 layers",
+                quantize(
+                    withConfig("layers-max", c -> c.put("num_hidden_layers", Integer.MAX_VALUE)),
+                    "o5"),
+                "num_hidden_layers"),
+            new Case(
+                "fewer layers than the weights",
+                quantize(withConfig("layers-3", c -> c.put("num_hidden_layers", 3)), "o6"),
+                "num_hidden_layers"),
+            new Case(
+                "more layers than the weights",
+                eval(withConfig("layers-6", c -> c.put("num_hidden_layers", 6))),
+                "num_hidden_layers"),
+            new Case(
+                "infinite rms_norm_eps",
+                eval(
+                    withConfig(
+                        "eps-inf", c -> c.put("rms_norm_eps", new java.math.BigDecimal("1e999")))),
+                "rms_norm_eps"),
+            new Case(
+                "zero key/value heads",
+                eval(withConfig("kv-0", c -> c.put("num_key_value_heads", 0))),
+                "num_key_value_heads"),
+            new Case(
+                "quantization_config a string",
+                eval(withConfig("qc-string", c -> c.put("quantization_config", "gptq"))),
+                "quantization_config"),
+            // Non-finite weights.
+            new Case(
+                "NaN weight",
+                quantize(withWeight("nan", Float.NaN), "o7"),
+                "model.layers.1.self_attn.q_proj.weight"),
+            new Case(
+                "infinite weight",
+                eval(withWeight("inf", Float.NEGATIVE_INFINITY)),
+                "model.layers.1.self_attn.q_proj.weight"),
+            // GGUF metadata that lies or overflows.
+            new Case(
+                "GGUF with zero heads",
+                eval(
+                    ggufWith("heads-0.gguf", "llama.attention.head_count", 0),
+                    "--tokenizer",
+                    "" + stories),
+                "llama.attention.head_count"),
+            new Case(
+                "GGUF with 2e9 blocks",
+                eval(
+                    ggufWith("blocks-2e9.gguf", "llama.block_count", 2_000_000_000),
+                    "--tokenizer",
+                    "" + stories),
+                "llama.block_count"),
+            new Case(
+                "GGUF with fewer blocks than tensors",
+                eval(
+                    ggufWith("blocks-3.gguf", "llama.block_count", 3), "--tokenizer", "" + stories),
+                "llama.block_count"),
+            new Case(
+                "GGUF with a wrong embedding length",
+                eval(
+                    ggufWith("embd-128.gguf", "llama.embedding_length", 128),
+                    "--tokenizer",
+                    "" + stories),
+                "token_embd.weight"),
+            // Files that are not regular files.
+            new Case("FIFO as weights", quantize(fifoModel, "o8"), "fifo-model"),
+            new Case(
+                "FIFO as data",
+                List.of("eval", stories.toString(), "--data", "" + fifo("fifo.jsonl")),
+                "fifo.jsonl"),
+            new Case(
+                "folder as data",
+                List.of("eval", stories.toString(), "--data", folderAsData.toString()),
+                "data.jsonl"));
+    String before = RecipeRun.sha256(stories);
+    for (Case c : cases) {
+      long start = System.nanoTime();
+      Cli r = Cli.run(c.args().toArray(String[]::new));
+      double seconds = (System.nanoTime() - start) / 1e9;
+      String[] lines = r.err().strip().split("\n");
+      assertEquals(2, r.exitCode(), c.name() + ": " + r.err());
+      assertEquals("", r.out(), c.name() + ": stdout");
+      assertTrue(lines[0].startsWith("llmc: error: "), c.name() + ": " + r.err());
+      assertTrue(lines[0].contains(c.names()), c.name() + ": names " + c.names() + ": " + lines[0]);
+      assertTrue(lines.length <= 3, c.name() + ": " + lines.length + " lines: " + r.err());
+      assertTrue(seconds < 30, c.name() + ": " + seconds + " s");
+      int out = c.args().indexOf("--out");
+      if (out >= 0) {
+        assertFalse(Files.exists(Path.of(c.args().get(out + 1))), c.name() + ": --out written");
+      }
+    }
+    assertEquals(before, RecipeRun.sha256(stories), "the sample model is untouched");
+    try (Stream<Path> left = Files.list(dir)) {
+      assertTrue(
+          left.noneMatch(p -> p.getFileName().toString().contains(".tmp-")),
+          "no temporary output folder left behind");
+    }
+  }
+
+  /**
+   * A disk that fills up while the output is written (a file size limit of 100 KB, which the JVM
+   * sees as a failed write, as on a full disk): exit 2, one line naming the file and the reason, no
+   * output and no temporary folder left.
+   */
+  @Test
+  void aDiskThatFillsUpIsExit2AndLeavesNothing() throws Exception {
+    Path out = dir.resolve("full");
+    List<String> args = new ArrayList<>(List.of("bash", "-c", "ulimit -f 200; exec \"$@\"", "-"));
+    args.addAll(Cli.child());
+    args.addAll(
+        List.of(
+            "quantize",
+            Cli.stories(),
+            "--out",
+            out.toString(),
+            "--method",
+            "rtn",
+            "--format",
+            "dense",
+            "--quiet"));
+    Process p = new ProcessBuilder(args).redirectErrorStream(true).start();
+    String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertEquals(2, p.waitFor(), output);
+    String error =
+        output
+            .lines()
+            .filter(l -> l.startsWith("llmc:"))
+            .findFirst()
+            .orElseThrow(() -> new AssertionError(output));
+    assertTrue(error.startsWith("llmc: error: cannot write"), error);
+    assertTrue(error.contains("File too large"), error);
+    assertFalse(Files.exists(out));
+    try (Stream<Path> left = Files.list(dir)) {
+      assertTrue(left.noneMatch(f -> f.getFileName().toString().startsWith(".full.tmp-")));
+    }
+  }
+}
