@@ -179,6 +179,21 @@ class RecipeTest {
         "the distill stage's student is the pruned model: " + distill);
     assertTrue(Files.size(minitron.resolve("model.gguf")) > 0);
     evaluation(r);
+    // The same recipe with distillation, again into another folder: the same model bytes.
+    Path again = dir.resolve("minitron-again");
+    Cli c2 = run(recipe("minitron"), again, "--set", "distill.steps=20");
+    assertEquals(0, c2.exitCode(), c2.err());
+    JsonNode r2 = report(again);
+    assertEquals(r.get("final_model_sha256"), r2.get("final_model_sha256"));
+    for (int i = 0; i < 4; i++) {
+      assertEquals(
+          r.at("/stages/" + i + "/output_sha256"),
+          r2.at("/stages/" + i + "/output_sha256"),
+          "stage " + (i + 1) + " of two runs of minitron.yaml");
+    }
+    assertEquals(
+        Files.readString(minitron.resolve("README.md")),
+        Files.readString(again.resolve("README.md")));
     // A GGUF run's card: for llama.cpp, with the distill stage's own card a level down.
     String card = Files.readString(minitron.resolve("README.md"));
     assertTrue(card.startsWith("---\nlibrary_name: gguf\n"), card);

@@ -243,7 +243,7 @@ public final class DistillStage implements Stage<DistillSettings, DistillReport>
         Trainer.EvalPoint after = evals.isEmpty() ? null : evals.get(evals.size() - 1);
         CurvePlot.write(
             folder.dir().resolve(PLOT),
-            "llmc distill: " + student.description(),
+            "llmc distill: " + ModelCard.student(student.description()).replace("`", ""),
             trainer.log(),
             evals);
         DistillReport report =

@@ -578,8 +578,8 @@ public final class ModelCard {
     return p == null ? null : fixed(4, p.perplexity());
   }
 
-  /** The student's description without the machine's paths. */
-  private static String student(String description) {
+  /** The student's description without the machine's paths (a chart's title uses it too). */
+  static String student(String description) {
     String prefix = "the model in ";
     return description.startsWith(prefix)
         ? "the model `" + name(description.substring(prefix.length())) + "`"
