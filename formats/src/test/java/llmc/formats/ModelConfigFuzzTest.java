@@ -1,5 +1,6 @@
 package llmc.formats;
 
+import com.code_intelligence.jazzer.junit.DictionaryEntries;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -17,6 +18,41 @@ import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
 @Timeout(10)
 class ModelConfigFuzzTest {
 
+  @DictionaryEntries({
+    "\"architectures\"",
+    "\"hidden_size\"",
+    "\"intermediate_size\"",
+    "\"num_hidden_layers\"",
+    "\"num_attention_heads\"",
+    "\"num_key_value_heads\"",
+    "\"head_dim\"",
+    "\"vocab_size\"",
+    "\"max_position_embeddings\"",
+    "\"rms_norm_eps\"",
+    "\"rope_theta\"",
+    "\"rope_scaling\"",
+    "\"rope_parameters\"",
+    "\"rope_type\"",
+    "\"factor\"",
+    "\"low_freq_factor\"",
+    "\"high_freq_factor\"",
+    "\"original_max_position_embeddings\"",
+    "\"llama3\"",
+    "\"default\"",
+    "\"tie_word_embeddings\"",
+    "\"bos_token_id\"",
+    "\"eos_token_id\"",
+    "\"sliding_window\"",
+    "\"quantization_config\"",
+    "2147483648",
+    "-1",
+    "0",
+    "1e400",
+    "NaN",
+    "null",
+    "[]",
+    "{}"
+  })
   @FuzzTest(maxDuration = "60s")
   void read(byte[] data) {
     Path file = FuzzFiles.write("config", "config.json", data);

@@ -1,5 +1,6 @@
 package llmc.formats;
 
+import com.code_intelligence.jazzer.junit.DictionaryEntries;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import java.lang.foreign.MemorySegment;
 import java.nio.charset.StandardCharsets;
@@ -19,6 +20,34 @@ import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
 @Timeout(10)
 class SafetensorsFuzzTest {
 
+  @DictionaryEntries({
+    "\"dtype\"",
+    "\"shape\"",
+    "\"data_offsets\"",
+    "\"__metadata__\"",
+    "18446744073709551615",
+    "9223372036854775807",
+    "-1",
+    "[]",
+    "{}",
+    "null",
+    "1e400",
+    "\"F64\"",
+    "\"F32\"",
+    "\"F16\"",
+    "\"BF16\"",
+    "\"I64\"",
+    "\"I32\"",
+    "\"I16\"",
+    "\"I8\"",
+    "\"U8\"",
+    "\"BOOL\"",
+    "\"F8_E4M3\"",
+    "\"F8_E5M2\"",
+    "\"U16\"",
+    "\"U32\"",
+    "\"U64\""
+  })
   @FuzzTest(maxDuration = "60s")
   void header(byte[] data) {
     Path file = FuzzFiles.write("header", "model.safetensors", data);
@@ -38,6 +67,21 @@ class SafetensorsFuzzTest {
         });
   }
 
+  @DictionaryEntries({
+    "\"weight_map\"",
+    "\"metadata\"",
+    "\"total_size\"",
+    "\"model-00001-of-00002.safetensors\"",
+    "\"model-00002-of-00002.safetensors\"",
+    "\"a\"",
+    "\"b\"",
+    "\"c\"",
+    "..",
+    "/",
+    "\\u0000",
+    "\".\"",
+    "\"model.safetensors.index.json\""
+  })
   @FuzzTest(maxDuration = "60s")
   void index(byte[] data) {
     Path dir = shardedFolder();

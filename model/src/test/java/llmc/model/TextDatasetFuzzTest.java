@@ -3,6 +3,7 @@ package llmc.model;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
+import com.code_intelligence.jazzer.junit.DictionaryEntries;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -25,6 +26,7 @@ class TextDatasetFuzzTest {
 
   private static Path scratch;
 
+  @DictionaryEntries({"{\"text\": \"\"}", "\"text\"", "\\n", "\\r\\n", "\\u0000", "\\ud800"})
   @FuzzTest(maxDuration = "60s")
   void jsonl(byte[] data) {
     read("data.jsonl", data);

@@ -1,5 +1,6 @@
 package llmc.formats.gguf;
 
+import com.code_intelligence.jazzer.junit.DictionaryEntries;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import java.nio.file.Path;
 import java.util.List;
@@ -16,6 +17,7 @@ import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
 @Timeout(10)
 class GgufFuzzTest {
 
+  @DictionaryEntries({"GGUF", "general.alignment", "general.architecture", "tokenizer.ggml.tokens"})
   @FuzzTest(maxDuration = "60s")
   void open(byte[] data) {
     Path file = FuzzFiles.write("gguf", "model.gguf", data);

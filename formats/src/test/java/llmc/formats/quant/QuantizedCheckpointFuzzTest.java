@@ -1,5 +1,6 @@
 package llmc.formats.quant;
 
+import com.code_intelligence.jazzer.junit.DictionaryEntries;
 import com.code_intelligence.jazzer.junit.FuzzTest;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
@@ -35,6 +36,62 @@ import org.junit.jupiter.api.condition.EnabledIfSystemProperty;
 @Timeout(10)
 class QuantizedCheckpointFuzzTest {
 
+  @DictionaryEntries({
+    "\"quant_method\"",
+    "\"gptq\"",
+    "\"compressed-tensors\"",
+    "\"bits\"",
+    "\"group_size\"",
+    "\"desc_act\"",
+    "\"sym\"",
+    "\"checkpoint_format\"",
+    "\"gptq_v2\"",
+    "\"format\"",
+    "\"pack-quantized\"",
+    "\"config_groups\"",
+    "\"weights\"",
+    "\"num_bits\"",
+    "\"symmetric\"",
+    "\"strategy\"",
+    "\"group\"",
+    "\"channel\"",
+    "\"actorder\"",
+    "\"targets\"",
+    "\"ignore\"",
+    "\"Linear\"",
+    "\"re:.*\"",
+    "\"sparsity_config\"",
+    "\"sparse-24-bitmask\"",
+    "\"dense\"",
+    ".qweight",
+    ".qzeros",
+    ".scales",
+    ".g_idx",
+    ".bias",
+    ".weight",
+    ".weight_packed",
+    ".weight_scale",
+    ".weight_zero_point",
+    ".weight_g_idx",
+    ".weight_shape",
+    ".compressed",
+    ".bitmask",
+    ".shape",
+    "\"dtype\"",
+    "\"shape\"",
+    "\"data_offsets\"",
+    "\"I32\"",
+    "\"I64\"",
+    "\"U8\"",
+    "\"F16\"",
+    "\"BF16\"",
+    "\"F32\"",
+    "-1",
+    "0",
+    "null",
+    "[]",
+    "{}"
+  })
   @FuzzTest(maxDuration = "60s")
   void open(byte[] data) {
     if (data.length < 4) {
