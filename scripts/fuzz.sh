@@ -64,7 +64,7 @@ for t in "${targets[@]}"; do
   fi
   if grep -q 'Test unit written to' "$log"; then
     crashes=1
-    finding="$(grep -oE '(== Java Exception|FuzzTestFinding)[^\n]*' "$log" | head -1 | cut -c1-100)"
+    finding="$(grep -aoE 'FuzzTestFindingException: [^ ]+' "$log" | head -1 | sed 's/^FuzzTestFindingException: //; s/:$//')"
     finding="$finding -> $(sed -n 's/.*Test unit written to \(.*\)/\1/p' "$log" | head -1)"
     failed=1
   elif ! grep -q 'BUILD SUCCESS' "$log"; then
