@@ -7,6 +7,7 @@ import java.io.UncheckedIOException;
 import java.lang.foreign.MemorySegment;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Collections;
@@ -83,7 +84,18 @@ public final class Checkpoint implements AutoCloseable {
       SafetensorsFile shard = shards.get(shardName);
       if (shard == null) {
         Path base = folder.toAbsolutePath().normalize();
-        Path shardPath = base.resolve(shardName).normalize();
+        Path shardPath;
+        try {
+          shardPath = base.resolve(shardName).normalize();
+        } catch (InvalidPathException notAName) {
+          throw new BadInputException(
+              index
+                  + ": shard '"
+                  + shardName
+                  + "' (of tensor '"
+                  + tensor
+                  + "') is not a file name");
+        }
         if (!shardPath.startsWith(base) || shardPath.equals(base)) {
           throw new BadInputException(index + ": shard '" + shardName + "' is outside " + folder);
         }
