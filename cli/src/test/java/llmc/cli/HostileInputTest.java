@@ -143,6 +143,8 @@ class HostileInputTest {
     Files.delete(fifoModel.resolve("model.safetensors"));
     Files.move(fifo("fifo-weights"), fifoModel.resolve("model.safetensors"));
     Path folderAsData = Files.createDirectories(dir.resolve("data.jsonl"));
+    Path shortData =
+        Files.writeString(dir.resolve("short.jsonl"), "{\"text\": \"Once upon a time\"}\n");
     List<Case> cases =
         List.of(
             // Usage errors: one line and a hint, not the whole help.
@@ -195,6 +197,22 @@ class HostileInputTest {
                 "quantization_config a string",
                 eval(withConfig("qc-string", c -> c.put("quantization_config", "gptq"))),
                 "quantization_config"),
+            new Case(
+                "untied without lm_head.weight",
+                eval(withConfig("untied", c -> c.put("tie_word_embeddings", false))),
+                "tie_word_embeddings"),
+            new Case(
+                "calibration shorter than one window",
+                List.of(
+                    "quantize",
+                    stories.toString(),
+                    "--out",
+                    dir.resolve("o9").toString(),
+                    "--format",
+                    "compressed-tensors",
+                    "--calib",
+                    shortData.toString()),
+                "short.jsonl"),
             // Non-finite weights.
             new Case(
                 "NaN weight",

@@ -83,6 +83,15 @@ public record LlamaFamily(
         seen.set(index);
       }
     }
+    if (!family.tiedEmbeddings()
+        && !folder.checkpoint().contains(TensorNames.LM_HEAD)
+        && !folder.checkpoint().contains(TensorNames.LM_HEAD.replace(".weight", ".qweight"))) {
+      throw new BadInputException(
+          folder.dir().resolve(llmc.formats.ModelFolder.CONFIG)
+              + ": tie_word_embeddings is false but the checkpoint has no "
+              + TensorNames.LM_HEAD
+              + "; set it to true if the output layer is the embedding, or add the tensor");
+    }
     int missing = seen.nextClearBit(0);
     if (missing < family.layers()) {
       throw new BadInputException(

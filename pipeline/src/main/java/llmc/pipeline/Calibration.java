@@ -5,6 +5,7 @@ import com.fasterxml.jackson.annotation.JsonIgnore;
 import java.util.List;
 import java.util.Map;
 import llmc.calibration.CalibrationWindows;
+import llmc.formats.BadInputException;
 import llmc.formats.ModelFolder;
 import llmc.model.LlamaFamily;
 import llmc.model.TextDataset;
@@ -61,9 +62,14 @@ record Calibration(List<int[]> windows, Report report, String warning) {
               documents,
               done -> progress.update("calibration: document", done, documents.size()));
       progress.finished();
-      CalibrationWindows.Result cut =
-          CalibrationWindows.cut(
-              stream, seqLen, settings.nsamples(), settings.sampling(), settings.seed());
+      CalibrationWindows.Result cut;
+      try {
+        cut =
+            CalibrationWindows.cut(
+                stream, seqLen, settings.nsamples(), settings.sampling(), settings.seed());
+      } catch (BadInputException e) {
+        throw new BadInputException(settings.file() + ": " + e.getMessage(), e);
+      }
       Report report =
           new Report(
               null,
