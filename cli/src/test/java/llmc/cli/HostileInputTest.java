@@ -91,18 +91,27 @@ class HostileInputTest {
   /** A copy of the sample model with one weight of layer 1's q_proj set to {@code value}. */
   private static Path withWeight(String name, float value) throws IOException {
     Path copy = copyModel(name);
-    Path file = copy.resolve("model.safetensors");
+    setFloat(
+        copy.resolve("model.safetensors"), "model.layers.1.self_attn.q_proj.weight", 10, value);
+    return copy;
+  }
+
+  private static void setFirstFloat(Path file, String tensor, float value) throws IOException {
+    setFloat(file, tensor, 0, value);
+  }
+
+  /** Element {@code index} of an F32 tensor in a safetensors file set to {@code value}. */
+  private static void setFloat(Path file, String tensor, int index, float value)
+      throws IOException {
     byte[] bytes = Files.readAllBytes(file);
     long headerLength = ByteBuffer.wrap(bytes, 0, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
     var header =
         Json.mapper().readTree(new String(bytes, 8, (int) headerLength, StandardCharsets.UTF_8));
-    long begin =
-        header.get("model.layers.1.self_attn.q_proj.weight").get("data_offsets").get(0).asLong();
-    ByteBuffer.wrap(bytes, (int) (8 + headerLength + begin + 40), 4)
+    long begin = header.get(tensor).get("data_offsets").get(0).asLong();
+    ByteBuffer.wrap(bytes, (int) (8 + headerLength + begin + 4L * index), 4)
         .order(ByteOrder.LITTLE_ENDIAN)
         .putFloat(value);
     Files.write(file, bytes);
-    return copy;
   }
 
   private static Path fifo(String name) throws IOException, InterruptedException {
@@ -143,6 +152,24 @@ class HostileInputTest {
     Files.delete(fifoModel.resolve("model.safetensors"));
     Files.move(fifo("fifo-weights"), fifoModel.resolve("model.safetensors"));
     Path folderAsData = Files.createDirectories(dir.resolve("data.jsonl"));
+    Path nanStatistics = dir.resolve("nan-stats");
+    Cli saved =
+        Cli.run(
+            "quantize",
+            stories.toString(),
+            "--out",
+            dir.resolve("with-stats").toString(),
+            "--format",
+            "dense",
+            "--calib",
+            Cli.valid(),
+            "--nsamples",
+            "2",
+            "--save-stats",
+            nanStatistics.toString());
+    assertEquals(0, saved.exitCode(), saved.err());
+    setFirstFloat(
+        nanStatistics.resolve("statistics.safetensors"), "model.layers.0.attn_in.xxt", Float.NaN);
     Path shortData =
         Files.writeString(dir.resolve("short.jsonl"), "{\"text\": \"Once upon a time\"}\n");
     List<Case> cases =
@@ -213,6 +240,18 @@ class HostileInputTest {
                     "--calib",
                     shortData.toString()),
                 "short.jsonl"),
+            new Case(
+                "NaN in saved statistics",
+                List.of(
+                    "quantize",
+                    stories.toString(),
+                    "--out",
+                    dir.resolve("o10").toString(),
+                    "--format",
+                    "dense",
+                    "--stats",
+                    nanStatistics.toString()),
+                "model.layers.0.attn_in.xxt"),
             // Non-finite weights.
             new Case(
                 "NaN weight",

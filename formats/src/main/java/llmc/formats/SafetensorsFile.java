@@ -131,8 +131,8 @@ public final class SafetensorsFile implements AutoCloseable {
                 + (t.shape().length == 2
                     ? " (row " + element / t.shape()[1] + ", column " + element % t.shape()[1] + ")"
                     : "")
-                + "; llmc refuses weights that are not finite numbers (a damaged checkpoint, or"
-                + " one saved from a diverged training)");
+                + "; llmc refuses tensors holding numbers that are not finite (a damaged file,"
+                + " or a checkpoint saved from a diverged training)");
       }
     }
   }
