@@ -113,12 +113,7 @@ public final class LayerwisePipeline {
 
           @Override
           public void layerDone(DecoderLayer layer, List<float[]> activations) {
-            sink.writeLayer(layer.index, done);
-            if (journal != null) {
-              journal.layerDone(layer.index, done, activations);
-            }
-            done.clear();
-            weights.forgetLayer(layer.index);
+            finishLayer(layer.index, done, activations, sink, journal, weights);
           }
         };
     return switch (source) {
@@ -150,16 +145,30 @@ public final class LayerwisePipeline {
               done.put(linear, c);
             }
           }
-          sink.writeLayer(i, done);
-          if (journal != null) {
-            journal.layerDone(i, done, null);
-          }
-          done.clear();
-          weights.forgetLayer(i);
+          finishLayer(i, done, null, sink, journal, weights);
         }
         yield new Timings(0, 0, seconds);
       }
     };
+  }
+
+  /**
+   * A layer is complete: to the sink, into the journal (with the activations the next layer reads,
+   * if any), then forgotten.
+   */
+  private static void finishLayer(
+      int layer,
+      Map<Linear, CompressedMatrix> done,
+      List<float[]> activations,
+      LayerSink sink,
+      LayerJournal journal,
+      OverlayWeights weights) {
+    sink.writeLayer(layer, done);
+    if (journal != null) {
+      journal.layerDone(layer, done, activations);
+    }
+    done.clear();
+    weights.forgetLayer(layer);
   }
 
   private static CompressedMatrix compressMatrix(
