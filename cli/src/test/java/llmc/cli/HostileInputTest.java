@@ -114,6 +114,29 @@ class HostileInputTest {
     Files.write(file, bytes);
   }
 
+  /**
+   * A copy of saved statistics, rewritten tensor by tensor: {@code edit} returns the new values of
+   * a tensor (its shape follows: a square of their count), or null to leave it out.
+   */
+  private static Path statisticsWith(
+      Path from, String name, java.util.function.BiFunction<String, float[], float[]> edit)
+      throws IOException {
+    Path to = Files.createDirectories(dir.resolve(name));
+    try (var in = llmc.formats.SafetensorsFile.open(from.resolve("statistics.safetensors"));
+        var out = new llmc.formats.SafetensorsWriter(to, 0, in.metadata())) {
+      for (var t : in.tensors()) {
+        float[] values = edit.apply(t.name(), in.floats(t.name()));
+        if (values != null) {
+          long side = Math.round(Math.sqrt(values.length));
+          out.writeFloats(t.name(), llmc.formats.DType.F32, new long[] {side, side}, values);
+        }
+      }
+      out.finish();
+    }
+    Files.move(to.resolve("model.safetensors"), to.resolve("statistics.safetensors"));
+    return to;
+  }
+
   private static Path fifo(String name) throws IOException, InterruptedException {
     Path f = dir.resolve(name);
     Process p = new ProcessBuilder("mkfifo", f.toString()).start();
@@ -168,6 +191,13 @@ class HostileInputTest {
             "--save-stats",
             nanStatistics.toString());
     assertEquals(0, saved.exitCode(), saved.err());
+    Path statsWithoutALayer =
+        statisticsWith(
+            nanStatistics,
+            "stats-no-layer-3",
+            (name, v) -> name.equals("model.layers.3.mlp_in.xxt") ? null : v);
+    Path statsOfAnotherModel =
+        statisticsWith(nanStatistics, "stats-4x4", (name, v) -> new float[16]);
     setFirstFloat(
         nanStatistics.resolve("statistics.safetensors"), "model.layers.0.attn_in.xxt", Float.NaN);
     Path shortData =
@@ -252,6 +282,30 @@ class HostileInputTest {
                     "--stats",
                     nanStatistics.toString()),
                 "model.layers.0.attn_in.xxt"),
+            new Case(
+                "saved statistics without a layer",
+                List.of(
+                    "quantize",
+                    stories.toString(),
+                    "--out",
+                    dir.resolve("o11").toString(),
+                    "--format",
+                    "dense",
+                    "--stats",
+                    statsWithoutALayer.toString()),
+                "model.layers.3.mlp_in.xxt"),
+            new Case(
+                "saved statistics of another model",
+                List.of(
+                    "quantize",
+                    stories.toString(),
+                    "--out",
+                    dir.resolve("o12").toString(),
+                    "--format",
+                    "dense",
+                    "--stats",
+                    statsOfAnotherModel.toString()),
+                "model.layers.0.attn_in.xxt"),
             // Non-finite weights.
             new Case(
                 "NaN weight",
@@ -261,6 +315,16 @@ class HostileInputTest {
                 "infinite weight",
                 eval(withWeight("inf", Float.NEGATIVE_INFINITY)),
                 "model.layers.1.self_attn.q_proj.weight"),
+            new Case(
+                "a weight beyond float16 exported as F16",
+                List.of(
+                    "export",
+                    withWeight("huge", 1e9f).toString(),
+                    "--type",
+                    "f16",
+                    "--out",
+                    dir.resolve("o13.gguf").toString()),
+                "blk.1.attn_q.weight"),
             // GGUF metadata that lies or overflows.
             new Case(
                 "GGUF with zero heads",

@@ -131,7 +131,9 @@ class LayerResumeTest {
     String killed = name + "-killed-" + killAfter;
     Path out = dir.resolve(killed);
     killAfter(command.args(killed), out, killAfter);
+    assertEquals(1, temporarySiblings(out).size(), "the killed run's temporary output folder");
     String log = run(command.args(killed, "--resume"), killed + ".log");
+    assertEquals(List.of(), temporarySiblings(out), "removed by the next run");
     // The layers the killed run finished were replayed, not computed again.
     java.util.regex.Matcher resumed =
         java.util.regex.Pattern.compile("llmc: resumed: layer (\\d+)/5").matcher(log);
@@ -144,6 +146,15 @@ class LayerResumeTest {
     assertFalse(
         Files.exists(out.resolveSibling(killed + ".work")),
         "the work folder of a finished run is removed");
+  }
+
+  /** {@code .NAME.tmp-*} beside {@code out}: what a killed run leaves until the next run. */
+  private static List<Path> temporarySiblings(Path out) throws IOException {
+    try (java.util.stream.Stream<Path> list = Files.list(out.getParent())) {
+      return list.filter(
+              p -> p.getFileName().toString().startsWith("." + out.getFileName() + ".tmp-"))
+          .toList();
+    }
   }
 
   /** A command line for an output folder name. */

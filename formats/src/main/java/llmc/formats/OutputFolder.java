@@ -6,9 +6,7 @@ import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.util.Collection;
-import java.util.HexFormat;
 import java.util.List;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.Predicate;
 
 /**
@@ -65,9 +63,11 @@ public final class OutputFolder implements AutoCloseable {
   }
 
   /**
-   * Temp folder: {@code .<name>.tmp-<pid>-<random>} beside the target. Refused: a target that
-   * overlaps an input; an existing target without {@code overwrite}, that is not a folder, or that
-   * {@code kind} does not recognize as llmc's.
+   * Temp folder: {@code .<name>.tmp-<pid>-<random>} beside the target; such folders (and previous
+   * outputs moved aside) left by killed runs are removed first ({@link
+   * FileTrees#removeStaleSiblings}). Refused: a target that overlaps an input; an existing target
+   * without {@code overwrite}, that is not a folder, or that {@code kind} does not recognize as
+   * llmc's.
    */
   public static OutputFolder create(
       Path target, boolean overwrite, Collection<Path> inputs, Kind kind) {
@@ -76,10 +76,12 @@ public final class OutputFolder implements AutoCloseable {
       throw new BadInputException(target + ": not a usable output folder");
     }
     List<Path> protectedInputs = List.copyOf(inputs);
+    OutputPaths.checkDisjoint(target, protectedInputs, kind.setting());
+    FileTrees.removeStaleSiblings(absolute, protectedInputs);
     checkTarget(target, absolute, overwrite, protectedInputs, kind);
     try {
       Files.createDirectories(absolute.getParent());
-      Path temp = absolute.resolveSibling("." + absolute.getFileName() + ".tmp-" + uniqueSuffix());
+      Path temp = FileTrees.sibling(absolute, FileTrees.Sibling.TMP);
       Files.createDirectory(temp);
       return new OutputFolder(absolute, temp, overwrite, protectedInputs, kind);
     } catch (IOException e) {
@@ -113,12 +115,6 @@ public final class OutputFolder implements AutoCloseable {
     }
   }
 
-  private static String uniqueSuffix() {
-    return ProcessHandle.current().pid()
-        + "-"
-        + HexFormat.of().toHexDigits(ThreadLocalRandom.current().nextInt());
-  }
-
   /** Where to write now. */
   public Path dir() {
     return temp;
@@ -140,7 +136,7 @@ public final class OutputFolder implements AutoCloseable {
     checkTarget(target, target, overwrite, inputs, kind);
     try {
       if (Files.exists(target, LinkOption.NOFOLLOW_LINKS)) {
-        Path old = target.resolveSibling("." + target.getFileName() + ".old-" + uniqueSuffix());
+        Path old = FileTrees.sibling(target, FileTrees.Sibling.OLD);
         FileTrees.move(target, old);
         FileTrees.move(temp, target);
         committed = true;

@@ -176,4 +176,56 @@ class OutputFolderTest {
     assertEquals(before, contents(target));
     assertEquals(List.of("out"), listing(), "no temporary folder left");
   }
+
+  /** The PID of a process that has exited. */
+  private static long deadPid() throws IOException, InterruptedException {
+    Process p = new ProcessBuilder("true").start();
+    p.waitFor();
+    long pid = p.pid();
+    assertFalse(ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false));
+    return pid;
+  }
+
+  @Test
+  void siblingsLeftByKilledRunsAreRemovedAndThoseOfRunningProcessesKept() throws Exception {
+    long dead = deadPid();
+    long alive = ProcessHandle.current().pid();
+    Path staleTmp = Files.createDirectory(parent.resolve(".out.tmp-" + dead + "-0123abcd"));
+    Files.writeString(staleTmp.resolve("model.safetensors"), "partial");
+    Path staleFile = Files.writeString(parent.resolve(".out.tmp-" + dead + "-89abcdef"), "x");
+    Path liveTmp = Files.createDirectory(parent.resolve(".out.tmp-" + alive + "-00000000"));
+    Path otherName = Files.createDirectory(parent.resolve(".out2.tmp-" + dead + "-0123abcd"));
+    Path notOurs = Files.createDirectory(parent.resolve(".out.tmp-" + dead + "-notours"));
+    try (OutputFolder out = OutputFolder.create(parent.resolve("out"), false)) {
+      assertFalse(Files.exists(staleTmp));
+      assertFalse(Files.exists(staleFile));
+      assertTrue(Files.isDirectory(liveTmp));
+      assertTrue(Files.isDirectory(otherName));
+      assertTrue(Files.isDirectory(notOurs));
+    }
+  }
+
+  @Test
+  void aPreviousOutputMovedAsideByAKilledCommitIsMovedBack() throws Exception {
+    Path old = Files.createDirectory(parent.resolve(".out.old-" + deadPid() + "-0123abcd"));
+    Files.writeString(old.resolve(OutputFolder.REPORT), "{}");
+    Path target = parent.resolve("out");
+    assertBadInputAlreadyExists(target);
+    assertEquals("{}", Files.readString(target.resolve(OutputFolder.REPORT)));
+    assertEquals(List.of("out"), listing());
+  }
+
+  private static void assertBadInputAlreadyExists(Path target) {
+    TestFiles.assertBadInput(
+        () -> OutputFolder.create(target, false), target.toString(), "already exists");
+  }
+
+  @Test
+  void aStaleSiblingThatHoldsAnInputIsKept() throws Exception {
+    Path stale = Files.createDirectory(parent.resolve(".out.tmp-" + deadPid() + "-0123abcd"));
+    Path input = Files.createDirectory(stale.resolve("model"));
+    try (OutputFolder out = OutputFolder.create(parent.resolve("out"), false, List.of(input))) {
+      assertTrue(Files.isDirectory(input));
+    }
+  }
 }

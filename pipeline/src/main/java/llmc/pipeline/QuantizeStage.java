@@ -112,6 +112,13 @@ public final class QuantizeStage implements Stage<QuantizeSettings, QuantizeRepo
                 if (after.warning() != null) {
                   warnings.add(linear.moduleName(layer) + ": " + after.warning());
                 }
+                String clamped =
+                    after.quantized() == null
+                        ? null
+                        : QuantScheme.clampedScalesWarning(after.quantized());
+                if (clamped != null) {
+                  warnings.add(linear.moduleName(layer) + ": " + clamped);
+                }
               });
 
       Calibration.Report calibration = null;

@@ -2,6 +2,7 @@ package llmc.quantize;
 
 import llmc.formats.DType;
 import llmc.formats.Floats;
+import llmc.formats.QuantizedTensor;
 import llmc.formats.gguf.GgmlType;
 
 /**
@@ -215,12 +216,44 @@ public record QuantScheme(int bits, int groupSize, boolean symmetric, DType scal
       };
     }
     if (Float.isInfinite(r)) {
-      return switch (scaleDtype) {
-        case F16 -> 65504f;
-        case BF16 -> Floats.bf16ToF32((short) 0x7F7F);
-        default -> Float.MAX_VALUE;
-      };
+      return largestScale(scaleDtype);
     }
     return r;
+  }
+
+  /** The largest finite scale of a dtype: where {@link #roundScale} clamps. */
+  public static float largestScale(DType scaleDtype) {
+    return switch (scaleDtype) {
+      case F16 -> 65504f;
+      case BF16 -> Floats.bf16ToF32((short) 0x7F7F);
+      default -> Float.MAX_VALUE;
+    };
+  }
+
+  /**
+   * A warning for the report when scales of {@code q} were clamped to their dtype's largest value
+   * ({@link #roundScale}): the weights of those groups beyond the largest scale times the grid's
+   * top level are clipped. Null when none was.
+   */
+  public static String clampedScalesWarning(QuantizedTensor q) {
+    float largest = largestScale(q.scaleDtype());
+    int clamped = 0;
+    for (float scale : q.scales()) {
+      if (scale == largest) {
+        clamped++;
+      }
+    }
+    if (clamped == 0) {
+      return null;
+    }
+    return clamped
+        + " of "
+        + q.scales().length
+        + " scales reached "
+        + q.scaleDtype()
+        + "'s largest value "
+        + largest
+        + ", so weights of those groups beyond it times the grid's top level are clipped; keep"
+        + " this module unquantized (--ignore) to keep them";
   }
 }

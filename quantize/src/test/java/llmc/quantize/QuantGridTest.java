@@ -156,4 +156,20 @@ class QuantGridTest {
     }
     return e;
   }
+
+  @Test
+  void aScaleBeyondFloat16IsClampedAndReported() {
+    QuantScheme scheme = new QuantScheme(4, 4, false, DType.F16);
+    // Group 0: range 1e7 / 15 per step, far beyond float16; group 1: ordinary.
+    float[] w = {-5e6f, 0f, 1e6f, 5e6f, -1f, 0f, 0.5f, 2f};
+    QuantizedTensor q = Rtn.quantize(w, 1, w.length, scheme, Rtn.Clip.NONE);
+    assertEquals(65504f, q.scale(0, 0));
+    assertTrue(Float.isFinite(q.scale(1, 0)) && q.scale(1, 0) < 1f);
+    String warning = QuantScheme.clampedScalesWarning(q);
+    assertTrue(warning != null && warning.startsWith("1 of 2 scales reached F16's"), warning);
+    assertEquals(null, QuantScheme.clampedScalesWarning(one(RAMP, scheme)));
+    for (float v : q.dequantize()) {
+      assertTrue(Float.isFinite(v));
+    }
+  }
 }

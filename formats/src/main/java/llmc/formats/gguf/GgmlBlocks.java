@@ -4,6 +4,7 @@ import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.nio.ByteOrder;
 import java.util.Objects;
+import llmc.formats.BadInputException;
 
 /**
  * Encoders and decoders of the {@link GgmlType} blocks on row-major float rows.
@@ -50,7 +51,11 @@ public final class GgmlBlocks {
       case F32 -> MemorySegment.copy(values, from, dst, F32, 0, count);
       case F16 -> {
         for (int i = 0; i < count; i++) {
-          dst.set(F16, 2L * i, Float.floatToFloat16(values[from + i]));
+          short h = Float.floatToFloat16(values[from + i]);
+          if (Float.isInfinite(Float.float16ToFloat(h)) && Float.isFinite(values[from + i])) {
+            throw beyondF16(type, "weight", values[from + i], "index " + (from + i));
+          }
+          dst.set(F16, 2L * i, h);
         }
       }
       default -> {
@@ -77,10 +82,31 @@ public final class GgmlBlocks {
                 case Q5_1 -> quantizeAsymmetric(values, at, 31, q);
                 default -> throw new AssertionError(type);
               };
+          if (Float.isInfinite(Float.float16ToFloat(scales.d()))
+              || Float.isInfinite(Float.float16ToFloat(scales.m()))) {
+            throw beyondF16(
+                type, "block scale", Float.float16ToFloat(scales.d()), "block " + at / QK);
+          }
           pack(type, scales.d(), scales.m(), q, 0, dst, (long) b * type.bytesPerBlock());
         }
       }
     }
+  }
+
+  /**
+   * A finite weight too large for the type's float16 (itself, or its blocks' scale): llama.cpp
+   * would store infinity; llmc refuses. The caller names the tensor.
+   */
+  private static BadInputException beyondF16(GgmlType type, String what, float value, String at) {
+    return new BadInputException(
+        type.ggmlName()
+            + ": the "
+            + what
+            + " at "
+            + at
+            + " is beyond float16's largest value 65504 ("
+            + (Float.isInfinite(value) ? "it rounds to infinity" : value)
+            + "); store this tensor as F32 (llama.cpp would write infinity)");
   }
 
   /** The f16 bits stored in a block: scale d and, for the _1 types, minimum m (0 otherwise). */

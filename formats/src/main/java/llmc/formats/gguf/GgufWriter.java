@@ -17,13 +17,12 @@ import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
-import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.Consumer;
 import llmc.formats.BadInputException;
+import llmc.formats.FileTrees;
 import llmc.formats.InvalidSettingException;
 import llmc.formats.OutputPaths;
 
@@ -38,7 +37,8 @@ import llmc.formats.OutputPaths;
  * <p>The layout is llama.cpp's own ({@code gguf_write_to_file}): tensors in declaration order, each
  * at the end of the previous one rounded up to the alignment, zero padding after every tensor
  * including the last. The file is written as {@code .<name>.tmp-<pid>-<random>} beside the target
- * and renamed into place by {@link #finish()}; {@link #close()} without finish() deletes it.
+ * and renamed into place by {@link #finish()}; {@link #close()} without finish() deletes it, and
+ * such files left by killed runs are removed by the next {@link #create}.
  */
 public final class GgufWriter implements AutoCloseable {
 
@@ -101,15 +101,10 @@ public final class GgufWriter implements AutoCloseable {
       throw new BadInputException(target + ": not a usable output file");
     }
     List<Path> protectedInputs = List.copyOf(inputs);
+    OutputPaths.checkDisjoint(target, protectedInputs, "out");
+    FileTrees.removeStaleSiblings(absolute, protectedInputs);
     checkTarget(target, absolute, overwrite, protectedInputs);
-    Path temp =
-        absolute.resolveSibling(
-            "."
-                + absolute.getFileName()
-                + ".tmp-"
-                + ProcessHandle.current().pid()
-                + "-"
-                + HexFormat.of().toHexDigits(ThreadLocalRandom.current().nextInt()));
+    Path temp = FileTrees.sibling(absolute, FileTrees.Sibling.TMP);
     try {
       Files.createDirectories(absolute.getParent());
       FileChannel channel =
@@ -412,7 +407,13 @@ public final class GgufWriter implements AutoCloseable {
     append(
         t,
         values.length,
-        (from, count, dst) -> GgmlBlocks.encode(t.type(), values, from, count, dst));
+        (from, count, dst) -> {
+          try {
+            GgmlBlocks.encode(t.type(), values, from, count, dst);
+          } catch (BadInputException e) {
+            throw new BadInputException(target + ": tensor '" + name + "': " + e.getMessage(), e);
+          }
+        });
   }
 
   /**

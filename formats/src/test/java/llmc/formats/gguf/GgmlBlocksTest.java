@@ -448,4 +448,25 @@ class GgmlBlocksTest {
           e.getMessage().contains(fragment), "'" + fragment + "' missing from: " + e.getMessage());
     }
   }
+
+  @Test
+  void aWeightBeyondFloat16IsRefusedNotStoredAsInfinity() {
+    float[] f16 = new float[32];
+    f16[3] = 1e6f;
+    var e =
+        assertThrows(
+            llmc.formats.BadInputException.class,
+            () -> GgmlBlocks.encode(GgmlType.F16, f16, 0, 32, MemorySegment.ofArray(new byte[64])));
+    assertTrue(
+        e.getMessage().contains("index 3") && e.getMessage().contains("F32"), e.getMessage());
+    float[] q8 = new float[32];
+    q8[0] = 1e8f; // d = 1e8 / 127 > 65504
+    e =
+        assertThrows(
+            llmc.formats.BadInputException.class,
+            () -> GgmlBlocks.encode(GgmlType.Q8_0, q8, 0, 32, MemorySegment.ofArray(new byte[34])));
+    assertTrue(e.getMessage().contains("block 0"), e.getMessage());
+    q8[0] = 8e6f; // d = 62992, still a float16
+    GgmlBlocks.encode(GgmlType.Q8_0, q8, 0, 32, MemorySegment.ofArray(new byte[34]));
+  }
 }
