@@ -240,6 +240,52 @@ public final class LayerJournal implements AutoCloseable {
     }
   }
 
+  /**
+   * Float tensors a run computed before its layer walk and would compute again on resume (the
+   * gradients of the gradient-based pruning scores), saved by {@link #saveTensors}.
+   *
+   * @param metadata what the run measured with them
+   * @param tensors by name, in the order they were saved
+   */
+  public record SavedTensors(Map<String, String> metadata, Map<String, float[]> tensors) {}
+
+  /** The tensors saved as {@code name}, when this journal holds them. */
+  public java.util.Optional<SavedTensors> tensors(String name) {
+    Path file = dir.resolve(name).resolve("model.safetensors");
+    if (!Files.isRegularFile(file, LinkOption.NOFOLLOW_LINKS)) {
+      return java.util.Optional.empty();
+    }
+    Map<String, float[]> tensors = new LinkedHashMap<>();
+    try (SafetensorsFile f = SafetensorsFile.open(file)) {
+      for (var t : f.tensors()) {
+        tensors.put(t.name(), f.floats(t.name()));
+      }
+      return java.util.Optional.of(new SavedTensors(Map.copyOf(f.metadata()), tensors));
+    }
+  }
+
+  /**
+   * Saves {@code tensors} (each as a flat F32 vector) under {@code name}, whole or not at all, and
+   * records the journal's key, so that a run killed before its first layer resumes from them.
+   */
+  public void saveTensors(String name, Map<String, String> metadata, Map<String, float[]> tensors) {
+    try {
+      Files.createDirectories(dir);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot make the work folder " + dir, e);
+    }
+    writeWhole(
+        dir.resolve(name),
+        metadata,
+        writer -> {
+          for (Map.Entry<String, float[]> e : tensors.entrySet()) {
+            writer.writeFloats(
+                e.getKey(), DType.F32, new long[] {e.getValue().length}, e.getValue());
+          }
+        });
+    writeState();
+  }
+
   /** Removes the journal of a finished run (its output now holds every layer). */
   @Override
   public void close() {

@@ -81,6 +81,34 @@ class LayerResumeTest {
     return llmc(args.toArray(String[]::new));
   }
 
+  private List<String> taylorChannels(String out, String... more) {
+    List<String> args =
+        new ArrayList<>(
+            List.of(
+                "prune",
+                Cli.stories(),
+                "--out",
+                dir.resolve(out).toString(),
+                "--method",
+                "taylor",
+                "--structure",
+                "channels",
+                "--sparsity",
+                "0.25",
+                "--calib",
+                Cli.valid(),
+                "--nsamples",
+                "64",
+                "--seq-len",
+                "128",
+                "--eval",
+                Cli.valid(),
+                "--eval-max-windows",
+                "16"));
+    args.addAll(List.of(more));
+    return llmc(args.toArray(String[]::new));
+  }
+
   /** Runs to the end; returns what it printed (progress as plain lines). */
   private String run(List<String> args, String log) throws Exception {
     ProcessBuilder b =
@@ -96,20 +124,27 @@ class LayerResumeTest {
   /** Starts a run and kills it (SIGKILL) once its journal holds {@code layers} layers. */
   private void killAfter(List<String> args, Path out, int layers) throws Exception {
     Path journal = out.resolveSibling(out.getFileName() + ".work").resolve("journal.json");
+    killWhen(args, out, "layer " + layers, () -> layersDone(journal) >= layers);
+  }
+
+  /** Starts a run and kills it (SIGKILL) as soon as {@code ready} holds. */
+  private void killWhen(
+      List<String> args, Path out, String what, java.util.function.BooleanSupplier ready)
+      throws Exception {
     Process p =
         new ProcessBuilder(args)
             .redirectErrorStream(true)
             .redirectOutput(dir.resolve(out.getFileName() + ".killed.log").toFile())
             .start();
     long deadline = System.nanoTime() + TimeUnit.MINUTES.toNanos(5);
-    while (p.isAlive() && System.nanoTime() < deadline && layersDone(journal) < layers) {
+    while (p.isAlive() && System.nanoTime() < deadline && !ready.getAsBoolean()) {
       Thread.sleep(2);
     }
-    assertTrue(p.isAlive(), "the run ended before it could be killed after layer " + layers);
+    assertTrue(p.isAlive(), "the run ended before it could be killed after " + what);
     p.destroyForcibly();
     p.waitFor();
     assertFalse(Files.exists(out), "a killed run leaves nothing at --out");
-    assertTrue(layersDone(journal) >= layers, "journal: " + layersDone(journal));
+    assertTrue(ready.getAsBoolean(), what);
   }
 
   private static int layersDone(Path journal) {
@@ -174,6 +209,23 @@ class LayerResumeTest {
   void sparseGptKilledAfterItsSecondLayerResumesToTheSameBytes() throws Exception {
     Path whole = whole("sparsegpt", this::prune);
     killAndResume(whole, "sparsegpt", this::prune, 2);
+  }
+
+  @Test
+  void taylorChannelsKilledAfterItsGradientsResumesFromThemToTheSameBytes() throws Exception {
+    Path whole = whole("taylor", this::taylorChannels);
+    Path out = dir.resolve("taylor-killed");
+    Path gradients = dir.resolve("taylor-killed.work/gradients/model.safetensors");
+    killWhen(taylorChannels("taylor-killed"), out, "the gradients", () -> Files.exists(gradients));
+    String log = run(taylorChannels("taylor-killed", "--resume"), "taylor-killed.log");
+    assertTrue(log.contains("llmc: resumed: gradients"), log);
+    assertFalse(log.contains("llmc: gradients: window"), "computed again: " + log);
+    assertEquals(RecipeRun.sha256(whole), RecipeRun.sha256(out), "output differs");
+    assertEquals(
+        Files.readString(whole.resolve("llmc-report.json")).replace(whole.toString(), "OUT"),
+        Files.readString(out.resolve("llmc-report.json")).replace(out.toString(), "OUT"));
+    assertFalse(Files.exists(dir.resolve("taylor-killed.work")), "removed once the run is done");
+    assertFalse(Files.exists(dir.resolve("taylor-whole.work")), "removed once the run is done");
   }
 
   @Test

@@ -57,18 +57,16 @@ public final class PruneStage implements Stage<PruneSettings, PruneReport> {
           warnings.add(cut.warning());
         }
       }
+      List<Path> hashed = new ArrayList<>(List.of(input.dir()));
+      if (cut != null) {
+        hashed.add(s.calibration().file());
+      }
+      LayerJournal journal =
+          LayerJournals.open(s, s.work(), s.resume(), List.of(input.dir()), hashed);
       Gradients gradients = null;
       PruneReport.GradientsUsed gradientsUsed = null;
       if (s.method().needsGradients()) {
-        List<int[]> windows = cut.windows();
-        gradients =
-            Gradients.compute(
-                family,
-                weights,
-                windows,
-                s.gradBatch(),
-                done -> progress.update("gradients: window", done, windows.size()));
-        progress.finished();
+        gradients = gradients(s, family, weights, cut.windows(), journal, progress);
         gradientsUsed =
             new PruneReport.GradientsUsed(
                 gradients.loss(), gradients.bytes(), s.gradBatch(), gradients.seconds());
@@ -84,8 +82,8 @@ public final class PruneStage implements Stage<PruneSettings, PruneReport> {
                   gradients);
       Run run =
           s.structure() != null
-              ? structured(s, input, family, weights, scores)
-              : unstructured(s, input, family, weights, scores, cut, progress, warnings);
+              ? structured(s, input, family, weights, scores, journal)
+              : unstructured(s, input, family, weights, scores, cut, journal, progress, warnings);
       long inBytes = checkpoint.sizeOnDisk();
       Comparison eval =
           s.eval() == null
@@ -144,6 +142,7 @@ public final class PruneStage implements Stage<PruneSettings, PruneReport> {
       OverlayWeights weights,
       WeightScores scores,
       Calibration cut,
+      LayerJournal journal,
       Progress progress,
       List<String> warnings) {
     BiPredicate<Integer, Linear> prunes = (i, linear) -> !s.ignored(linear.moduleName(i));
@@ -196,12 +195,6 @@ public final class PruneStage implements Stage<PruneSettings, PruneReport> {
             layout);
     try {
       Checkpoint checkpoint = input.checkpoint();
-      List<Path> hashed = new ArrayList<>(List.of(input.dir()));
-      if (s.method().layerwise() || s.calibration() != null) {
-        hashed.add(s.calibration().file());
-      }
-      LayerJournal journal =
-          LayerJournals.open(s, s.work(), s.resume(), List.of(input.dir()), hashed);
       if (journal.layersDone() > 0) {
         // Layers an earlier run finished: replayed from the work folder, not computed again.
         progress.update("resumed: layer", journal.layersDone(), family.layers());
@@ -255,7 +248,8 @@ public final class PruneStage implements Stage<PruneSettings, PruneReport> {
       ModelFolder input,
       LlamaFamily family,
       Weights weights,
-      WeightScores scores) {
+      WeightScores scores,
+      LayerJournal journal) {
     Structured.GroupReduce reduce =
         s.method() == PruneMethod.TAYLOR ? s.taylorGroup() : Structured.GroupReduce.SUM;
     Structured.Survivors kept =
@@ -318,11 +312,58 @@ public final class PruneStage implements Stage<PruneSettings, PruneReport> {
               ModelCard.store(ModelCard.of(report, s.format()), folder.dir());
               folder.commit();
             }
+            journal.close(); // the gradients it may hold are not needed any more
           });
     } catch (RuntimeException e) {
       folder.close();
       throw e;
     }
+  }
+
+  /**
+   * The journal's entry for the gradients: {@code gradients/model.safetensors} in the work folder.
+   */
+  private static final String GRADIENTS = "gradients";
+
+  /**
+   * The gradients of the calibration loss: computed (a forward and backward pass over every window,
+   * the longest step of a gradient-scored run) and saved in the work folder, or, on resume, read
+   * back from it.
+   */
+  private static Gradients gradients(
+      PruneSettings s,
+      LlamaFamily family,
+      Weights weights,
+      List<int[]> windows,
+      LayerJournal journal,
+      Progress progress) {
+    var saved = journal.tensors(GRADIENTS);
+    if (saved.isPresent()) {
+      Map<String, String> m = saved.get().metadata();
+      progress.update("resumed: gradients", windows.size(), windows.size());
+      progress.finished();
+      return Gradients.restored(
+          saved.get().tensors(),
+          Double.parseDouble(m.get("loss")),
+          Long.parseLong(m.get("scored_tokens")),
+          Double.parseDouble(m.get("seconds")));
+    }
+    Gradients g =
+        Gradients.compute(
+            family,
+            weights,
+            windows,
+            s.gradBatch(),
+            done -> progress.update("gradients: window", done, windows.size()));
+    progress.finished();
+    journal.saveTensors(
+        GRADIENTS,
+        Map.of(
+            "loss", Double.toString(g.loss()),
+            "scored_tokens", Long.toString(g.scoredTokens()),
+            "seconds", Double.toString(g.seconds())),
+        g.all());
+    return g;
   }
 
   private static String patternName(PruneSettings s) {

@@ -115,6 +115,21 @@ public final class Gradients {
   }
 
   /**
+   * Gradients computed earlier ({@link #all} and the figures of that run), e.g. saved in a work
+   * folder and read back on resume.
+   */
+  public static Gradients restored(
+      Map<String, float[]> gradients, double loss, long scoredTokens, double seconds) {
+    return new Gradients(
+        Collections.unmodifiableMap(new LinkedHashMap<>(gradients)), loss, scoredTokens, seconds);
+  }
+
+  /** Every gradient by Hugging Face weight name, in {@link #names} order; not copies. */
+  public Map<String, float[]> all() {
+    return gradients;
+  }
+
+  /**
    * dL/dW of one linear weight by its Hugging Face name, {@code [out][in]} row-major like {@link
    * Weights#floats}; not a copy.
    */
