@@ -50,6 +50,25 @@ class HostileInputTest {
     return copy;
   }
 
+  /** A copy of the sample model whose tokenizer.json has an added token past the vocabulary. */
+  private static Path withForeignTokenizer(String name) throws IOException {
+    Path copy = copyModel(name);
+    ObjectNode tokenizer =
+        (ObjectNode) Json.mapper().readTree(copy.resolve("tokenizer.json").toFile());
+    ObjectNode added = tokenizer.withArray("added_tokens").addObject();
+    added.put("id", 5000).put("content", "Once").put("special", false);
+    added.put("single_word", false).put("lstrip", false).put("rstrip", false);
+    added.put("normalized", false);
+    Files.writeString(copy.resolve("tokenizer.json"), tokenizer.toString());
+    return copy;
+  }
+
+  private static Path withTokenizerText(String name, String text) throws IOException {
+    Path copy = copyModel(name);
+    Files.writeString(copy.resolve("tokenizer.json"), text);
+    return copy;
+  }
+
   private static Path copyModel(String name) throws IOException {
     Path from = Path.of(Cli.stories());
     Path to = dir.resolve(name);
@@ -306,6 +325,19 @@ class HostileInputTest {
                     "--stats",
                     statsOfAnotherModel.toString()),
                 "model.layers.0.attn_in.xxt"),
+            // Tokenizer files.
+            new Case(
+                "a tokenizer with ids past the vocabulary",
+                eval(withForeignTokenizer("foreign-tokenizer")),
+                "tokenizer.json"),
+            new Case(
+                "bos_token_id past the vocabulary",
+                eval(withConfig("bos-past", c -> c.put("bos_token_id", 512))),
+                "bos_token_id"),
+            new Case(
+                "tokenizer.json not JSON",
+                eval(withTokenizerText("broken-tokenizer", "{\"model\": ")),
+                "tokenizer.json"),
             // Non-finite weights.
             new Case(
                 "NaN weight",

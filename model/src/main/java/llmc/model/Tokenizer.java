@@ -17,12 +17,17 @@ public final class Tokenizer implements AutoCloseable {
   private final int bosId;
   private final int eosId;
   private final boolean addBos;
+  private final Path file;
+  private final int vocab;
 
-  private Tokenizer(HuggingFaceTokenizer tokenizer, int bosId, int eosId, boolean addBos) {
+  private Tokenizer(
+      HuggingFaceTokenizer tokenizer, int bosId, int eosId, boolean addBos, Path file, int vocab) {
     this.tokenizer = tokenizer;
     this.bosId = bosId;
     this.eosId = eosId;
     this.addBos = addBos;
+    this.file = file;
+    this.vocab = vocab;
   }
 
   public static Tokenizer open(ModelFolder folder) {
@@ -50,7 +55,21 @@ public final class Tokenizer implements AutoCloseable {
     Integer bos = folder.config().bosTokenId();
     Integer eos = folder.config().eosTokenId();
     boolean addBos = folder.addBosToken() && bos != null;
-    return new Tokenizer(tokenizer, bos == null ? -1 : bos, eos == null ? -1 : eos, addBos);
+    int vocab = folder.config().vocabSize();
+    for (Integer special : new Integer[] {bos, eos}) {
+      if (special != null && (special < 0 || special >= vocab)) {
+        tokenizer.close();
+        throw new BadInputException(
+            folder.dir().resolve("config.json")
+                + ": token id "
+                + special
+                + " (bos_token_id or eos_token_id) is outside the vocabulary [0, "
+                + vocab
+                + ") of vocab_size");
+      }
+    }
+    return new Tokenizer(
+        tokenizer, bos == null ? -1 : bos, eos == null ? -1 : eos, addBos, json, vocab);
   }
 
   /** One document: {@code [BOS] + tokens(text)}, no EOS. */
@@ -62,7 +81,16 @@ public final class Tokenizer implements AutoCloseable {
       out[0] = bosId;
     }
     for (int i = 0; i < ids.length; i++) {
-      out[i + offset] = Math.toIntExact(ids[i]);
+      if (ids[i] < 0 || ids[i] >= vocab) {
+        throw new BadInputException(
+            file
+                + ": the tokenizer gives token id "
+                + ids[i]
+                + ", outside the model's vocabulary [0, "
+                + vocab
+                + ") (config.json vocab_size); this tokenizer does not belong to the model");
+      }
+      out[i + offset] = (int) ids[i];
     }
     return out;
   }
