@@ -9,8 +9,9 @@ import llmc.model.kernels.Gram;
  */
 public final class InputStatistics {
   private final int width;
-  private final float[] sum; // [in][in], upper triangle valid
+  private float[] sum; // [in][in], upper triangle valid; null once handed to the last reader
   private long tokens;
+  private boolean lastRead; // the next hessianToChange() may take the memory of sum
 
   public InputStatistics(int width) {
     this.width = width;
@@ -18,7 +19,8 @@ public final class InputStatistics {
   }
 
   /** Adds {@code n} rows {@code x [n][in]} (row-major). */
-  public void add(float[] x, int n) {
+  public synchronized void add(float[] x, int n) {
+    checkNotHandedOver();
     Gram.addUpper(x, 0, n, width, sum);
     hessian = null;
     tokens += n;
@@ -41,7 +43,8 @@ public final class InputStatistics {
   }
 
   /** {@code S = sum_t x_t x_t^T}, {@code [in][in]} row-major, symmetric (a new array). */
-  public float[] sum() {
+  public synchronized float[] sum() {
+    checkNotHandedOver();
     float[] s = sum.clone();
     Gram.mirrorUpper(s, width);
     return s;
@@ -52,10 +55,58 @@ public final class InputStatistics {
    * [in][in]}; one array shared by every caller, which must not change it.
    */
   public synchronized float[] hessian() {
+    checkNotHandedOver();
     if (hessian == null) {
       hessian = computeHessian();
     }
     return hessian;
+  }
+
+  /**
+   * The Hessian for a caller that changes it (GPTQ and SparseGPT work in its memory): a new array,
+   * or, after {@link #lastRead}, the statistics' own memory, turned into the Hessian in place, so
+   * that the statistics of a wide input (3.3 GB for {@code down_proj} of a 70B-class model) never
+   * exist twice. After that the statistics are spent.
+   */
+  public synchronized float[] hessianToChange() {
+    checkNotHandedOver();
+    if (!lastRead) {
+      return hessian != null ? hessian.clone() : computeHessian();
+    }
+    float[] h = hessian;
+    if (h == null) {
+      h = sum;
+      Gram.mirrorUpper(h, width);
+      scale(h);
+    }
+    sum = null;
+    hessian = null;
+    lastRead = false;
+    return h;
+  }
+
+  /**
+   * The next {@link #hessianToChange} is the last read of these statistics (the walk says so before
+   * the last matrix that reads this input), so it may take their memory.
+   */
+  public synchronized void lastRead() {
+    lastRead = true;
+  }
+
+  /**
+   * Withdraws {@link #lastRead} and says whether it was given: a compressor that reads the
+   * statistics twice for one matrix (prune, then quantize) gives it back before its second read.
+   */
+  public synchronized boolean takeLastRead() {
+    boolean was = lastRead;
+    lastRead = false;
+    return was;
+  }
+
+  private void checkNotHandedOver() {
+    if (sum == null) {
+      throw new IllegalStateException("these statistics were handed to their last reader");
+    }
   }
 
   /** Computed once, shared by every matrix reading this input: callers must not change it. */
@@ -63,15 +114,21 @@ public final class InputStatistics {
 
   private float[] computeHessian() {
     float[] h = sum();
+    scale(h);
+    return h;
+  }
+
+  /** {@code h *= 2/n}. */
+  private void scale(float[] h) {
     float scale = tokens == 0 ? 0f : (float) (2.0 / tokens);
     for (int i = 0; i < h.length; i++) {
       h[i] *= scale;
     }
-    return h;
   }
 
   /** {@code ||X_j||_2^2 = sum_t x_tj^2}, {@code [in]}. */
-  public double[] columnSquaredNorms() {
+  public synchronized double[] columnSquaredNorms() {
+    checkNotHandedOver();
     double[] norms = new double[width];
     for (int j = 0; j < width; j++) {
       norms[j] = sum[j * width + j];

@@ -101,8 +101,17 @@ public final class LayerwisePipeline {
           @Override
           public void compress(
               DecoderLayer layer, Linear.Input input, List<Linear> linears, InputStatistics stats) {
+            Linear last = null;
             for (Linear linear : linears) {
               if (compressor.compresses(layer.index, linear)) {
+                last = linear;
+              }
+            }
+            for (Linear linear : linears) {
+              if (compressor.compresses(layer.index, linear)) {
+                if (linear == last && stats != null) {
+                  stats.lastRead(); // its memory may become the last matrix's Hessian
+                }
                 CompressedMatrix c =
                     compressMatrix(family, weights, compressor, layer.index, linear, stats);
                 layer.replace(linear, c.weight());

@@ -57,6 +57,9 @@ public interface MatrixCompressor {
       @Override
       public CompressedMatrix compress(
           int layer, Linear linear, float[] weight, int rows, int cols, InputStatistics stats) {
+        boolean both = first.compresses(layer, linear) && next.compresses(layer, linear);
+        // the statistics' memory goes to the last read only: next's
+        boolean lastRead = both && stats != null && stats.takeLastRead();
         CompressedMatrix a =
             first.compresses(layer, linear)
                 ? first.compress(
@@ -64,6 +67,9 @@ public interface MatrixCompressor {
                 : null;
         if (!next.compresses(layer, linear)) {
           return a;
+        }
+        if (lastRead) {
+          stats.lastRead();
         }
         float[] current = a == null ? weight : a.weight().clone();
         CompressedMatrix b =

@@ -103,6 +103,9 @@ public final class Llmc {
                   || parseResult.subcommands().stream()
                       .anyMatch(p -> p.hasMatchedOption("--verbose"));
           String environmental = environmentalFailure(e);
+          if (environmental == null && outOfMemory(e)) {
+            environmental = outOfMemoryMessage();
+          }
           if (environmental != null) {
             commandLine.getErr().println("llmc: error: " + environmental);
             if (verbose) {
@@ -133,7 +136,32 @@ public final class Llmc {
           }
           return INTERNAL_ERROR;
         });
-    return cli.execute(args);
+    try {
+      return cli.execute(args);
+    } catch (OutOfMemoryError e) {
+      // an Error is not the execution handler's: the heap is free again once the stack unwinds
+      err.println("llmc: error: " + outOfMemoryMessage());
+      return BAD_INPUT;
+    }
+  }
+
+  private static boolean outOfMemory(Throwable e) {
+    for (Throwable t = e; t != null; t = t.getCause()) {
+      if (t instanceof OutOfMemoryError) {
+        return true;
+      }
+    }
+    return false;
+  }
+
+  /** What the machine refused: more memory than the JVM may take. */
+  static String outOfMemoryMessage() {
+    return String.format(
+        java.util.Locale.ROOT,
+        "out of memory: the run needed more than the JVM's heap of %.1f GB (nothing was written);"
+            + " give it more with JAVA_OPTS=-Xmx<size> (at most about 3/4 of the machine's memory),"
+            + " or use fewer calibration windows",
+        Runtime.getRuntime().maxMemory() / 1e9);
   }
 
   /**

@@ -456,4 +456,39 @@ class HostileInputTest {
       assertTrue(left.noneMatch(f -> f.getFileName().toString().startsWith(".full.tmp-")));
     }
   }
+
+  /**
+   * A heap too small for the run (48 MB for GPTQ over 128 windows of 512 tokens): exit 2 and one
+   * line that says so and how to give it more, not a stack trace; nothing at --out.
+   */
+  @Test
+  void runningOutOfMemoryIsExit2AndOneLine() throws Exception {
+    Path out = dir.resolve("oom");
+    List<String> args = new ArrayList<>(Cli.child("-Xmx48m"));
+    args.addAll(
+        List.of(
+            "quantize",
+            Cli.stories(),
+            "--out",
+            out.toString(),
+            "--format",
+            "dense",
+            "--calib",
+            Cli.valid(),
+            "--nsamples",
+            "128",
+            "--seq-len",
+            "512",
+            "--quiet"));
+    Process p = new ProcessBuilder(args).start();
+    String stdout = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+    String stderr = new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+    assertEquals(2, p.waitFor(), stderr);
+    assertEquals("", stdout);
+    List<String> lines = stderr.lines().filter(l -> !l.startsWith("WARNING:")).toList();
+    assertEquals(1, lines.size(), stderr);
+    assertTrue(lines.get(0).startsWith("llmc: error: out of memory"), stderr);
+    assertTrue(lines.get(0).contains("-Xmx"), stderr);
+    assertFalse(Files.exists(out));
+  }
 }

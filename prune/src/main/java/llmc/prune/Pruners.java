@@ -36,7 +36,8 @@ public final class Pruners {
       @Override
       Pruned prune(String name, float[] w, int rows, int cols, InputStatistics stats) {
         SparseGpt.Result r =
-            SparseGpt.prune(w, rows, cols, stats.hessian(), pattern, damp, blockSize);
+            SparseGpt.pruneConsuming(
+                w, rows, cols, stats.hessianToChange(), pattern, damp, blockSize);
         return new Pruned(r.weights(), r.warning());
       }
     };

@@ -57,6 +57,25 @@ public final class SparseGpt {
       SparsityPattern p,
       double dampPercent,
       int blockSize) {
+    if (hessian.length != (long) cols * cols) {
+      throw new IllegalArgumentException("w must be rows*cols and hessian cols*cols long");
+    }
+    return pruneConsuming(w, rows, cols, hessian.clone(), p, dampPercent, blockSize);
+  }
+
+  /**
+   * {@link #prune}, working in the memory of {@code hessian}, which is spoiled: the one
+   * Hessian-sized array of the whole computation ({@link InverseHessian#factor}). {@code w} is not
+   * modified.
+   */
+  public static Result pruneConsuming(
+      float[] w,
+      int rows,
+      int cols,
+      float[] hessian,
+      SparsityPattern p,
+      double dampPercent,
+      int blockSize) {
     long start = System.nanoTime();
     if (rows < 0
         || cols < 0
@@ -71,7 +90,7 @@ public final class SparseGpt {
       throw new IllegalArgumentException("dampening must be >= 0, got " + dampPercent);
     }
     float[] weights = w.clone(); // [rows][cols]
-    float[] h = hessian.clone(); // [cols][cols]
+    float[] h = hessian; // [cols][cols]
     InverseHessian.fixDeadInputs(h, weights, rows, cols);
     // Hinv = cholesky(H^-1, upper)
     InverseHessian.Factor factor = InverseHessian.factor(h, cols, dampPercent);

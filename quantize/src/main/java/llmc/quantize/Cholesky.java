@@ -24,13 +24,80 @@ final class Cholesky {
    */
   static float[] upperFactorOfInverse(float[] h, int n) {
     float[] m = reversed(h); // P H P
-    if (!factorInPlace(m, n)) {
-      return null;
+    return upperFactorOfReversedInPlace(m, n) ? m : null;
+  }
+
+  /**
+   * {@link #upperFactorOfInverse} in the memory of its argument: {@code a} holds {@code P H P} (the
+   * reversed Hessian) and on success {@code U}; on failure the lower triangle and the upper
+   * triangles of the diagonal {@link #NB}-blocks are spoiled (see {@link DiagonalBlocks}). The
+   * arithmetic is that of {@link #upperFactorOfInverse}, so the bits are too.
+   */
+  static boolean upperFactorOfReversedInPlace(float[] a, int n) {
+    if (!factorInPlace(a, n)) {
+      return false;
     }
-    float[] x = invertLower(m, n); // L^-1
-    m = null;
-    reverseInPlace(x); // P L^-1 P
-    return x;
+    invertLowerInPlace(a, n); // L^-1
+    reverseInPlace(a); // P L^-1 P
+    return true;
+  }
+
+  /**
+   * What {@link #factorInPlace} writes above the diagonal: only inside the diagonal blocks of
+   * {@link #NB} rows (its trailing updates work on row strips of that height aligned to the
+   * blocks), never elsewhere in the strict upper triangle, which keeps the matrix's own values
+   * there. These blocks' strict upper triangles, saved before a factorization that may fail, give
+   * the whole symmetric matrix back (all but its diagonal) without a copy of it: {@code n * NB / 2}
+   * floats.
+   */
+  static final class DiagonalBlocks {
+    private final float[] upper; // per block b, row i, columns i+1 .. end of the block
+
+    private DiagonalBlocks(float[] upper) {
+      this.upper = upper;
+    }
+
+    static DiagonalBlocks save(float[] a, int n) {
+      float[] upper = new float[Math.toIntExact(count(n))];
+      int at = 0;
+      for (int b0 = 0; b0 < n; b0 += NB) {
+        int b1 = Math.min(b0 + NB, n);
+        for (int i = b0; i < b1; i++) {
+          System.arraycopy(a, i * n + i + 1, upper, at, b1 - i - 1);
+          at += b1 - i - 1;
+        }
+      }
+      return new DiagonalBlocks(upper);
+    }
+
+    private static long count(int n) {
+      long c = 0;
+      for (int b0 = 0; b0 < n; b0 += NB) {
+        long m = Math.min(NB, n - b0);
+        c += m * (m - 1) / 2;
+      }
+      return c;
+    }
+
+    /**
+     * The symmetric matrix {@code factorInPlace} started from, but for the diagonal: the diagonal
+     * blocks' upper triangles put back, then the strict upper triangle mirrored into the lower.
+     */
+    void restore(float[] a, int n) {
+      int at = 0;
+      for (int b0 = 0; b0 < n; b0 += NB) {
+        int b1 = Math.min(b0 + NB, n);
+        for (int i = b0; i < b1; i++) {
+          System.arraycopy(upper, at, a, i * n + i + 1, b1 - i - 1);
+          at += b1 - i - 1;
+        }
+      }
+      for (int i = 0; i < n; i++) {
+        for (int j = 0; j < i; j++) {
+          a[i * n + j] = a[j * n + i];
+        }
+      }
+    }
   }
 
   static float[] reversed(float[] a) {
@@ -89,7 +156,7 @@ final class Cholesky {
           });
       // A22 -= L21 L21^T, lower triangle only: row strip [r0, r0 + rows) needs columns [0, r0 +
       // rows)
-      int strip = 128;
+      int strip = NB; // DiagonalBlocks relies on strips aligned to the NB-blocks
       int colTile = 1024;
       int strips = (m + strip - 1) / strip;
       int[] taskStrip = new int[strips * ((m + colTile - 1) / colTile)];
@@ -192,14 +259,24 @@ final class Cholesky {
    * {@code X[i, :i] = -X_ii (L[i, :i] X[:i, :i])}.
    */
   static float[] invertLower(float[] l, int n) {
-    float[] x = new float[n * n];
+    float[] x = l.clone();
+    invertLowerInPlace(x, n);
+    return x;
+  }
+
+  /**
+   * {@link #invertLower} in the memory of {@code L} (zero above its diagonal): block row {@code i}
+   * of {@code X} needs block row {@code i} of {@code L} and the rows of {@code X} above it, which
+   * have replaced those of {@code L} by then. Only {@code [NB][n]} more floats.
+   */
+  static void invertLowerInPlace(float[] x, int n) {
     float[] t = new float[NB * n]; // L[i, :i] X[:i, :i], [nb][r0]
     float[] xii = new float[NB * NB];
     int colTile = 256;
     for (int rowStart = 0; rowStart < n; rowStart += NB) {
       int r0 = rowStart;
       int nb = Math.min(NB, n - r0);
-      invertLowerSmall(l, r0 * n + r0, n, nb, xii);
+      invertLowerSmall(x, r0 * n + r0, n, nb, xii);
       for (int i = 0; i < nb; i++) {
         System.arraycopy(xii, i * nb, x, (r0 + i) * n + r0, i + 1);
       }
@@ -219,9 +296,12 @@ final class Cholesky {
               java.util.Arrays.fill(t, i * width + c0, i * width + c0 + cols, 0f);
             }
             Gemm.multiplyAdd(
-                1f, l, r0 * n + c0, n, 1, x, c0 * n + c0, n, t, c0, width, nb, cols, r0 - c0);
+                1f, x, r0 * n + c0, n, 1, x, c0 * n + c0, n, t, c0, width, nb, cols, r0 - c0);
           });
-      // X[i, :i] = -X_ii T
+      // L[i, :i] is read: X[i, :i] = -X_ii T goes in its place
+      for (int i = 0; i < nb; i++) {
+        java.util.Arrays.fill(x, (r0 + i) * n, (r0 + i) * n + r0, 0f);
+      }
       Parallel.forEach(
           tiles,
           tile -> {
@@ -230,6 +310,5 @@ final class Cholesky {
             Gemm.multiplyAdd(-1f, xii, 0, nb, 1, t, c0, width, x, r0 * n + c0, n, nb, cols, nb);
           });
     }
-    return x;
   }
 }

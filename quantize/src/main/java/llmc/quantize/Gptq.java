@@ -104,13 +104,26 @@ public final class Gptq {
    * ({@code H = 2/n sum x x^T} of the inputs). Neither array is modified.
    */
   public static Result quantize(float[] w, int rows, int cols, float[] hessian, Options options) {
+    if (hessian.length != (long) cols * cols) {
+      throw new IllegalArgumentException("w must be rows*cols and hessian cols*cols long");
+    }
+    return quantizeConsuming(w, rows, cols, hessian.clone(), options);
+  }
+
+  /**
+   * {@link #quantize}, working in the memory of {@code hessian}, which is spoiled: the one
+   * Hessian-sized array of the whole computation (act-order permutes it in place, and the inverse's
+   * factor replaces it, {@link InverseHessian#factor}). {@code w} is not modified.
+   */
+  public static Result quantizeConsuming(
+      float[] w, int rows, int cols, float[] hessian, Options options) {
     long start = System.nanoTime();
     if (w.length != (long) rows * cols || hessian.length != (long) cols * cols) {
       throw new IllegalArgumentException("w must be rows*cols and hessian cols*cols long");
     }
     QuantScheme scheme = options.scheme();
     float[] weights = w.clone(); // [rows][cols]
-    float[] h = hessian.clone(); // [cols][cols]
+    float[] h = hessian; // [cols][cols]
     InverseHessian.fixDeadInputs(h, weights, rows, cols);
     int size = scheme.columnsPerGroup(cols);
     int groups = scheme.groups(cols);
@@ -135,7 +148,7 @@ public final class Gptq {
               .mapToInt(Integer::intValue)
               .toArray();
       weights = permuteColumns(weights, rows, cols, perm);
-      h = permuteSymmetric(h, cols, perm);
+      permuteSymmetricInPlace(h, cols, perm);
     }
     // Hinv = cholesky(H^-1, upper): the rows of the inverse Hessian GPTQ needs (Section 4, Step 3)
     InverseHessian.Factor factor = InverseHessian.factor(h, cols, options.dampPercent());
@@ -400,6 +413,38 @@ public final class Gptq {
       }
     }
     return p;
+  }
+
+  /**
+   * {@link #permuteSymmetric} without a second matrix: each row's columns through one row of
+   * scratch, then the rows moved along the permutation's cycles.
+   */
+  static void permuteSymmetricInPlace(float[] h, int cols, int[] perm) {
+    float[] row = new float[cols];
+    for (int i = 0; i < cols; i++) {
+      int at = i * cols;
+      for (int j = 0; j < cols; j++) {
+        row[j] = h[at + perm[j]];
+      }
+      System.arraycopy(row, 0, h, at, cols);
+    }
+    boolean[] placed = new boolean[cols];
+    for (int start = 0; start < cols; start++) {
+      if (placed[start] || perm[start] == start) {
+        placed[start] = true;
+        continue;
+      }
+      // new row i = old row perm[i], along the cycle start -> perm[start] -> ...
+      System.arraycopy(h, start * cols, row, 0, cols);
+      int i = start;
+      while (perm[i] != start) {
+        System.arraycopy(h, perm[i] * cols, h, i * cols, cols);
+        placed[i] = true;
+        i = perm[i];
+      }
+      System.arraycopy(row, 0, h, i * cols, cols);
+      placed[i] = true;
+    }
   }
 
   static byte[] unpermuteColumns(byte[] codes, int rows, int cols, int[] perm) {

@@ -44,11 +44,11 @@ public final class GptqCompressor implements MatrixCompressor {
   public CompressedMatrix compress(
       int layer, Linear linear, float[] weight, int rows, int cols, InputStatistics stats) {
     Gptq.Result r =
-        Gptq.quantize(
+        Gptq.quantizeConsuming(
             weight,
             rows,
             cols,
-            stats.hessian(),
+            stats.hessianToChange(),
             new Gptq.Options(
                 schemeOf.apply(layer, linear), dampPercent, blockSize, actOrder, staticGroups));
     return new CompressedMatrix(
