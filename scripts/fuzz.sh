@@ -26,6 +26,7 @@ all=(
   formats:GgufTokenizerFuzzTest#fromJson
   model:TextDatasetFuzzTest#jsonl
   model:TextDatasetFuzzTest#txt
+  model:LlamaGgufFuzzTest#family
 )
 targets=()
 if [ "$#" -eq 0 ]; then
