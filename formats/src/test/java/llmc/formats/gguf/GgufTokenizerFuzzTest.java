@@ -166,9 +166,12 @@ class GgufTokenizerFuzzTest {
          "truncation": null,
          "padding": null,
          "added_tokens": [
-          {"id": 0, "content": "<unk>", "special": true},
-          {"id": 1, "content": "<s>", "special": true},
-          {"id": 2, "content": "</s>", "special": true}
+          {"id": 0, "content": "<unk>", "single_word": false, "lstrip": false, "rstrip": false,
+             "normalized": false, "special": true},
+          {"id": 1, "content": "<s>", "single_word": false, "lstrip": false, "rstrip": false,
+             "normalized": false, "special": true},
+          {"id": 2, "content": "</s>", "single_word": false, "lstrip": false, "rstrip": false,
+             "normalized": false, "special": true}
          ],
          "normalizer": {"type": "Sequence", "normalizers": [
            {"type": "Prepend", "prepend": "▁"},
@@ -215,9 +218,12 @@ class GgufTokenizerFuzzTest {
          "truncation": null,
          "padding": null,
          "added_tokens": [
-          {"id": 0, "content": "<|endoftext|>", "special": true},
-          {"id": 1, "content": "<|im_start|>", "special": true},
-          {"id": 2, "content": "<|im_end|>", "special": true}
+          {"id": 0, "content": "<|endoftext|>", "single_word": false, "lstrip": false, "rstrip": false,
+             "normalized": false, "special": true},
+          {"id": 1, "content": "<|im_start|>", "single_word": false, "lstrip": false, "rstrip": false,
+             "normalized": false, "special": true},
+          {"id": 2, "content": "<|im_end|>", "single_word": false, "lstrip": false, "rstrip": false,
+             "normalized": false, "special": true}
          ],
          "normalizer": null,
          "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
@@ -271,7 +277,15 @@ class GgufTokenizerFuzzTest {
     bpe.put("ignore_merges", true);
     ArrayNode added = llama3.putArray("added_tokens");
     for (String special : List.of("<|begin_of_text|>", "<|end_of_text|>", "<|eot_id|>")) {
-      added.addObject().put("id", id++).put("content", special).put("special", true);
+      added
+          .addObject()
+          .put("id", id++)
+          .put("content", special)
+          .put("single_word", false)
+          .put("lstrip", false)
+          .put("rstrip", false)
+          .put("normalized", false)
+          .put("special", true);
     }
     llama3.set("pre_tokenizer", splitThenByteLevel(GgufTokenizer.LLAMA3_REGEX));
     llama3.set(
@@ -284,8 +298,15 @@ class GgufTokenizerFuzzTest {
                    "use_regex": true},
                   {"type": "TemplateProcessing",
                    "single": [{"SpecialToken": {"id": "<|begin_of_text|>", "type_id": 0}},
-                              {"Sequence": {"id": "A", "type_id": 0}}]}]}
-                """));
+                              {"Sequence": {"id": "A", "type_id": 0}}],
+                   "pair": [{"SpecialToken": {"id": "<|begin_of_text|>", "type_id": 0}},
+                            {"Sequence": {"id": "A", "type_id": 0}},
+                            {"SpecialToken": {"id": "<|begin_of_text|>", "type_id": 1}},
+                            {"Sequence": {"id": "B", "type_id": 1}}],
+                   "special_tokens": {"<|begin_of_text|>": {"id": "<|begin_of_text|>",
+                     "ids": [%d], "tokens": ["<|begin_of_text|>"]}}}]}
+                """
+                    .formatted(added.get(0).get("id").intValue())));
     seed("byte-level-llama3", Json.pretty(llama3));
     // Qwen2's shape ("qwen2"): its Split regex, an NFC normalizer (a warning), a ByteLevel
     // post-processor.
