@@ -27,6 +27,7 @@ all=(
   model:TextDatasetFuzzTest#jsonl
   model:TextDatasetFuzzTest#txt
   model:LlamaGgufFuzzTest#family
+  model:TokenizerFuzzTest#open
 )
 targets=()
 if [ "$#" -eq 0 ]; then
