@@ -22,8 +22,12 @@ all=(
   formats:GgufFuzzTest#open
   formats:ModelConfigFuzzTest#read
   formats:QuantizedCheckpointFuzzTest#open
+  formats:SentencePieceModelFuzzTest#read
+  formats:GgufTokenizerFuzzTest#fromJson
   model:TextDatasetFuzzTest#jsonl
   model:TextDatasetFuzzTest#txt
+  model:LlamaGgufFuzzTest#family
+  model:TokenizerFuzzTest#open
 )
 targets=()
 if [ "$#" -eq 0 ]; then
@@ -55,17 +59,17 @@ for t in "${targets[@]}"; do
   JAZZER_FUZZ=1 mvn -B -o test -pl "$module" -am -Dtest="$test" -Dsurefire.failIfNoSpecifiedTests=false \
     -Djunit.jupiter.execution.timeout.mode=disabled \
     -Djazzer.internal.arg.0=fuzz -Djazzer.internal.arg.1=-max_total_time="$seconds" >"$log" 2>&1 || true
-  runs="$(sed -n 's/^Done \([0-9]*\) runs in.*/\1/p' "$log" | tail -1)"
+  runs="$(sed -n 's/^Done \([0-9]*\) runs in.*/\1/p' "$log" | tail -1 || true)"
   crashes=0
   finding=""
   if [ -z "$runs" ]; then
     # stopped by a finding: the last status line has the count
-    runs="$(grep -oE '^#[0-9]+' "$log" | tail -1 | tr -d '#')"
+    runs="$(grep -oE '^#[0-9]+' "$log" | tail -1 | tr -d '#' || true)"
   fi
   if grep -q 'Test unit written to' "$log"; then
     crashes=1
-    finding="$(grep -aoE 'FuzzTestFindingException: [^ ]+' "$log" | head -1 | sed 's/^FuzzTestFindingException: //; s/:$//')"
-    finding="$finding -> $(sed -n 's/.*Test unit written to \(.*\)/\1/p' "$log" | head -1)"
+    finding="$(grep -aoE 'FuzzTestFindingException: [^ ]+' "$log" | head -1 | sed 's/^FuzzTestFindingException: //; s/:$//' || true)"
+    finding="$finding -> $(sed -n 's/.*Test unit written to \(.*\)/\1/p' "$log" | head -1 || true)"
     failed=1
   elif ! grep -q 'BUILD SUCCESS' "$log"; then
     finding="build failed, see $log"

@@ -65,7 +65,7 @@ public final class Json {
   }
 
   /** Jackson's message without its multi-line source excerpt: "what (line L, column C)". */
-  static String describe(JsonProcessingException e) {
+  public static String describe(JsonProcessingException e) {
     String what = e.getOriginalMessage();
     if (what.length() > 200) {
       what = what.substring(0, 200) + "...";

@@ -1,9 +1,18 @@
 package llmc.model;
 
 import ai.djl.huggingface.tokenizers.HuggingFaceTokenizer;
+import com.fasterxml.jackson.core.JsonFactory;
+import com.fasterxml.jackson.core.JsonLocation;
+import com.fasterxml.jackson.core.JsonParser;
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.core.JsonToken;
 import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.HexFormat;
 import llmc.formats.BadInputException;
+import llmc.formats.Json;
 import llmc.formats.ModelFolder;
 
 /**
@@ -13,21 +22,29 @@ import llmc.formats.ModelFolder;
  * model.
  */
 public final class Tokenizer implements AutoCloseable {
+  /** A plain parser (duplicate keys allowed, as Hugging Face does), for {@link #checkJson}. */
+  private static final JsonFactory JSON = new JsonFactory();
+
   private final HuggingFaceTokenizer tokenizer;
+  private final Path json;
+  private final int vocabSize;
   private final int bosId;
   private final int eosId;
   private final boolean addBos;
-  private final Path file;
-  private final int vocab;
 
   private Tokenizer(
-      HuggingFaceTokenizer tokenizer, int bosId, int eosId, boolean addBos, Path file, int vocab) {
+      HuggingFaceTokenizer tokenizer,
+      Path json,
+      int vocabSize,
+      int bosId,
+      int eosId,
+      boolean addBos) {
     this.tokenizer = tokenizer;
+    this.json = json;
+    this.vocabSize = vocabSize;
     this.bosId = bosId;
     this.eosId = eosId;
     this.addBos = addBos;
-    this.file = file;
-    this.vocab = vocab;
   }
 
   public static Tokenizer open(ModelFolder folder) {
@@ -39,6 +56,7 @@ public final class Tokenizer implements AutoCloseable {
                     new BadInputException(
                         folder.dir()
                             + ": no tokenizer.json; llmc reads the Hugging Face tokenizers format"));
+    checkJson(json);
     Engines.configure(0);
     HuggingFaceTokenizer tokenizer;
     try {
@@ -69,38 +87,128 @@ public final class Tokenizer implements AutoCloseable {
       }
     }
     return new Tokenizer(
-        tokenizer, bos == null ? -1 : bos, eos == null ? -1 : eos, addBos, json, vocab);
+        tokenizer, json, vocab, bos == null ? -1 : bos, eos == null ? -1 : eos, addBos);
   }
 
-  /** One document: {@code [BOS] + tokens(text)}, no EOS. */
+  /** The deepest nesting of arrays and objects that Hugging Face tokenizers' parser accepts. */
+  static final int MAX_JSON_DEPTH = 127;
+
+  /**
+   * Refuses a tokenizer.json that Hugging Face tokenizers' JSON parser (serde_json) would refuse:
+   * its syntax, a string holding an unpaired surrogate (a lone {@code \\ud800} escape), a number
+   * beyond the double range ({@code 1e400}), arrays and objects nested deeper than {@value
+   * #MAX_JSON_DEPTH}. The native library (tokenizers 0.21 in DJL 0.36) reports these as errors,
+   * except inside the {@code "decoder"} value, where its deserializer unwraps the parse result and
+   * the panic aborts the whole JVM; so the text it is given is checked here first. It reads the
+   * file as UTF-8 with malformed bytes replaced, as DJL does.
+   */
+  static void checkJson(Path json) {
+    String text;
+    try {
+      text = new String(Files.readAllBytes(json), StandardCharsets.UTF_8);
+    } catch (IOException e) {
+      throw new BadInputException(json + ": cannot read: " + e.getMessage(), e);
+    }
+    try (JsonParser p = JSON.createParser(text)) {
+      int depth = 0;
+      for (JsonToken t = p.nextToken(); t != null; t = p.nextToken()) {
+        switch (t) {
+          case START_OBJECT, START_ARRAY -> {
+            if (++depth > MAX_JSON_DEPTH) {
+              throw refused(
+                  json, p, "arrays and objects nested more than " + MAX_JSON_DEPTH + " deep");
+            }
+          }
+          case END_OBJECT, END_ARRAY -> depth--;
+          case FIELD_NAME, VALUE_STRING -> {
+            String s = p.getText();
+            for (int i = 0; i < s.length(); i++) {
+              char c = s.charAt(i);
+              if (Character.isHighSurrogate(c)
+                  && i + 1 < s.length()
+                  && Character.isLowSurrogate(s.charAt(i + 1))) {
+                i++;
+              } else if (Character.isSurrogate(c)) {
+                throw refused(
+                    json,
+                    p,
+                    "a string holds an unpaired surrogate (\\u"
+                        + HexFormat.of().toHexDigits(c)
+                        + "), which is not Unicode text");
+              }
+            }
+          }
+          case VALUE_NUMBER_INT, VALUE_NUMBER_FLOAT -> {
+            if (!Double.isFinite(p.getDoubleValue())) {
+              throw refused(json, p, "the number " + p.getText() + " is out of range");
+            }
+          }
+          default -> {}
+        }
+      }
+    } catch (JsonProcessingException e) {
+      throw new BadInputException(json + ": not valid JSON: " + Json.describe(e), e);
+    } catch (IOException e) {
+      throw new BadInputException(json + ": cannot read: " + e.getMessage(), e);
+    }
+  }
+
+  private static BadInputException refused(Path json, JsonParser p, String what) {
+    JsonLocation at = p.currentTokenLocation();
+    return new BadInputException(
+        json
+            + ": "
+            + what
+            + " (line "
+            + at.getLineNr()
+            + ", column "
+            + at.getColumnNr()
+            + "); Hugging Face tokenizers cannot read it");
+  }
+
+  /**
+   * One document: {@code [BOS] + tokens(text)}, no EOS. A tokenizer that fails on the text, or
+   * gives an id outside config.json's vocab_size (the model has no embedding row for it), is
+   * refused naming its tokenizer.json.
+   */
   public int[] encodeDocument(String text) {
-    long[] ids = text.isEmpty() ? new long[0] : tokenizer.encode(text, false, false).getIds();
+    long[] ids;
+    try {
+      ids = text.isEmpty() ? new long[0] : tokenizer.encode(text, false, false).getIds();
+    } catch (RuntimeException e) {
+      throw new BadInputException(json + ": cannot tokenize a text (" + e.getMessage() + ")", e);
+    }
     int offset = addBos ? 1 : 0;
     int[] out = new int[ids.length + offset];
     if (addBos) {
       out[0] = bosId;
     }
     for (int i = 0; i < ids.length; i++) {
-      if (ids[i] < 0 || ids[i] >= vocab) {
+      if (ids[i] < 0 || ids[i] >= vocabSize) {
         throw new BadInputException(
-            file
+            json
                 + ": the tokenizer gives token id "
                 + ids[i]
-                + ", outside the model's vocabulary [0, "
-                + vocab
-                + ") (config.json vocab_size); this tokenizer does not belong to the model");
+                + ", outside config.json's vocab_size "
+                + vocabSize
+                + "; the tokenizer does not belong to this model");
       }
       out[i + offset] = (int) ids[i];
     }
     return out;
   }
 
+  /** The text of {@code ids}, special tokens left out; a tokenizer that fails is refused. */
   public String decode(int[] ids) {
     long[] longs = new long[ids.length];
     for (int i = 0; i < ids.length; i++) {
       longs[i] = ids[i];
     }
-    return tokenizer.decode(longs, true);
+    try {
+      return tokenizer.decode(longs, true);
+    } catch (RuntimeException e) {
+      throw new BadInputException(json + ": cannot decode token ids (" + e.getMessage() + ")", e);
+    }
   }
 
   public int bosId() {

@@ -10,8 +10,10 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
@@ -85,7 +87,8 @@ import llmc.formats.ModelFolder;
  * tokenizer.chat_template}: tokenizer_config's string, else {@code chat_template.jinja}.
  *
  * <p>Token texts must be distinct (llama.cpp asserts it when loading); a folder whose tokens
- * collide is refused.
+ * collide is refused, and so is a token or merge holding an unpaired surrogate (a lone JSON escape
+ * such as \\udc00), which UTF-8 cannot store: written as '?', it could collide with another.
  */
 public final class GgufTokenizer {
 
@@ -287,7 +290,26 @@ public final class GgufTokenizer {
       return tokens.size();
     }
 
+    /**
+     * Token texts must be Unicode text (GGUF stores them as UTF-8: an unpaired surrogate, which a
+     * JSON escape such as \\ud800 can make, would be written as '?' and could collide) and
+     * distinct.
+     */
     void checkDistinct(Path source) {
+      for (int i = 0; i < tokens.size(); i++) {
+        int at = unpairedSurrogate(tokens.get(i));
+        if (at >= 0) {
+          throw new BadInputException(
+              source
+                  + ": token "
+                  + i
+                  + " holds an unpaired surrogate (\\u"
+                  + HexFormat.of().toHexDigits(tokens.get(i).charAt(at))
+                  + " at character "
+                  + at
+                  + "), which is not Unicode text and cannot be written to GGUF as UTF-8");
+        }
+      }
       Map<String, Integer> seen = new HashMap<>();
       for (int i = 0; i < tokens.size(); i++) {
         Integer before = seen.putIfAbsent(tokens.get(i), i);
@@ -645,6 +667,21 @@ public final class GgufTokenizer {
         && p.path("use_regex").asBoolean(true) == useRegex;
   }
 
+  /** The index of the first unpaired surrogate of {@code s}, or -1 when it is Unicode text. */
+  static int unpairedSurrogate(String s) {
+    for (int i = 0; i < s.length(); i++) {
+      char c = s.charAt(i);
+      if (Character.isHighSurrogate(c)
+          && i + 1 < s.length()
+          && Character.isLowSurrogate(s.charAt(i + 1))) {
+        i++;
+      } else if (Character.isSurrogate(c)) {
+        return i;
+      }
+    }
+    return -1;
+  }
+
   /** merges as ["a b", ...] or [["a", "b"], ...]. */
   private static List<String[]> readMerges(Path file, JsonNode node) {
     List<String[]> merges = new ArrayList<>();
@@ -668,6 +705,15 @@ public final class GgufTokenizer {
       } else {
         throw new BadInputException(
             file + ": merge " + m + " is neither \"a b\" nor [\"a\", \"b\"]");
+      }
+      String[] last = merges.getLast();
+      if (unpairedSurrogate(last[0]) >= 0 || unpairedSurrogate(last[1]) >= 0) {
+        throw new BadInputException(
+            file
+                + ": merge "
+                + (merges.size() - 1)
+                + " holds an unpaired surrogate, which is not Unicode text and cannot be written"
+                + " to GGUF as UTF-8");
       }
     }
     return merges;
@@ -795,6 +841,13 @@ public final class GgufTokenizer {
         add.put("sep", true);
       } else if ("TemplateProcessing".equals(type)) {
         JsonNode single = p.path("single");
+        if (!single.isMissingNode() && !single.isNull() && !single.isArray()) {
+          throw new BadInputException(
+              src.tokenizerJsonPath
+                  + ": the TemplateProcessing post-processor's \"single\" is "
+                  + single.getNodeType().toString().toLowerCase(Locale.ROOT)
+                  + ", not an array of template pieces");
+        }
         if (single.size() <= 1) {
           continue;
         }

@@ -345,6 +345,41 @@ class GgufTokenizerTest {
         () -> tokenizer(dir), "tokenizer.json", "tokens 0 and 2 are both 'a'");
   }
 
+  /** Found by GgufTokenizerFuzzTest's read-back (the regression inputs are in its corpus). */
+  @Test
+  void refusesUnpairedSurrogatesAndATemplateThatIsNotAnArray() throws IOException {
+    Path dir = Files.createDirectories(temp.resolve("hostile"));
+    Files.writeString(dir.resolve("config.json"), CONFIG.formatted(4));
+    // "\ud800" and "?" are distinct in Java but both '?' once written as UTF-8
+    Files.writeString(
+        dir.resolve("tokenizer.json"),
+        """
+        {"pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "use_regex": true},
+         "model": {"type": "BPE", "vocab": {"a": 0, "?": 1, "\\ud800": 2}, "merges": []}}
+        """);
+    GgufTestFiles.assertBadInput(
+        () -> tokenizer(dir), "tokenizer.json", "token 2 holds an unpaired surrogate (\\ud800");
+    Files.writeString(
+        dir.resolve("tokenizer.json"),
+        """
+        {"pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "use_regex": true},
+         "model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": [["\\udc00", "b"]]}}
+        """);
+    GgufTestFiles.assertBadInput(
+        () -> tokenizer(dir), "tokenizer.json", "merge 0 holds an unpaired surrogate");
+    Files.writeString(
+        dir.resolve("tokenizer.json"),
+        """
+        {"post_processor": {"type": "TemplateProcessing", "single": {"a": 1, "b": 2}},
+         "pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "use_regex": true},
+         "model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": []}}
+        """);
+    GgufTestFiles.assertBadInput(
+        () -> tokenizer(dir),
+        "tokenizer.json",
+        "post-processor's \"single\" is object, not an array");
+  }
+
   @Test
   void chatTemplateFromTokenizerConfig() throws IOException {
     Path dir = copyWithout(stories(), "tokenizer_config.json");

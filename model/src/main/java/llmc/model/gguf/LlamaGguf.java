@@ -253,10 +253,26 @@ public final class LlamaGguf {
       throw new BadInputException(
           file + ": the head size is " + headDim + "; RoPE needs an even size of at least 2");
     }
-    int vocab =
-        m.contains("llama.vocab_size")
-            ? require(m, file, "llama.vocab_size", 1, 1 << 24)
-            : m.strings("tokenizer.ggml.tokens").size();
+    int vocab;
+    if (m.contains("llama.vocab_size")) {
+      vocab = require(m, file, "llama.vocab_size", 1, 1 << 24);
+    } else if (m.contains("tokenizer.ggml.tokens")) {
+      vocab = m.strings("tokenizer.ggml.tokens").size();
+      if (vocab < 1 || vocab > 1 << 24) {
+        throw new BadInputException(
+            file
+                + ": no llama.vocab_size, and tokenizer.ggml.tokens holds "
+                + vocab
+                + " tokens; expected 1 to "
+                + (1 << 24)
+                + " (the file is damaged or not a llama model)");
+      }
+    } else {
+      throw new BadInputException(
+          file
+              + ": neither llama.vocab_size nor tokenizer.ggml.tokens in the metadata; not a"
+              + " complete llama GGUF file");
+    }
     double theta = m.contains("llama.rope.freq_base") ? m.f32("llama.rope.freq_base") : 10000.0;
     positive(file, "llama.rope.freq_base", theta);
     Rope.Spec rope = new Rope.Spec(theta, "none", 1, 0, 0, 0);

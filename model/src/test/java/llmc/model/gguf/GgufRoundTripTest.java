@@ -8,8 +8,10 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import ai.djl.ndarray.NDManager;
+import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -316,6 +318,26 @@ class GgufRoundTripTest {
     for (int i = 0; i < order.length; i++) {
       assertEquals(i, inverse[order[i]]);
     }
+  }
+
+  /**
+   * Without llama.vocab_size the vocabulary is the token count, held to the same 1 to 2^24 (a file
+   * with no tokens and a token_embd of 0 rows used to open as a model of 0 tokens). The file is the
+   * regression input of LlamaGgufFuzzTest.
+   */
+  @Test
+  void vocabularyFromAnEmptyTokenListIsRefused() throws IOException {
+    Path file = dir.resolve("no-tokens.gguf");
+    Files.copy(
+        Path.of(
+            "src/test/resources/llmc/model/gguf/LlamaGgufFuzzTestInputs/family",
+            "regression-vocab-from-no-tokens"),
+        file);
+    BadInputException e = assertThrows(BadInputException.class, () -> LoadedModel.open(file));
+    assertTrue(
+        e.getMessage()
+            .startsWith(file + ": no llama.vocab_size, and tokenizer.ggml.tokens holds 0 tokens"),
+        e.getMessage());
   }
 
   @Test
