@@ -33,8 +33,9 @@ import llmc.model.Linear;
  * runs the rest from the saved activations, so it writes the bytes of an uninterrupted run.
  *
  * <p>Files: {@code journal.json} (the key of the inputs and settings, the layers done), {@code
- * layer-NNNNN/model.safetensors} per finished layer, {@code activations-NNNNN/model.safetensors}
- * after layer NNNNN. Each is written whole under a temporary name and renamed; {@code journal.json}
+ * layer-NNNNN/model.safetensors} per finished layer (a quantized matrix as its codes, scales and
+ * zeros only, when its values are their dequantization, as for GPTQ and RTN; other matrices as
+ * float32 values), {@code activations-NNNNN/model.safetensors} after layer NNNNN. Each is written whole under a temporary name and renamed; {@code journal.json}
  * is rewritten last, so a kill at any moment leaves a consistent journal of the layers before.
  */
 public final class LayerJournal implements AutoCloseable {
@@ -134,7 +135,7 @@ public final class LayerJournal implements AutoCloseable {
         matrices.put(
             linear,
             new CompressedMatrix(
-                f.floats(p + ".weight"),
+                f.contains(p + ".weight") ? f.floats(p + ".weight") : q.dequantize(),
                 q,
                 m.get("seconds").asDouble(),
                 m.hasNonNull("gptq_loss") ? m.get("gptq_loss").asDouble() : null,
@@ -176,6 +177,9 @@ public final class LayerJournal implements AutoCloseable {
       throw new UncheckedIOException("cannot make the work folder " + dir, e);
     }
     var about = Json.mapper().createArrayNode();
+    // A quantized matrix's values are its codes dequantized (for GPTQ and RTN always): only the
+    // codes are kept then, not float32 values twice the size of a bfloat16 checkpoint.
+    Map<Linear, Boolean> dequantized = new java.util.EnumMap<>(Linear.class);
     for (Map.Entry<Linear, CompressedMatrix> e : matrices.entrySet()) {
       CompressedMatrix c = e.getValue();
       ObjectNode m = about.addObject();
@@ -188,6 +192,7 @@ public final class LayerJournal implements AutoCloseable {
       m.put("warning", c.warning());
       QuantizedTensor q = c.quantized();
       if (q != null) {
+        dequantized.put(e.getKey(), java.util.Arrays.equals(c.weight(), q.dequantize()));
         m.put("rows", q.rows());
         m.put("cols", q.cols());
         m.put("bits", q.bits());
@@ -203,8 +208,10 @@ public final class LayerJournal implements AutoCloseable {
           for (Map.Entry<Linear, CompressedMatrix> e : matrices.entrySet()) {
             String p = e.getKey().name();
             CompressedMatrix c = e.getValue();
-            writer.writeFloats(
-                p + ".weight", DType.F32, new long[] {c.weight().length}, c.weight());
+            if (!dequantized.getOrDefault(e.getKey(), false)) {
+              writer.writeFloats(
+                  p + ".weight", DType.F32, new long[] {c.weight().length}, c.weight());
+            }
             QuantizedTensor q = c.quantized();
             if (q != null) {
               writer.write(
