@@ -158,10 +158,10 @@ public final class Llmc {
   static String outOfMemoryMessage() {
     return String.format(
         java.util.Locale.ROOT,
-        "out of memory: the run needed more than the JVM's heap of %.1f GB (nothing was written);"
+        "out of memory: the run needed more than the JVM's heap of %.1f GiB (nothing was written);"
             + " give it more with JAVA_OPTS=-Xmx<size> (at most about 3/4 of the machine's memory),"
             + " or use fewer calibration windows",
-        Runtime.getRuntime().maxMemory() / 1e9);
+        Runtime.getRuntime().maxMemory() / (double) (1L << 30));
   }
 
   /**
