@@ -35,8 +35,9 @@ import llmc.model.Linear;
  * <p>Files: {@code journal.json} (the key of the inputs and settings, the layers done), {@code
  * layer-NNNNN/model.safetensors} per finished layer (a quantized matrix as its codes, scales and
  * zeros only, when its values are their dequantization, as for GPTQ and RTN; other matrices as
- * float32 values), {@code activations-NNNNN/model.safetensors} after layer NNNNN. Each is written whole under a temporary name and renamed; {@code journal.json}
- * is rewritten last, so a kill at any moment leaves a consistent journal of the layers before.
+ * float32 values), {@code activations-NNNNN/model.safetensors} after layer NNNNN. Each is written
+ * whole under a temporary name and renamed; {@code journal.json} is rewritten last, so a kill at
+ * any moment leaves a consistent journal of the layers before.
  */
 public final class LayerJournal implements AutoCloseable {
   /** The journal's own file: what marks a work folder as a layer journal. */

@@ -54,10 +54,12 @@ final class OutputOptions {
    * null when not given.
    */
   Long maxShardBytes() {
-    if (maxShardSize == null) {
-      return null;
-    }
-    String s = maxShardSize.trim().toUpperCase();
+    return maxShardSize == null ? null : shardBytes(maxShardSize);
+  }
+
+  /** A --max-shard-size value in bytes: a number with GB, MB, KB or B (decimal units). */
+  static long shardBytes(String size) {
+    String s = size.trim().toUpperCase();
     long unit = 1;
     for (String[] u :
         new String[][] {{"GB", "1000000000"}, {"MB", "1000000"}, {"KB", "1000"}, {"B", "1"}}) {
@@ -68,10 +70,13 @@ final class OutputOptions {
       }
     }
     try {
-      return (long) (Double.parseDouble(s) * unit);
+      double bytes = Double.parseDouble(s) * unit;
+      if (!(bytes >= 1) || bytes > Long.MAX_VALUE) {
+        throw new NumberFormatException();
+      }
+      return (long) bytes;
     } catch (NumberFormatException e) {
-      throw new BadInputException(
-          "--max-shard-size '" + maxShardSize + "': use a size like 5GB or 500MB");
+      throw new BadInputException("--max-shard-size '" + size + "': use a size like 5GB or 500MB");
     }
   }
 }

@@ -64,6 +64,14 @@ final class RandomModelCommand implements Callable<Integer> {
       description = "Standard deviation of the weights (default: ${DEFAULT-VALUE}).")
   double std;
 
+  @Option(
+      names = "--max-shard-size",
+      defaultValue = "5GB",
+      paramLabel = "SIZE",
+      description =
+          "Split the safetensors output into shards of at most SIZE (default: ${DEFAULT-VALUE}).")
+  String maxShardSize;
+
   @Mixin CommonOptions common;
 
   @Spec CommandSpec spec;
@@ -81,7 +89,16 @@ final class RandomModelCommand implements Callable<Integer> {
     ModelConfig modelConfig = ModelConfig.read(configJson);
     ModelFolder auxiliary = Files.isDirectory(config) ? ModelFolder.open(config) : null;
     try {
-      RandomModel.write(modelConfig, auxiliary, out, seed, type, std, 0.0, overwrite);
+      RandomModel.write(
+          modelConfig,
+          auxiliary,
+          out,
+          seed,
+          type,
+          std,
+          0.0,
+          overwrite,
+          OutputOptions.shardBytes(maxShardSize));
     } finally {
       if (auxiliary != null) {
         auxiliary.close();

@@ -52,4 +52,38 @@ class RandomModelOverwriteTest {
     assertEquals(2, refused.exitCode());
     assertTrue(Files.exists(foreign.resolve("notes.txt")));
   }
+
+  /** Large random models come in shards, as Hugging Face's do, and read back as one model. */
+  @Test
+  void shardedOutputHasAnIndexAndEvaluatesLikeOneFile() throws IOException {
+    Path one = dir.resolve("one");
+    Path sharded = dir.resolve("sharded");
+    String[] base = {"random-model", "--config", Cli.stories(), "--seed", "3", "--dtype", "f32"};
+    assertEquals(0, Cli.run(cat(base, "--out", one.toString())).exitCode());
+    Cli r = Cli.run(cat(base, "--out", sharded.toString(), "--max-shard-size", "300KB"));
+    assertEquals(0, r.exitCode(), r.err());
+    assertTrue(Files.exists(sharded.resolve("model.safetensors.index.json")));
+    try (var files = Files.list(sharded)) {
+      long shards =
+          files
+              .filter(f -> f.getFileName().toString().matches("model-\\d+-of-\\d+\\.safetensors"))
+              .count();
+      assertTrue(shards >= 3, shards + " shards for about 1 MB at 300 KB each");
+    }
+    Cli a = Cli.run("eval", one.toString(), "--data", Cli.valid(), "--max-windows", "2", "--json");
+    Cli b =
+        Cli.run("eval", sharded.toString(), "--data", Cli.valid(), "--max-windows", "2", "--json");
+    assertEquals(0, b.exitCode(), b.err());
+    assertEquals(a.json().get("perplexity").asDouble(), b.json().get("perplexity").asDouble(), 0.0);
+    assertEquals(
+        2,
+        Cli.run(cat(base, "--out", dir.resolve("x").toString(), "--max-shard-size", "-1GB"))
+            .exitCode());
+  }
+
+  private static String[] cat(String[] a, String... b) {
+    String[] all = java.util.Arrays.copyOf(a, a.length + b.length);
+    System.arraycopy(b, 0, all, a.length, b.length);
+    return all;
+  }
 }

@@ -48,6 +48,23 @@ public final class RandomModel {
       double std,
       double normJitter,
       boolean overwrite) {
+    write(config, auxiliary, out, seed, dtype, std, normJitter, overwrite, 0);
+  }
+
+  /**
+   * As above, in shards of at most {@code maxShardBytes} (0: one file) with a {@code
+   * model.safetensors.index.json}, as Hugging Face checkpoints of large models are.
+   */
+  public static void write(
+      ModelConfig config,
+      ModelFolder auxiliary,
+      Path out,
+      long seed,
+      DType dtype,
+      double std,
+      double normJitter,
+      boolean overwrite,
+      long maxShardBytes) {
     LlamaFamily f = LlamaFamily.from(config);
     SplittableRandom random = new SplittableRandom(seed);
     List<Path> inputs = auxiliary == null ? List.of() : List.of(auxiliary.dir());
@@ -65,7 +82,9 @@ public final class RandomModel {
       }
       try (SafetensorsWriter writer =
           new SafetensorsWriter(
-              folder.dir(), 0, Map.of("format", "pt", "llmc", "random-model seed " + seed))) {
+              folder.dir(),
+              maxShardBytes,
+              Map.of("format", "pt", "llmc", "random-model seed " + seed))) {
         Writer w = new Writer(writer, random, dtype);
         w.normal(TensorNames.EMBED, std, f.vocab(), f.hidden());
         for (int i = 0; i < f.layers(); i++) {
