@@ -1,0 +1,101 @@
+#!/usr/bin/python3
+"""PyTorch baselines for llmc's numerical kernels (bench/run.sh): the same float32 problems as
+llmc.quantize.KernelBenchmark, median wall time of --runs after --warmup. Prints one JSON object:
+{"threads": T, "torch": version, "blas": library, "openblas_core": name or null,
+ "openblas_config": text or null, "probe_gflops": matmul 1024 GFLOPS,
+ "kernels": {"gemm_2048": s, "xtx_2048": s, "cholesky_4096": s, "gptq_inverse_4096": s}}.
+
+Run with LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp (see bench/README.md); the
+caller sets OPENBLAS_CORETYPE when OpenBLAS does not recognise the processor.
+"""
+import argparse
+import ctypes
+import json
+import os
+import statistics
+import time
+
+parser = argparse.ArgumentParser()
+parser.add_argument("--threads", type=int, default=2)
+parser.add_argument("--runs", type=int, default=5)
+parser.add_argument("--warmup", type=int, default=2)
+args = parser.parse_args()
+for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[var] = str(args.threads)
+
+import torch  # noqa: E402
+
+torch.set_num_threads(args.threads)
+
+
+def blas_library():
+    try:
+        with open("/proc/self/maps") as maps:
+            for line in maps:
+                if "blas" in line and line.rstrip().endswith(".so.0") or "libblas" in line:
+                    return line.split()[-1]
+    except OSError:
+        pass
+    return "unknown"
+
+
+def openblas_info(path):
+    """OpenBLAS's own name for the kernel it chose, and its build configuration (None if not OpenBLAS)."""
+    try:
+        lib = ctypes.CDLL(path)
+        lib.openblas_get_corename.restype = ctypes.c_char_p
+        lib.openblas_get_config.restype = ctypes.c_char_p
+        return lib.openblas_get_corename().decode(), lib.openblas_get_config().decode()
+    except (OSError, AttributeError):
+        return None, None
+
+
+def timed(fn):
+    for _ in range(args.warmup):
+        fn()
+    seconds = []
+    for _ in range(args.runs):
+        t0 = time.perf_counter()
+        fn()
+        seconds.append(time.perf_counter() - t0)
+    return statistics.median(seconds)
+
+
+g = torch.Generator().manual_seed(0)
+with torch.inference_mode():
+    a = torch.randn(2048, 2048, generator=g)
+    b = torch.randn(2048, 2048, generator=g)
+    probe_a = torch.randn(1024, 1024, generator=g)
+    probe = timed(lambda: probe_a @ probe_a)
+    gemm = timed(lambda: a @ b)
+    x = torch.randn(2048, 2048, generator=g)
+    xtx = timed(lambda: x.t() @ x)
+    n = 4096
+    xs = torch.randn(2 * n, n, generator=g)
+    h = (xs.t() @ xs) / (2 * n) + torch.eye(n)
+    chol = timed(lambda: torch.linalg.cholesky(h))
+
+    def gptq_inverse():
+        # IST-DASLab fasterquant: Hinv = cholesky(cholesky_inverse(cholesky(H)), upper=True)
+        l = torch.linalg.cholesky(h)
+        inv = torch.cholesky_inverse(l)
+        return torch.linalg.cholesky(inv, upper=True)
+
+    inverse = timed(gptq_inverse)
+
+blas = blas_library()
+core, config = openblas_info(blas) if "openblas" in blas else (None, None)
+print(json.dumps({
+    "threads": args.threads,
+    "torch": torch.__version__,
+    "blas": blas,
+    "openblas_core": core,
+    "openblas_config": config,
+    "probe_gflops": 2 * 1024 ** 3 / probe / 1e9,
+    "kernels": {
+        "gemm_2048": gemm,
+        "xtx_2048": xtx,
+        "cholesky_4096": chol,
+        "gptq_inverse_4096": inverse,
+    },
+}))

@@ -1,0 +1,285 @@
+package llmc.quantize;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.Locale;
+import java.util.Random;
+import java.util.concurrent.CountDownLatch;
+import java.util.function.IntToDoubleFunction;
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorSpecies;
+import llmc.model.kernels.Gemm;
+import llmc.model.kernels.Gram;
+import llmc.model.kernels.Parallel;
+
+/**
+ * llmc's numerical kernels beside the machine's own limits and PyTorch's (bench/run.sh): the FMA
+ * peak of a tight Vector-API loop and a STREAM-like copy bandwidth, measured here; the float32
+ * matrix product and {@code XᵀX} of 2048-sized problems, the Cholesky factorization of a 4096
+ * Hessian and GPTQ's whole inverse-Hessian factor ({@link InverseHessian#factor}) against the JSON
+ * of bench/kernels_torch.py ({@code --reference FILE}). Median of {@code --runs} after {@code
+ * --warmup}; threads: {@code -Dllmc.threads=T}.
+ */
+public final class KernelBenchmark {
+  private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+
+  private KernelBenchmark() {}
+
+  public static void main(String[] args) throws Exception {
+    int runs = 5;
+    int warmup = 2;
+    JsonNode reference = null;
+    for (int i = 0; i < args.length; i++) {
+      switch (args[i]) {
+        case "--runs" -> runs = Integer.parseInt(args[++i]);
+        case "--warmup" -> warmup = Integer.parseInt(args[++i]);
+        case "--reference" ->
+            reference = new ObjectMapper().readTree(Files.readString(Path.of(args[++i])));
+        default -> throw new IllegalArgumentException("unknown argument " + args[i]);
+      }
+    }
+    int threads = Parallel.threads();
+    double peak = fmaPeakGflops(threads);
+    double copy = copyGigabytesPerSecond(threads);
+    System.out.printf(
+        Locale.ROOT,
+        "machine: %d threads, %d-bit vectors; FMA peak %.0f GFLOPS, copy %.1f GB/s (read + write)%n",
+        threads,
+        S.vectorBitSize(),
+        peak,
+        copy);
+    if (reference != null) {
+      System.out.printf(
+          Locale.ROOT,
+          "baseline: PyTorch %s, %s (OpenBLAS kernel %s), matmul probe %.0f GFLOPS%n",
+          reference.path("torch").asText(),
+          reference.path("blas").asText(),
+          reference.path("openblas_core").asText("-"),
+          reference.path("probe_gflops").asDouble());
+    }
+    System.out.printf(
+        Locale.ROOT,
+        "%-34s %10s %10s %8s %8s %8s%n",
+        "kernel",
+        "llmc s",
+        "torch s",
+        "speed",
+        "GFLOPS",
+        "of peak");
+    Random random = new Random(0);
+
+    int n = 2048;
+    float[] a = gaussian(random, n * n);
+    float[] b = gaussian(random, n * n);
+    float[] c = new float[n * n];
+    double gemm =
+        median(
+            runs,
+            warmup,
+            r -> {
+              Arrays.fill(c, 0f);
+              long t0 = System.nanoTime();
+              Gemm.parallelMultiplyAdd(1f, a, 0, n, 1, b, 0, n, c, 0, n, n, n, n);
+              return (System.nanoTime() - t0) / 1e9;
+            });
+    row("matrix product 2048³", gemm, reference, "gemm_2048", 2.0 * n * n * n, peak);
+
+    float[] s = new float[n * n];
+    double xtx =
+        median(
+            runs,
+            warmup,
+            r -> {
+              Arrays.fill(s, 0f);
+              long t0 = System.nanoTime();
+              Gram.addUpper(a, 0, n, n, s);
+              return (System.nanoTime() - t0) / 1e9;
+            });
+    // GFLOPS of the full product's count, though only the upper triangle is computed
+    row("XᵀX 2048 x 2048 (upper triangle)", xtx, reference, "xtx_2048", 2.0 * n * n * n, peak);
+
+    int m = 4096;
+    float[] xs = gaussian(random, 2 * m * m);
+    float[] h = new float[m * m];
+    Gram.addUpper(xs, 0, 2 * m, m, h);
+    Gram.mirrorUpper(h, m);
+    for (int i = 0; i < h.length; i++) {
+      h[i] /= 2 * m;
+    }
+    for (int i = 0; i < m; i++) {
+      h[i * m + i] += 1f;
+    }
+    float[] work = new float[m * m];
+    double cholesky =
+        median(
+            runs,
+            warmup,
+            r -> {
+              System.arraycopy(h, 0, work, 0, h.length);
+              long t0 = System.nanoTime();
+              if (!Cholesky.factorInPlace(work, m)) {
+                throw new AssertionError("not positive definite");
+              }
+              return (System.nanoTime() - t0) / 1e9;
+            });
+    row("Cholesky 4096", cholesky, reference, "cholesky_4096", m * (double) m * m / 3, peak);
+    double inverse =
+        median(
+            runs,
+            warmup,
+            r -> {
+              System.arraycopy(h, 0, work, 0, h.length);
+              long t0 = System.nanoTime();
+              if (InverseHessian.factor(work, m, 0.0).upper() == null) {
+                throw new AssertionError("not positive definite");
+              }
+              return (System.nanoTime() - t0) / 1e9;
+            });
+    // PyTorch's chain is three factorizations of n^3/3 each; llmc's is one and an inverse
+    row(
+        "GPTQ inverse factor 4096",
+        inverse,
+        reference,
+        "gptq_inverse_4096",
+        2 * m * (double) m * m / 3,
+        peak);
+    System.out.println(
+        "speed = torch s / llmc s (above 1: llmc faster); of peak = GFLOPS / the FMA peak above");
+  }
+
+  private static void row(
+      String name, double seconds, JsonNode reference, String key, double flops, double peak) {
+    double torch = reference == null ? Double.NaN : reference.path("kernels").path(key).asDouble();
+    double gflops = flops / seconds / 1e9;
+    System.out.printf(
+        Locale.ROOT,
+        "%-34s %10.4f %10s %8s %8.0f %7.0f%%%n",
+        name,
+        seconds,
+        Double.isNaN(torch) ? "-" : String.format(Locale.ROOT, "%.4f", torch),
+        Double.isNaN(torch) ? "-" : String.format(Locale.ROOT, "%.2fx", torch / seconds),
+        gflops,
+        100 * gflops / peak);
+  }
+
+  private static double median(int runs, int warmup, IntToDoubleFunction run) {
+    for (int i = 0; i < warmup; i++) {
+      run.applyAsDouble(-1);
+    }
+    double[] seconds = new double[runs];
+    for (int i = 0; i < runs; i++) {
+      seconds[i] = run.applyAsDouble(i);
+    }
+    Arrays.sort(seconds);
+    return seconds[runs / 2];
+  }
+
+  private static float[] gaussian(Random random, int count) {
+    float[] x = new float[count];
+    for (int i = 0; i < x.length; i++) {
+      x[i] = (float) random.nextGaussian();
+    }
+    return x;
+  }
+
+  /**
+   * The FMA peak: every thread runs 12 independent vector accumulators through fused multiply-adds
+   * (enough to cover the FMA latency of two units), nothing read from memory. Best of 5 rounds.
+   */
+  static double fmaPeakGflops(int threads) throws InterruptedException {
+    long iterations = 20_000_000;
+    double best = 0;
+    for (int round = 0; round < 5; round++) {
+      float[] sink = new float[threads];
+      CountDownLatch start = new CountDownLatch(1);
+      Thread[] workers = new Thread[threads];
+      for (int t = 0; t < threads; t++) {
+        int id = t;
+        workers[t] =
+            new Thread(
+                () -> {
+                  try {
+                    start.await();
+                  } catch (InterruptedException e) {
+                    return;
+                  }
+                  sink[id] = fmaLoop(iterations, id);
+                });
+        workers[t].start();
+      }
+      long t0 = System.nanoTime();
+      start.countDown();
+      for (Thread w : workers) {
+        w.join();
+      }
+      double seconds = (System.nanoTime() - t0) / 1e9;
+      double flops = 2.0 * 12 * S.length() * iterations * threads;
+      best = Math.max(best, flops / seconds / 1e9);
+    }
+    return best;
+  }
+
+  private static float fmaLoop(long iterations, int seed) {
+    FloatVector x = FloatVector.broadcast(S, 0.999999f);
+    FloatVector y = FloatVector.broadcast(S, 1e-7f * (seed + 1));
+    FloatVector a0 = FloatVector.broadcast(S, 1f);
+    FloatVector a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0;
+    FloatVector a6 = a0, a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
+    for (long i = 0; i < iterations; i++) {
+      a0 = a0.fma(x, y);
+      a1 = a1.fma(x, y);
+      a2 = a2.fma(x, y);
+      a3 = a3.fma(x, y);
+      a4 = a4.fma(x, y);
+      a5 = a5.fma(x, y);
+      a6 = a6.fma(x, y);
+      a7 = a7.fma(x, y);
+      a8 = a8.fma(x, y);
+      a9 = a9.fma(x, y);
+      a10 = a10.fma(x, y);
+      a11 = a11.fma(x, y);
+    }
+    return a0.add(a1)
+        .add(a2)
+        .add(a3)
+        .add(a4)
+        .add(a5)
+        .add(a6)
+        .add(a7)
+        .add(a8)
+        .add(a9)
+        .add(a10)
+        .add(a11)
+        .reduceLanes(jdk.incubator.vector.VectorOperators.ADD);
+  }
+
+  /**
+   * STREAM's Copy: {@code b[i] = a[i]} over two 256 MB arrays, split across the threads; bytes read
+   * plus bytes written per second. Best of 5 rounds.
+   */
+  static double copyGigabytesPerSecond(int threads) {
+    int count = 64 << 20;
+    float[] a = new float[count];
+    float[] b = new float[count];
+    Arrays.fill(a, 1f);
+    Arrays.fill(b, 0f);
+    double best = 0;
+    int chunk = count / threads;
+    for (int round = 0; round < 5; round++) {
+      long t0 = System.nanoTime();
+      Parallel.forEach(
+          threads,
+          t -> {
+            int from = t * chunk;
+            int to = t == threads - 1 ? count : from + chunk;
+            System.arraycopy(a, from, b, from, to - from);
+          });
+      double seconds = (System.nanoTime() - t0) / 1e9;
+      best = Math.max(best, 2.0 * 4 * count / seconds / 1e9);
+    }
+    return best;
+  }
+}
