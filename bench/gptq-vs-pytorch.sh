@@ -10,8 +10,9 @@ shapes=${3:-1536x576,4096x4096,11008x4096,4096x11008}
 . scripts/jdk25.sh
 out=$(mktemp -d)
 
-mvn -B -q -o -pl quantize test-compile
-mvn -B -q -o -pl quantize dependency:build-classpath -Dmdep.outputFile="$out/classpath" >/dev/null
+# One reactor build: the classpath names the modules' target/classes, never an installed llmc jar.
+mvn -B -q -o -pl quantize -am test-compile dependency:build-classpath -Dspotless.check.skip=true \
+  -Dmdep.outputFile="$out/classpath" >/dev/null
 
 echo "PyTorch ($threads threads)..." >&2
 LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp OMP_WAIT_POLICY=PASSIVE \

@@ -57,10 +57,9 @@ echo "== PyTorch baselines ($threads threads) ..." >&2
 /usr/bin/python3 bench/kernels_torch.py --threads "$threads" --runs "$runs" > "$out/torch.json"
 
 echo "== llmc kernels ($threads threads) ..." >&2
-mvn -B -q -o -pl quantize -am test-compile -Dspotless.check.skip=true > "$out/mvn.log" 2>&1 \
-  || { cat "$out/mvn.log"; exit 1; }
-mvn -B -q -o -pl quantize dependency:build-classpath -Dmdep.outputFile="$out/classpath" > "$out/mvn.log" 2>&1 \
-  || { cat "$out/mvn.log"; exit 1; }
+# One reactor build: the classpath names the modules' target/classes, never an installed llmc jar.
+mvn -B -q -o -pl quantize -am test-compile dependency:build-classpath -Dspotless.check.skip=true \
+  -Dmdep.outputFile="$out/classpath" > "$out/mvn.log" 2>&1 || { cat "$out/mvn.log"; exit 1; }
 "$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
   -Xms4g -Xmx4g -XX:+AlwaysPreTouch -Dllmc.threads="$threads" \
   -cp "quantize/target/test-classes:quantize/target/classes:$(cat "$out/classpath")" \
