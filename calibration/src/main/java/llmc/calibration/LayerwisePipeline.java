@@ -112,6 +112,7 @@ public final class LayerwisePipeline {
                 if (linear == last && stats != null) {
                   stats.lastRead(); // its memory may become the last matrix's Hessian
                 }
+                layer.release(linear); // the layer does not run until the new values are in
                 CompressedMatrix c =
                     compressMatrix(family, weights, compressor, layer.index, linear, stats);
                 layer.replace(linear, c.weight());
