@@ -31,82 +31,65 @@ class LayerResumeTest {
     return all;
   }
 
-  private List<String> quantize(String out, String... more) {
+  /**
+   * {@code llmc COMMAND SAMPLE --out DIR} with the command's own options, then {@code more}; every
+   * run calibrates on valid.jsonl with windows of 128 tokens.
+   */
+  private List<String> command(String command, String out, List<String> options, String... more) {
     List<String> args =
-        new ArrayList<>(
-            List.of(
-                "quantize",
-                Cli.stories(),
-                "--out",
-                dir.resolve(out).toString(),
-                "--bits",
-                "4",
-                "--group-size",
-                "32",
-                "--format",
-                "compressed-tensors",
-                "--calib",
-                Cli.valid(),
-                "--nsamples",
-                "128",
-                "--seq-len",
-                "128",
-                "--eval",
-                Cli.valid(),
-                "--eval-max-windows",
-                "16"));
+        new ArrayList<>(List.of(command, Cli.stories(), "--out", dir.resolve(out).toString()));
+    args.addAll(options);
+    args.addAll(List.of("--calib", Cli.valid(), "--seq-len", "128"));
     args.addAll(List.of(more));
     return llmc(args.toArray(String[]::new));
+  }
+
+  private List<String> quantize(String out, String... more) {
+    return command(
+        "quantize",
+        out,
+        List.of(
+            "--bits",
+            "4",
+            "--group-size",
+            "32",
+            "--format",
+            "compressed-tensors",
+            "--nsamples",
+            "128",
+            "--eval",
+            Cli.valid(),
+            "--eval-max-windows",
+            "16"),
+        more);
   }
 
   private List<String> prune(String out, String... more) {
-    List<String> args =
-        new ArrayList<>(
-            List.of(
-                "prune",
-                Cli.stories(),
-                "--out",
-                dir.resolve(out).toString(),
-                "--method",
-                "sparsegpt",
-                "--pattern",
-                "2:4",
-                "--calib",
-                Cli.valid(),
-                "--nsamples",
-                "128",
-                "--seq-len",
-                "128"));
-    args.addAll(List.of(more));
-    return llmc(args.toArray(String[]::new));
+    return command(
+        "prune",
+        out,
+        List.of("--method", "sparsegpt", "--pattern", "2:4", "--nsamples", "128"),
+        more);
   }
 
   private List<String> taylorChannels(String out, String... more) {
-    List<String> args =
-        new ArrayList<>(
-            List.of(
-                "prune",
-                Cli.stories(),
-                "--out",
-                dir.resolve(out).toString(),
-                "--method",
-                "taylor",
-                "--structure",
-                "channels",
-                "--sparsity",
-                "0.25",
-                "--calib",
-                Cli.valid(),
-                "--nsamples",
-                "64",
-                "--seq-len",
-                "128",
-                "--eval",
-                Cli.valid(),
-                "--eval-max-windows",
-                "16"));
-    args.addAll(List.of(more));
-    return llmc(args.toArray(String[]::new));
+    return command(
+        "prune",
+        out,
+        List.of(
+            "--method",
+            "taylor",
+            "--structure",
+            "channels",
+            "--sparsity",
+            "0.25",
+            "--nsamples",
+            "64",
+            "--eval",
+            Cli.valid(),
+            "--eval-max-windows",
+            "16"),
+        more);
   }
 
   /** Runs to the end; returns what it printed (progress as plain lines). */

@@ -64,6 +64,24 @@ public final class Json {
     }
   }
 
+  /**
+   * The index of the first unpaired surrogate of {@code s} (a lone JSON escape such as {@code
+   * \\ud800} makes one), or -1 when {@code s} is Unicode text that UTF-8 can store.
+   */
+  public static int unpairedSurrogate(String s) {
+    for (int i = 0; i < s.length(); i++) {
+      char c = s.charAt(i);
+      if (Character.isHighSurrogate(c)
+          && i + 1 < s.length()
+          && Character.isLowSurrogate(s.charAt(i + 1))) {
+        i++;
+      } else if (Character.isSurrogate(c)) {
+        return i;
+      }
+    }
+    return -1;
+  }
+
   /** Jackson's message without its multi-line source excerpt: "what (line L, column C)". */
   public static String describe(JsonProcessingException e) {
     String what = e.getOriginalMessage();

@@ -122,20 +122,14 @@ public final class Tokenizer implements AutoCloseable {
           case END_OBJECT, END_ARRAY -> depth--;
           case FIELD_NAME, VALUE_STRING -> {
             String s = p.getText();
-            for (int i = 0; i < s.length(); i++) {
-              char c = s.charAt(i);
-              if (Character.isHighSurrogate(c)
-                  && i + 1 < s.length()
-                  && Character.isLowSurrogate(s.charAt(i + 1))) {
-                i++;
-              } else if (Character.isSurrogate(c)) {
-                throw refused(
-                    json,
-                    p,
-                    "a string holds an unpaired surrogate (\\u"
-                        + HexFormat.of().toHexDigits(c)
-                        + "), which is not Unicode text");
-              }
+            int at = Json.unpairedSurrogate(s);
+            if (at >= 0) {
+              throw refused(
+                  json,
+                  p,
+                  "a string holds an unpaired surrogate (\\u"
+                      + HexFormat.of().toHexDigits(s.charAt(at))
+                      + "), which is not Unicode text");
             }
           }
           case VALUE_NUMBER_INT, VALUE_NUMBER_FLOAT -> {

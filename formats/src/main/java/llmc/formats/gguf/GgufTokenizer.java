@@ -297,7 +297,7 @@ public final class GgufTokenizer {
      */
     void checkDistinct(Path source) {
       for (int i = 0; i < tokens.size(); i++) {
-        int at = unpairedSurrogate(tokens.get(i));
+        int at = Json.unpairedSurrogate(tokens.get(i));
         if (at >= 0) {
           throw new BadInputException(
               source
@@ -667,21 +667,6 @@ public final class GgufTokenizer {
         && p.path("use_regex").asBoolean(true) == useRegex;
   }
 
-  /** The index of the first unpaired surrogate of {@code s}, or -1 when it is Unicode text. */
-  static int unpairedSurrogate(String s) {
-    for (int i = 0; i < s.length(); i++) {
-      char c = s.charAt(i);
-      if (Character.isHighSurrogate(c)
-          && i + 1 < s.length()
-          && Character.isLowSurrogate(s.charAt(i + 1))) {
-        i++;
-      } else if (Character.isSurrogate(c)) {
-        return i;
-      }
-    }
-    return -1;
-  }
-
   /** merges as ["a b", ...] or [["a", "b"], ...]. */
   private static List<String[]> readMerges(Path file, JsonNode node) {
     List<String[]> merges = new ArrayList<>();
@@ -707,7 +692,7 @@ public final class GgufTokenizer {
             file + ": merge " + m + " is neither \"a b\" nor [\"a\", \"b\"]");
       }
       String[] last = merges.getLast();
-      if (unpairedSurrogate(last[0]) >= 0 || unpairedSurrogate(last[1]) >= 0) {
+      if (Json.unpairedSurrogate(last[0]) >= 0 || Json.unpairedSurrogate(last[1]) >= 0) {
         throw new BadInputException(
             file
                 + ": merge "
