@@ -172,11 +172,7 @@ public final class LayerJournal implements AutoCloseable {
     if (index != layersDone) {
       throw new IllegalStateException("layer " + index + " done after " + layersDone + " layers");
     }
-    try {
-      Files.createDirectories(dir);
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot make the work folder " + dir, e);
-    }
+    makeFolder();
     var about = Json.mapper().createArrayNode();
     // A quantized matrix's values are its codes dequantized (for GPTQ and RTN always): only the
     // codes are kept then, not float32 values twice the size of a bfloat16 checkpoint.
@@ -273,15 +269,12 @@ public final class LayerJournal implements AutoCloseable {
   }
 
   /**
-   * Saves {@code tensors} (each as a flat F32 vector) under {@code name}, whole or not at all, and
-   * records the journal's key, so that a run killed before its first layer resumes from them.
+   * Saves {@code tensors} (each as a flat F32 vector) under {@code name}, whole or not at all, in a
+   * folder that already holds the journal's key, so that a run killed before its first layer
+   * resumes from them.
    */
   public void saveTensors(String name, Map<String, String> metadata, Map<String, float[]> tensors) {
-    try {
-      Files.createDirectories(dir);
-    } catch (IOException e) {
-      throw new UncheckedIOException("cannot make the work folder " + dir, e);
-    }
+    makeFolder();
     writeWhole(
         dir.resolve(name),
         metadata,
@@ -291,7 +284,6 @@ public final class LayerJournal implements AutoCloseable {
                 e.getKey(), DType.F32, new long[] {e.getValue().length}, e.getValue());
           }
         });
-    writeState();
   }
 
   /** Removes the journal of a finished run (its output now holds every layer). */
@@ -327,6 +319,22 @@ public final class LayerJournal implements AutoCloseable {
     } catch (IOException e) {
       throw new UncheckedIOException("cannot write " + target, e);
     }
+  }
+
+  /**
+   * The work folder, with its {@link #FILE} from the start: a run killed before it finished its
+   * first layer leaves a journal (of no layers) that a resume accepts, never a folder it refuses.
+   */
+  private void makeFolder() {
+    if (Files.isRegularFile(dir.resolve(FILE), LinkOption.NOFOLLOW_LINKS)) {
+      return;
+    }
+    try {
+      Files.createDirectories(dir);
+    } catch (IOException e) {
+      throw new UncheckedIOException("cannot make the work folder " + dir, e);
+    }
+    writeState();
   }
 
   private void writeState() {

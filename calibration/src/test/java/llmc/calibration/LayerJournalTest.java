@@ -72,4 +72,17 @@ class LayerJournalTest {
       assertTrue(f.contains("V.weight"));
     }
   }
+
+  /** Killed right after its first saved piece: the folder is a journal a resume accepts. */
+  @Test
+  void theFirstThingSavedMakesAJournalThatResumes() {
+    Path work = dir.resolve("early");
+    LayerJournal journal = LayerJournal.open(work, "key", false);
+    journal.saveTensors("gradients", Map.of("loss", "1.5"), Map.of("g", new float[] {1f, -2f}));
+    LayerJournal resumed = LayerJournal.open(work, "key", true);
+    assertEquals(0, resumed.layersDone());
+    assertArrayEquals(
+        new float[] {1f, -2f}, resumed.tensors("gradients").orElseThrow().tensors().get("g"));
+    assertEquals("1.5", resumed.tensors("gradients").orElseThrow().metadata().get("loss"));
+  }
 }
