@@ -136,7 +136,7 @@ public final class LayerJournal implements AutoCloseable {
         matrices.put(
             linear,
             new CompressedMatrix(
-                f.contains(p + ".weight") ? f.floats(p + ".weight") : q.dequantize(),
+                f.contains(p + ".weight") ? f.floats(p + ".weight") : null, // null: the codes
                 q,
                 m.get("seconds").asDouble(),
                 m.hasNonNull("gptq_loss") ? m.get("gptq_loss").asDouble() : null,
@@ -189,7 +189,7 @@ public final class LayerJournal implements AutoCloseable {
       m.put("warning", c.warning());
       QuantizedTensor q = c.quantized();
       if (q != null) {
-        dequantized.put(e.getKey(), java.util.Arrays.equals(c.weight(), q.dequantize()));
+        dequantized.put(e.getKey(), c.valuesAreCodes());
         m.put("rows", q.rows());
         m.put("cols", q.cols());
         m.put("bits", q.bits());
@@ -206,8 +206,8 @@ public final class LayerJournal implements AutoCloseable {
             String p = e.getKey().name();
             CompressedMatrix c = e.getValue();
             if (!dequantized.getOrDefault(e.getKey(), false)) {
-              writer.writeFloats(
-                  p + ".weight", DType.F32, new long[] {c.weight().length}, c.weight());
+              float[] values = c.weight();
+              writer.writeFloats(p + ".weight", DType.F32, new long[] {values.length}, values);
             }
             QuantizedTensor q = c.quantized();
             if (q != null) {

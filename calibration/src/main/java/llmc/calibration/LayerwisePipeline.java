@@ -90,7 +90,7 @@ public final class LayerwisePipeline {
       for (Map.Entry<Linear, CompressedMatrix> e : saved.entrySet()) {
         String name = e.getKey().weightName(i);
         compressor.replayed(i, e.getKey(), weights.floats(name), e.getValue());
-        weights.put(name, e.getValue().weight());
+        weights.put(name, matrix(family, e.getKey(), e.getValue()));
       }
       sink.writeLayer(i, saved);
       weights.forgetLayer(i);
@@ -115,7 +115,7 @@ public final class LayerwisePipeline {
                 layer.release(linear); // the layer does not run until the new values are in
                 CompressedMatrix c =
                     compressMatrix(family, weights, compressor, layer.index, linear, stats);
-                layer.replace(linear, c.weight());
+                layer.replace(linear, matrix(family, linear, c));
                 done.put(linear, c);
               }
             }
@@ -136,7 +136,8 @@ public final class LayerwisePipeline {
               progress,
               w.save(),
               resumed,
-              resumed > 0 ? journal.activations() : null);
+              resumed > 0 ? journal.activations() : null,
+              w.keepMlpActivations());
         }
       }
       case StatisticsSource.Saved s -> {
@@ -197,15 +198,21 @@ public final class LayerwisePipeline {
             linear.outFeatures(family),
             linear.inFeatures(family),
             compressor.needsStatistics() ? stats : null);
-    weights.put(name, c.weight());
+    weights.put(name, matrix(family, linear, c));
     return c;
+  }
+
+  /** What the kernels read of a compressed matrix: its codes alone when they give its values. */
+  private static llmc.model.kernels.WeightMatrix matrix(
+      LlamaFamily family, Linear linear, CompressedMatrix c) {
+    return c.matrix(linear.outFeatures(family), linear.inFeatures(family));
   }
 
   /**
    * Up to this many bytes of MLP activations are kept between the statistics and the layer's
    * output.
    */
-  static final long KEPT_ACTIVATION_BYTES = 1L << 30;
+  public static final long KEPT_ACTIVATION_BYTES = 1L << 30;
 
   private LayerwisePipeline() {}
 
@@ -216,13 +223,14 @@ public final class LayerwisePipeline {
    */
   public static Timings run(
       LlamaRuntime runtime, List<int[]> windows, Compressor compressor, Progress progress) {
-    return run(runtime, windows, compressor, progress, null, 0, null);
+    return run(runtime, windows, compressor, progress, null, 0, null, true);
   }
 
   /**
    * As {@link #run(LlamaRuntime, List, Compressor, Progress)}; with {@code save}, also the
    * statistics of the uncompressed model (a second activation stream through the original layers)
-   * are saved.
+   * are saved; with {@code keepMlpActivations} the MLP activations are kept for the layer's output
+   * when they take at most {@link #KEPT_ACTIVATION_BYTES}, else computed again.
    */
   public static Timings run(
       LlamaRuntime runtime,
@@ -231,7 +239,8 @@ public final class LayerwisePipeline {
       Progress progress,
       StatisticsStore.Writer save,
       int from,
-      List<float[]> resumedActivations) {
+      List<float[]> resumedActivations,
+      boolean keepMlpActivations) {
     LlamaFamily family = runtime.family();
     int rows = windows.get(0).length; // one window at a time: [T][width]
     if (windows.stream().anyMatch(window -> window.length != rows)) {
@@ -256,17 +265,19 @@ public final class LayerwisePipeline {
     // Arrays reused by every layer, one per window: the merged heads (until o's output is added),
     // then the MLP activations (kept when they fit the budget, else computed again for down).
     long actBytes = 4L * family.intermediate() * windows.size() * rows;
-    boolean keepActs = actBytes <= KEPT_ACTIVATION_BYTES;
+    boolean keepActs = keepMlpActivations && actBytes <= KEPT_ACTIVATION_BYTES;
     int width = keepActs ? Math.max(family.qWidth(), family.intermediate()) : family.qWidth();
+    // Without kept MLP activations the heads' arrays are made for each layer's attention and let go
+    // before its MLP (0.13 GB for 8 windows of 512 tokens of a 70B-class model).
     List<float[]> merged = new ArrayList<>(windows.size());
-    for (int j = 0; j < windows.size(); j++) {
-      merged.add(new float[rows * width]);
-    }
     List<float[]> acts = keepActs ? merged : null;
     float[] actScratch = keepActs ? null : new float[rows * family.intermediate()];
     for (int i = from; i < family.layers(); i++) {
       progress.layer(i, family.layers());
       try (DecoderLayer layer = runtime.layer(i)) {
+        while (merged.size() < windows.size()) {
+          merged.add(new float[rows * width]);
+        }
         if (save != null) {
           clock.start();
           saveUncompressed(runtime, layer, original, rows, save);
@@ -295,6 +306,9 @@ public final class LayerwisePipeline {
         clock.start();
         for (int j = 0; j < xs.size(); j++) {
           runtime.afterAttention(layer, xs.get(j), merged.get(j), rows); // x becomes the residual
+        }
+        if (!keepActs) {
+          merged.clear();
         }
         clock.stopForward();
         // gate and up read RMSNorm(residual); down reads silu(gate) * up, kept when it fits the

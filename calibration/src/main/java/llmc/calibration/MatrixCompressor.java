@@ -20,8 +20,8 @@ public interface MatrixCompressor {
   boolean needsStatistics();
 
   /**
-   * @param weight the matrix's current values, {@code [rows = out][cols = in]} row-major; the
-   *     compressor may not keep it
+   * @param weight the matrix's current values, {@code [rows = out][cols = in]} row-major: the
+   *     caller's own copy, which the compressor may work in (GPTQ does) but not keep
    * @param stats the statistics of the input over every calibration token, or null when {@link
    *     #needsStatistics} is false
    */

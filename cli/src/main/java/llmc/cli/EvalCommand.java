@@ -90,6 +90,14 @@ final class EvalCommand implements Callable<Integer> {
   int warmup;
 
   @Option(
+      names = "--max-memory",
+      paramLabel = "SIZE",
+      description =
+          "Memory the run may use, e.g. 6GB: ./llmc sizes the JVM heap from it, and a model whose"
+              + " layers take more than a quarter of the heap runs one layer at a time.")
+  String maxMemory;
+
+  @Option(
       names = "--base",
       paramLabel = "MODEL",
       description = "Base model for KL divergence and top-1 agreement (same tokenizer).")
@@ -133,6 +141,9 @@ final class EvalCommand implements Callable<Integer> {
   @Override
   public Integer call() {
     common.configureEngine();
+    if (maxMemory != null) {
+      OutputOptions.bytes("--max-memory", maxMemory); // a size, or a clear error (the heap is set)
+    }
     EvalSettings settings =
         new EvalSettings(
             model,

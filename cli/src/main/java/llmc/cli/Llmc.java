@@ -141,6 +141,9 @@ public final class Llmc {
     } catch (OutOfMemoryError e) {
       // an Error is not the execution handler's: the heap is free again once the stack unwinds
       err.println("llmc: error: " + outOfMemoryMessage());
+      if (java.util.Arrays.asList(args).contains("--verbose")) {
+        e.printStackTrace(err);
+      }
       return BAD_INPUT;
     }
   }

@@ -59,6 +59,11 @@ final class OutputOptions {
 
   /** A --max-shard-size value in bytes: a number with GB, MB, KB or B (decimal units). */
   static long shardBytes(String size) {
+    return bytes("--max-shard-size", size);
+  }
+
+  /** A size option's value in bytes: a number with GB, MB, KB or B (decimal units). */
+  static long bytes(String flag, String size) {
     String s = size.trim().toUpperCase();
     long unit = 1;
     for (String[] u :
@@ -76,7 +81,7 @@ final class OutputOptions {
       }
       return (long) bytes;
     } catch (NumberFormatException e) {
-      throw new BadInputException("--max-shard-size '" + size + "': use a size like 5GB or 500MB");
+      throw new BadInputException(flag + " '" + size + "': use a size like 5GB or 500MB");
     }
   }
 }

@@ -151,6 +151,8 @@ final class PruneCommand implements Callable<Integer> {
 
   @Mixin OutputOptions output;
 
+  @Mixin MemoryOptions memory;
+
   @Mixin CommonOptions common;
 
   @Spec CommandSpec spec;
@@ -158,6 +160,11 @@ final class PruneCommand implements Callable<Integer> {
   @Override
   public Integer call() {
     common.configureEngine();
+    if (memory.dryRun) {
+      MemoryOptions.print(
+          spec.commandLine().getOut(), new PruneStage().plan(settings()), common.json, common);
+      return Llmc.OK;
+    }
     PruneReport report = new PruneStage().run(settings(), common.progress());
     PrintWriter stdout = spec.commandLine().getOut();
     if (common.json) {
@@ -227,6 +234,7 @@ final class PruneCommand implements Callable<Integer> {
                 })
             .eval(output.evaluation())
             .maxShardBytes(output.maxShardBytes())
+            .maxMemoryBytes(memory.maxMemoryBytes())
             .workDir(output.workDir)
             .resume(output.resume);
     if (dropLayers != null) {

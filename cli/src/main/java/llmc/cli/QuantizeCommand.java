@@ -175,6 +175,8 @@ final class QuantizeCommand implements Callable<Integer> {
 
   @Mixin OutputOptions output;
 
+  @Mixin MemoryOptions memory;
+
   @Mixin CommonOptions common;
 
   @Spec CommandSpec spec;
@@ -182,6 +184,11 @@ final class QuantizeCommand implements Callable<Integer> {
   @Override
   public Integer call() {
     common.configureEngine();
+    if (memory.dryRun) {
+      MemoryOptions.print(
+          spec.commandLine().getOut(), new QuantizeStage().plan(settings()), common.json, common);
+      return Llmc.OK;
+    }
     QuantizeReport report = new QuantizeStage().run(settings(), common.progress());
     PrintWriter stdout = spec.commandLine().getOut();
     if (common.json) {
@@ -241,6 +248,7 @@ final class QuantizeCommand implements Callable<Integer> {
             .stats(stats)
             .eval(output.evaluation())
             .maxShardBytes(output.maxShardBytes())
+            .maxMemoryBytes(memory.maxMemoryBytes())
             .workDir(output.workDir)
             .resume(output.resume);
     ignore.forEach(b::ignore);

@@ -18,6 +18,7 @@ final class SettingFlags {
           Map.entry("calibration.sampling", "--calib-sampling"),
           Map.entry("symmetric", "--sym/--asym"),
           Map.entry("maxShardBytes", "--max-shard-size"),
+          Map.entry("maxMemoryBytes", "--max-memory"),
           Map.entry("eval.data", "--eval"),
           Map.entry("eval.maxWindows", "--eval-max-windows"),
           Map.entry("ggufType", "--gguf-type"),

@@ -125,6 +125,27 @@ public record QuantizedTensor(
   }
 
   /** The float32 weights {@code [N][K]} this tensor stands for. */
+  /** One weight, {@code w[n][k]}: the element of {@link #dequantize()}, computed alone. */
+  public float value(int n, int k) {
+    int g = gIdx[k];
+    return scale(g, n) * (code(n, k) - zero(g, n)) + min(g, n);
+  }
+
+  /** Whether {@code w [rows][cols]} holds exactly {@link #dequantize()}, without making it. */
+  public boolean dequantizesTo(float[] w) {
+    if (w.length != (long) rows * cols) {
+      return false;
+    }
+    for (int n = 0; n < rows; n++) {
+      for (int k = 0; k < cols; k++) {
+        if (Float.floatToIntBits(w[n * cols + k]) != Float.floatToIntBits(value(n, k))) {
+          return false;
+        }
+      }
+    }
+    return true;
+  }
+
   public float[] dequantize() {
     float[] w = new float[rows * cols];
     for (int n = 0; n < rows; n++) {

@@ -95,12 +95,22 @@ public final class SafetensorsFile implements AutoCloseable {
   public float[] floats(String name) {
     TensorInfo t = info(name);
     float[] values = new float[arrayLength(t)];
-    readFloats(name, 0, values, 0, values.length);
-    if (t.byteSize() > 0) {
-      bytes(name).unload();
+    int size = t.dtype().byteSize();
+    int chunk = (int) (UNLOAD_BYTES / size);
+    for (int from = 0; from < values.length; from += chunk) {
+      int count = Math.min(chunk, values.length - from);
+      readFloats(name, from, values, from, count);
+      bytes(name).asSlice((long) from * size, (long) count * size).unload();
     }
     return values;
   }
+
+  /**
+   * A whole tensor is read in pieces of this many bytes, each let go once converted, so that
+   * reading a matrix adds its array to the process's memory, not its mapped pages too (0.47 GB for
+   * a BF16 {@code down_proj} of a 70B-class model).
+   */
+  private static final long UNLOAD_BYTES = 64L << 20;
 
   /** Elements [fromElement, fromElement + count) of the flattened tensor, converted to F32. */
   public void readFloats(String name, long fromElement, float[] dst, int dstOffset, int count) {
@@ -119,22 +129,55 @@ public final class SafetensorsFile implements AutoCloseable {
     FloatCodec.decodeFloats(t.dtype(), bytes(name), fromElement, dst, dstOffset, count);
     for (int i = dstOffset; i < dstOffset + count; i++) {
       if ((Float.floatToRawIntBits(dst[i]) & 0x7f800000) == 0x7f800000) {
-        long element = fromElement + i - dstOffset;
-        throw new BadInputException(
-            path
-                + ": tensor '"
-                + name
-                + "' holds "
-                + dst[i]
-                + " at element "
-                + element
-                + (t.shape().length == 2
-                    ? " (row " + element / t.shape()[1] + ", column " + element % t.shape()[1] + ")"
-                    : "")
-                + "; llmc refuses tensors holding numbers that are not finite (a damaged file,"
-                + " or a checkpoint saved from a diverged training)");
+        throw notFinite(t, fromElement + i - dstOffset, dst[i]);
       }
     }
+  }
+
+  /**
+   * A BF16 tensor's values as stored (the upper 16 bits of each float32), checked finite; its pages
+   * are then let go as in {@link #floats}.
+   */
+  public short[] bf16(String name) {
+    TensorInfo t = info(name);
+    if (t.dtype() != DType.BF16) {
+      throw new IllegalArgumentException(path + ": tensor '" + name + "' is not BF16");
+    }
+    short[] values = new short[arrayLength(t)];
+    MemorySegment bytes = bytes(name);
+    int chunk = (int) (UNLOAD_BYTES / 2);
+    for (int from = 0; from < values.length; from += chunk) {
+      int count = Math.min(chunk, values.length - from);
+      MemorySegment piece = bytes.asSlice(2L * from, 2L * count);
+      MemorySegment.copy(piece, BF16_BITS, 0, values, from, count);
+      piece.unload();
+    }
+    for (int i = 0; i < values.length; i++) {
+      if ((values[i] & 0x7f80) == 0x7f80) {
+        throw notFinite(t, i, Float.intBitsToFloat(values[i] << 16));
+      }
+    }
+    return values;
+  }
+
+  private static final java.lang.foreign.ValueLayout.OfShort BF16_BITS =
+      java.lang.foreign.ValueLayout.JAVA_SHORT_UNALIGNED.withOrder(
+          java.nio.ByteOrder.LITTLE_ENDIAN);
+
+  private BadInputException notFinite(TensorInfo t, long element, float value) {
+    return new BadInputException(
+        path
+            + ": tensor '"
+            + t.name()
+            + "' holds "
+            + value
+            + " at element "
+            + element
+            + (t.shape().length == 2
+                ? " (row " + element / t.shape()[1] + ", column " + element % t.shape()[1] + ")"
+                : "")
+            + "; llmc refuses tensors holding numbers that are not finite (a damaged file,"
+            + " or a checkpoint saved from a diverged training)");
   }
 
   /**
@@ -143,8 +186,14 @@ public final class SafetensorsFile implements AutoCloseable {
   public int[] ints(String name) {
     TensorInfo t = info(name);
     int[] values = new int[arrayLength(t)];
-    FloatCodec.decodeInts(
-        t.dtype(), bytes(name), 0, values, 0, values.length, path + ": tensor '" + name + "'");
+    int size = t.dtype().byteSize();
+    int chunk = (int) (UNLOAD_BYTES / size);
+    for (int from = 0; from < values.length; from += chunk) {
+      int count = Math.min(chunk, values.length - from);
+      FloatCodec.decodeInts(
+          t.dtype(), bytes(name), from, values, from, count, path + ": tensor '" + name + "'");
+      bytes(name).asSlice((long) from * size, (long) count * size).unload(); // as in floats()
+    }
     return values;
   }
 

@@ -103,7 +103,14 @@ public final class SafetensorsWriter implements AutoCloseable {
         dtype,
         shape,
         bytes,
-        (from, dst) -> MemorySegment.copy(data, from, dst, 0, dst.byteSize()));
+        (from, dst) -> {
+          MemorySegment.copy(data, from, dst, 0, dst.byteSize());
+          if (data.isMapped()) {
+            // a chunk of a mapped input, copied: its pages leave this process (an embedding of a
+            // large model is a GB, which would otherwise stay resident until the end)
+            data.asSlice(from, dst.byteSize()).unload();
+          }
+        });
   }
 
   /** F32 values stored as F32, F16, BF16 (round to nearest even) or F64. */

@@ -4,18 +4,20 @@ import java.util.EnumMap;
 import java.util.Map;
 import llmc.model.kernels.Gemm;
 import llmc.model.kernels.Ops;
+import llmc.model.kernels.WeightMatrix;
 
 /**
- * One decoder layer's parameters as Java arrays: the linear layers transposed for {@link Gemm} (on
- * these CPUs faster than the engine's matrix product: see docs/performance.md), the norms as they
- * are.
+ * One decoder layer's parameters as Java arrays: each linear layer's weight {@code [out][in]} in
+ * the form it is kept ({@link WeightMatrix}: the checkpoint's BF16 values, or the float32 values a
+ * compression method wrote), multiplied by {@link Gemm} without a transposed copy; the norms as
+ * they are.
  */
 public final class DecoderLayer implements AutoCloseable {
   public final int index;
   private final LlamaFamily family;
 
-  /** Per linear layer, the weight transposed to {@code [in, out]} so that {@code y = x W^T}. */
-  private final Map<Linear, float[]> weightT = new EnumMap<>(Linear.class);
+  /** Per linear layer, the weight {@code [out][in]}, so that {@code y = x W^T}. */
+  private final Map<Linear, WeightMatrix> weight = new EnumMap<>(Linear.class);
 
   /** Per linear layer with a bias, {@code [out]}. */
   private final Map<Linear, float[]> bias = new EnumMap<>(Linear.class);
@@ -25,40 +27,64 @@ public final class DecoderLayer implements AutoCloseable {
   final float[] qNorm; // [headDim] or null
   final float[] kNorm; // [headDim] or null
 
-  DecoderLayer(LlamaFamily family, LayerWeights w) {
-    this.index = w.index();
-    this.family = family;
+  /**
+   * Layer {@code i} of {@code weights}, each tensor checked against the shape the config implies.
+   */
+  DecoderLayer(LlamaFamily f, Weights weights, int i) {
+    this.index = i;
+    this.family = f;
     for (Linear linear : Linear.values()) {
-      replace(linear, w.weight().get(linear));
-      float[] b = w.bias().get(linear);
-      if (b != null) {
-        bias.put(linear, b);
+      String name = linear.weightName(i);
+      LayerWeights.check(weights, name, linear.outFeatures(f), linear.inFeatures(f));
+      replace(linear, weights.matrix(name));
+      if (weights.contains(linear.biasName(i))) {
+        bias.put(linear, LayerWeights.read(weights, linear.biasName(i), linear.outFeatures(f)));
       }
     }
-    inputNorm = w.inputNorm();
-    postAttentionNorm = w.postAttentionNorm();
-    qNorm = w.qNorm();
-    kNorm = w.kNorm();
+    if (f.variant().hasQkNorm()) {
+      qNorm = LayerWeights.read(weights, TensorNames.qNorm(i), f.headDim());
+      kNorm = LayerWeights.read(weights, TensorNames.kNorm(i), f.headDim());
+    } else {
+      qNorm = null;
+      kNorm = null;
+    }
+    inputNorm = LayerWeights.read(weights, TensorNames.inputNorm(i), f.hidden());
+    postAttentionNorm = LayerWeights.read(weights, TensorNames.postAttentionNorm(i), f.hidden());
   }
 
   /**
    * Forgets the weight of one linear layer until {@link #replace} gives it a new one: a compressing
-   * walk drops a matrix's old values (its largest arrays: 0.94 GB for {@code down_proj} of a
-   * 70B-class model) while the matrix is being compressed, when nothing runs the layer.
+   * walk drops a matrix's old values (its largest arrays: 0.47 GB of BF16 for {@code down_proj} of
+   * a 70B-class model) while the matrix is being compressed, when nothing runs the layer.
    */
   public void release(Linear linear) {
-    weightT.remove(linear);
+    weight.remove(linear);
   }
 
-  /** Replaces the weight of one linear layer; {@code weight} is {@code [out, in]} row-major. */
-  public void replace(Linear linear, float[] weight) {
+  /**
+   * Replaces the weight of one linear layer; {@code values} is {@code [out, in]} row-major, held
+   * (not copied): the caller does not change it afterwards.
+   */
+  public void replace(Linear linear, float[] values) {
+    replace(
+        linear,
+        new WeightMatrix.F32(values, linear.outFeatures(family), linear.inFeatures(family)));
+  }
+
+  /** Replaces the weight of one linear layer by {@code w [out, in]}. */
+  public void replace(Linear linear, WeightMatrix w) {
     int out = linear.outFeatures(family);
     int in = linear.inFeatures(family);
-    if (weight.length != (long) out * in) {
+    if (w.rows() != out || w.cols() != in) {
       throw new IllegalArgumentException(
-          linear + ": expected " + out + "x" + in + " values, got " + weight.length);
+          linear + ": expected " + out + "x" + in + ", got " + w.rows() + "x" + w.cols());
     }
-    weightT.put(linear, transpose(weight, out, in));
+    weight.put(linear, w);
+  }
+
+  /** Bytes the layer's weights hold. */
+  public long weightBytes() {
+    return weight.values().stream().mapToLong(WeightMatrix::bytes).sum();
   }
 
   /** {@code x [rows][in] -> x W^T + b}, a new {@code [rows][out]}. */
@@ -83,32 +109,14 @@ public final class DecoderLayer implements AutoCloseable {
         Ops.addInPlace(y, r * out, b, 0, out);
       }
     }
-    Gemm.parallelMultiplyAdd(
-        1f, x, 0, in, 1, weightT.get(linear), 0, out, y, 0, out, rows, out, in);
+    Gemm.parallelMultiplyAdd(1f, x, 0, in, 1, weight.get(linear), y, 0, out, rows);
     return y;
-  }
-
-  static float[] transpose(float[] a, int rows, int cols) {
-    float[] t = new float[a.length];
-    final int tile = 64;
-    for (int r0 = 0; r0 < rows; r0 += tile) {
-      for (int c0 = 0; c0 < cols; c0 += tile) {
-        int r1 = Math.min(rows, r0 + tile);
-        int c1 = Math.min(cols, c0 + tile);
-        for (int r = r0; r < r1; r++) {
-          for (int c = c0; c < c1; c++) {
-            t[c * rows + r] = a[r * cols + c];
-          }
-        }
-      }
-    }
-    return t;
   }
 
   /** Drops the weights (a pipeline closes each layer when done with it). */
   @Override
   public void close() {
-    weightT.clear();
+    weight.clear();
     bias.clear();
   }
 }

@@ -56,32 +56,46 @@ public final class Evaluator {
       base.preload();
     }
     long t0 = System.nanoTime();
-    for (int from = 0; from < windows.size(); from += batch) {
-      int[][] tokens =
-          windows.subList(from, Math.min(windows.size(), from + batch)).toArray(int[][]::new);
-      try (NDManager scope = model.manager().newSubManager()) {
-        NDArray logProbs = predictions(model, scope, tokens); // [B, L-1, V]
-        NDArray targets = scope.create(nextTokens(tokens), new Shape(tokens.length, seqLen - 1, 1));
-        for (float logProb : logProbs.gather(targets, -1).toFloatArray()) {
-          nllSum -= logProb;
-        }
-        if (base != null) {
-          NDArray baseLogProbs = predictions(base, scope, tokens);
-          for (float logProb : baseLogProbs.gather(targets, -1).toFloatArray()) {
-            baseNllSum -= logProb;
+    // A model whose layers are not all kept runs layer-major: every window through a layer, loaded
+    // once, then the next; the vocabulary projection still goes batch by batch.
+    boolean layerMajor = !model.keepsAllLayers() || (base != null && !base.keepsAllLayers());
+    int chunk = layerMajor ? windows.size() : batch;
+    for (int first = 0; first < windows.size(); first += chunk) {
+      int[][] chunkTokens =
+          windows.subList(first, Math.min(windows.size(), first + chunk)).toArray(int[][]::new);
+      try (NDManager outer = model.manager().newSubManager()) {
+        NDArray hidden = model.hiddenStates(outer, chunkTokens); // [C, L, H]
+        NDArray baseHidden = base == null ? null : base.hiddenStates(outer, chunkTokens);
+        for (int from = 0; from < chunkTokens.length; from += batch) {
+          int to = Math.min(chunkTokens.length, from + batch);
+          int[][] tokens = java.util.Arrays.copyOfRange(chunkTokens, from, to);
+          try (NDManager scope = outer.newSubManager()) {
+            String rows = from + ":" + to + ", :-1, :";
+            NDArray logProbs = predictions(model, scope, hidden, rows); // [B, L-1, V]
+            NDArray targets =
+                scope.create(nextTokens(tokens), new Shape(tokens.length, seqLen - 1, 1));
+            for (float logProb : logProbs.gather(targets, -1).toFloatArray()) {
+              nllSum -= logProb;
+            }
+            if (base != null) {
+              NDArray baseLogProbs = predictions(base, scope, baseHidden, rows);
+              for (float logProb : baseLogProbs.gather(targets, -1).toFloatArray()) {
+                baseNllSum -= logProb;
+              }
+              NDArray kl = baseLogProbs.exp().muli(baseLogProbs.sub(logProbs)).sum(new int[] {-1});
+              for (float value : kl.toFloatArray()) {
+                klSum += value;
+              }
+              NDArray same = baseLogProbs.argMax(-1).eq(logProbs.argMax(-1));
+              for (boolean b : same.toBooleanArray()) {
+                agree += b ? 1 : 0;
+              }
+            }
           }
-          NDArray kl = baseLogProbs.exp().muli(baseLogProbs.sub(logProbs)).sum(new int[] {-1});
-          for (float value : kl.toFloatArray()) {
-            klSum += value;
-          }
-          NDArray same = baseLogProbs.argMax(-1).eq(logProbs.argMax(-1));
-          for (boolean b : same.toBooleanArray()) {
-            agree += b ? 1 : 0;
-          }
+          scored += (long) tokens.length * (seqLen - 1);
+          progress.accept(first + to);
         }
       }
-      scored += (long) tokens.length * (seqLen - 1);
-      progress.accept(Math.min(windows.size(), from + batch));
     }
     double seconds = (System.nanoTime() - t0) / 1e9;
     double meanNll = nllSum / scored;
@@ -97,12 +111,16 @@ public final class Evaluator {
         seconds);
   }
 
-  /** Log-probabilities of the next token at positions {@code 0 .. L-2}: {@code [B, L-1, V]}. */
-  private static NDArray predictions(LlamaRuntime runtime, NDManager scope, int[][] tokens) {
-    NDArray hidden = runtime.hiddenStates(scope, tokens);
-    // The last position predicts nothing that is scored: leave it out before the vocabulary
-    // projection.
-    return runtime.logits(hidden.get(":, :-1, :")).logSoftmax(-1);
+  /**
+   * Log-probabilities of the next token at positions {@code 0 .. L-2}, from the last layer's output
+   * at those positions ({@code [B, L-1, H]}; the last position predicts nothing that is scored, so
+   * it is left out before the vocabulary projection): {@code [B, L-1, V]}.
+   */
+  private static NDArray predictions(
+      LlamaRuntime runtime, NDManager scope, NDArray hidden, String rows) {
+    NDArray x = hidden.get(rows);
+    x.attach(scope); // what is made from it goes when the batch is done
+    return runtime.logits(x).logSoftmax(-1);
   }
 
   private static long[] nextTokens(int[][] tokens) {

@@ -54,6 +54,12 @@ public record LayerWeights(
 
   /** Reads a tensor after checking its shape against the one the config implies. */
   public static float[] read(Weights weights, String name, long... expected) {
+    check(weights, name, expected);
+    return weights.floats(name);
+  }
+
+  /** Refuses a missing tensor, or one of another shape than the config implies. */
+  public static void check(Weights weights, String name, long... expected) {
     if (!weights.contains(name)) {
       throw new BadInputException(
           "checkpoint has no tensor '"
@@ -70,6 +76,5 @@ public record LayerWeights(
               + " but config.json implies "
               + Arrays.toString(expected));
     }
-    return weights.floats(name);
   }
 }

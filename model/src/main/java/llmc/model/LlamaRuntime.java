@@ -8,6 +8,7 @@ import llmc.model.kernels.Attention;
 import llmc.model.kernels.Gemm;
 import llmc.model.kernels.Ops;
 import llmc.model.kernels.Tensors;
+import llmc.model.kernels.WeightMatrix;
 
 /**
  * The Llama-family forward, one decoder layer at a time, on Java kernels ({@code
@@ -24,19 +25,31 @@ public final class LlamaRuntime implements AutoCloseable {
   private final Weights weights;
   private NDManager manager; // DJL, started on first use (the layers themselves do not need it)
   private final boolean keepLayers;
+  private final long keepBytes; // layers are kept while their weights take at most this much
+  private long keptBytes;
   private final DecoderLayer[] layers;
   private float[] finalNorm; // [H]
   private NDArray lmHeadT; // [H, V]
-  private float[] headT; // [H][V], the same on Java arrays (generation)
+  private WeightMatrix head; // [V][H], the same as stored (generation)
   private final String embedName;
 
   public LlamaRuntime(LlamaFamily family, Weights weights, boolean keepLayers) {
+    this(family, weights, keepLayers, Long.MAX_VALUE);
+  }
+
+  /**
+   * A runtime that keeps its layers while their weights (as held: BF16, codes or float32) take at
+   * most {@code keepBytes}; the layers beyond are loaded for each use and let go (a model larger
+   * than memory runs one layer at a time).
+   */
+  public LlamaRuntime(LlamaFamily family, Weights weights, boolean keepLayers, long keepBytes) {
     this.family = family;
     this.weights = weights;
     this.keepLayers = keepLayers;
+    this.keepBytes = keepBytes;
     this.layers = new DecoderLayer[family.layers()];
     this.embedName = TensorNames.EMBED;
-    LayerWeights.read(weights, embedName, family.vocab(), family.hidden());
+    LayerWeights.check(weights, embedName, family.vocab(), family.hidden());
   }
 
   public LlamaFamily family() {
@@ -83,16 +96,35 @@ public final class LlamaRuntime implements AutoCloseable {
     return x;
   }
 
-  /** Layer i, loaded on first use. Without keepLayers the caller owns (and closes) it. */
+  /**
+   * Layer i, loaded on first use. A layer the runtime does not keep ({@link #keeps}) belongs to the
+   * caller, who closes it.
+   */
   public DecoderLayer layer(int i) {
     if (layers[i] != null) {
       return layers[i];
     }
-    DecoderLayer layer = new DecoderLayer(family, LayerWeights.load(weights, family, i));
-    if (keepLayers) {
+    DecoderLayer layer = new DecoderLayer(family, weights, i);
+    if (keepLayers && keptBytes + layer.weightBytes() <= keepBytes) {
       layers[i] = layer;
+      keptBytes += layer.weightBytes();
     }
     return layer;
+  }
+
+  /** Whether layer i stays loaded once {@link #layer} loaded it. */
+  public boolean keeps(DecoderLayer layer) {
+    return layers[layer.index] == layer;
+  }
+
+  /** Whether every layer is loaded and kept (after {@link #preload}). */
+  public boolean keepsAllLayers() {
+    for (DecoderLayer layer : layers) {
+      if (layer == null) {
+        return false;
+      }
+    }
+    return true;
   }
 
   /**
@@ -264,19 +296,40 @@ public final class LlamaRuntime implements AutoCloseable {
       throw new IllegalStateException("preload() needs a runtime that keeps its layers");
     }
     for (int i = 0; i < family.layers(); i++) {
-      layer(i);
+      DecoderLayer layer = layer(i);
+      if (!keeps(layer)) {
+        layer.close(); // beyond what the runtime keeps: loaded again for each use
+        break;
+      }
     }
-    loadHead();
+    if (javaHead()) {
+      loadFinalNorm();
+      headMatrix();
+    } else {
+      loadHead();
+    }
   }
 
   private void loadHead() {
     if (lmHeadT == null) {
       loadFinalNorm();
-      lmHeadT =
-          manager()
-              .create(
-                  DecoderLayer.transpose(headWeight(), family.vocab(), family.hidden()),
-                  new Shape(family.hidden(), family.vocab()));
+      // [V][H] as held (BF16, codes or float32) to float32 [H][V]: one float32 copy at a time
+      int hidden = family.hidden();
+      int vocab = family.vocab();
+      float[] t = new float[Math.multiplyExact(hidden, vocab)];
+      float[] tile = new float[64 * 64];
+      WeightMatrix head = headMatrix();
+      for (int j0 = 0; j0 < vocab; j0 += 64) {
+        for (int p0 = 0; p0 < hidden; p0 += 64) {
+          int width = Math.min(64, vocab - j0);
+          int kc = Math.min(64, hidden - p0);
+          head.packTransposed(p0, kc, j0, width, tile);
+          for (int p = 0; p < kc; p++) {
+            System.arraycopy(tile, p * width, t, (p0 + p) * vocab + j0, width);
+          }
+        }
+      }
+      lmHeadT = manager().create(t, new Shape(family.hidden(), family.vocab()));
     }
   }
 
@@ -286,11 +339,18 @@ public final class LlamaRuntime implements AutoCloseable {
     }
   }
 
-  /** lm_head {@code [V][H]} (the embedding when tied). */
-  private float[] headWeight() {
+  /** lm_head {@code [V][H]} (the embedding when tied), as held. */
+  private synchronized WeightMatrix headMatrix() {
+    if (head == null) {
+      LayerWeights.check(weights, headName(), family.vocab(), family.hidden());
+      head = weights.matrix(headName());
+    }
+    return head;
+  }
+
+  private String headName() {
     boolean tied = family.tiedEmbeddings() || !weights.contains(TensorNames.LM_HEAD);
-    String head = tied ? embedName : TensorNames.LM_HEAD;
-    return LayerWeights.read(weights, head, family.vocab(), family.hidden());
+    return tied ? embedName : TensorNames.LM_HEAD;
   }
 
   /**
@@ -305,7 +365,7 @@ public final class LlamaRuntime implements AutoCloseable {
     for (int i = 0; i < family.layers(); i++) {
       DecoderLayer layer = layer(i);
       x = runLayer(layer, x, 1, tokens.length, start, cache, CaptureHook.NONE);
-      if (!keepLayers) {
+      if (!keeps(layer)) {
         layer.close();
       }
     }
@@ -319,9 +379,7 @@ public final class LlamaRuntime implements AutoCloseable {
   public float[] logitsRows(float[] x, int from, int rows) {
     loadFinalNorm();
     synchronized (this) {
-      if (headT == null) {
-        headT = DecoderLayer.transpose(headWeight(), family.vocab(), family.hidden());
-      }
+      headMatrix();
     }
     int hidden = family.hidden();
     float[] normed = new float[rows * hidden];
@@ -333,26 +391,25 @@ public final class LlamaRuntime implements AutoCloseable {
         rows,
         hidden);
     float[] logits = new float[Math.multiplyExact(rows, family.vocab())];
-    Gemm.parallelMultiplyAdd(
-        1f,
-        normed,
-        0,
-        hidden,
-        1,
-        headT,
-        0,
-        family.vocab(),
-        logits,
-        0,
-        family.vocab(),
-        rows,
-        family.vocab(),
-        hidden);
+    Gemm.parallelMultiplyAdd(1f, normed, 0, hidden, 1, head, logits, 0, family.vocab(), rows);
     return logits;
+  }
+
+  /**
+   * Whether a float32 copy of lm_head would not fit beside what the runtime keeps: then the head is
+   * multiplied as it is held (BF16 or codes) on the Java kernels, not by the engine.
+   */
+  private boolean javaHead() {
+    return 4L * family.hidden() * family.vocab() > keepBytes;
   }
 
   /** Final RMSNorm and lm_head: {@code [B, T, H] -> [B, T, V]}, in x's manager. */
   public NDArray logits(NDArray x) {
+    if (javaHead()) {
+      Shape shape = x.getShape();
+      float[] logits = logitsRows(read(x), 0, rows(x));
+      return x.getManager().create(logits, new Shape(shape.get(0), shape.get(1), family.vocab()));
+    }
     loadHead();
     NDManager owner = x.getManager();
     try (NDManager scope = owner.newSubManager()) {
@@ -384,7 +441,7 @@ public final class LlamaRuntime implements AutoCloseable {
     for (int i = 0; i < family.layers(); i++) {
       DecoderLayer layer = layer(i);
       x = runLayer(layer, x, tokens.length, tokens[0].length, 0, null, CaptureHook.NONE);
-      if (!keepLayers) {
+      if (!keeps(layer)) {
         layer.close();
       }
     }

@@ -50,7 +50,14 @@ public final class LoadedModel implements AutoCloseable {
     this.gguf = gguf;
     this.family = family;
     this.tokenizerFolder = tokenizerFolder;
-    this.runtime = new LlamaRuntime(family, folder != null ? Weights.of(folder) : gguf, true);
+    // Layers stay loaded while they take at most a quarter of the heap (an evaluation may hold a
+    // base model too); a larger model runs one layer at a time.
+    this.runtime =
+        new LlamaRuntime(
+            family,
+            folder != null ? Weights.of(folder) : gguf,
+            true,
+            Runtime.getRuntime().maxMemory() / 4);
   }
 
   /** A model folder, or a .gguf file (whose {@link #tokenizer()} is then refused). */

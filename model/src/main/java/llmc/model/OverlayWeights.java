@@ -2,6 +2,7 @@ package llmc.model;
 
 import java.util.HashMap;
 import java.util.Map;
+import llmc.model.kernels.WeightMatrix;
 
 /**
  * A model's current weights: the tensors a compression pass has replaced, over the weights it
@@ -12,18 +13,35 @@ import java.util.Map;
  */
 public final class OverlayWeights implements Weights {
   private final Weights base;
-  private final Map<String, float[]> replaced = new HashMap<>();
+  private final Map<String, WeightMatrix> replaced = new HashMap<>();
 
   public OverlayWeights(Weights base) {
     this.base = base;
   }
 
-  /** Replaces a tensor ({@code values} row-major, in the tensor's stored shape). */
-  public synchronized void put(String name, float[] values) {
+  /** Replaces a 2-D tensor ({@code values} row-major, in the tensor's stored shape). */
+  public void put(String name, float[] values) {
+    long[] shape = base.shape(name);
+    put(name, new WeightMatrix.F32(values, (int) shape[0], (int) shape[1]));
+  }
+
+  /** Replaces a matrix by {@code w}, held as it is (its codes stay codes). */
+  public synchronized void put(String name, WeightMatrix w) {
     if (!base.contains(name)) {
       throw new IllegalArgumentException(name + ": not a tensor of the model");
     }
-    replaced.put(name, values);
+    long[] shape = base.shape(name);
+    if (shape.length != 2 || shape[0] != w.rows() || shape[1] != w.cols()) {
+      throw new IllegalArgumentException(
+          name
+              + ": a "
+              + w.rows()
+              + "x"
+              + w.cols()
+              + " matrix for a tensor of shape "
+              + java.util.Arrays.toString(shape));
+    }
+    replaced.put(name, w);
   }
 
   /** Forgets the replaced tensors of decoder layer {@code layer} (written, no longer needed). */
@@ -44,8 +62,15 @@ public final class OverlayWeights implements Weights {
 
   @Override
   public synchronized float[] floats(String name) {
-    float[] values = replaced.get(name);
-    return values != null ? values.clone() : base.floats(name);
+    WeightMatrix values = replaced.get(name);
+    return values != null ? values.toFloats() : base.floats(name);
+  }
+
+  /** A replaced matrix as it is held (shared, not copied: the kernels only read it). */
+  @Override
+  public synchronized WeightMatrix matrix(String name) {
+    WeightMatrix values = replaced.get(name);
+    return values != null ? values : base.matrix(name);
   }
 
   @Override

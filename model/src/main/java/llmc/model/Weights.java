@@ -2,8 +2,11 @@ package llmc.model;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import llmc.formats.Checkpoint;
+import llmc.formats.DType;
 import llmc.formats.ModelFolder;
+import llmc.formats.TensorInfo;
 import llmc.formats.quant.QuantizedCheckpoint;
+import llmc.model.kernels.WeightMatrix;
 
 /**
  * Where a runtime gets its parameters from, by Hugging Face name, as float32. A checkpoint is one
@@ -17,6 +20,15 @@ public interface Weights {
 
   /** The values converted to float32, row-major. */
   float[] floats(String name);
+
+  /**
+   * A 2-D weight {@code [out][in]} in the most compact form the matrix kernels read exactly: here
+   * its float32 values; a BF16 checkpoint gives its stored BF16 values.
+   */
+  default WeightMatrix matrix(String name) {
+    long[] shape = shape(name);
+    return new WeightMatrix.F32(floats(name), (int) shape[0], (int) shape[1]);
+  }
 
   /** The rows {@code [fromRow, fromRow + rows)} of a 2-D tensor, row-major (embedding lookups). */
   default float[] rows(String name, long fromRow, int rows) {
@@ -50,6 +62,16 @@ public interface Weights {
         return stored.contains(name)
             ? stored.rows(name, fromRow, rows)
             : Weights.super.rows(name, fromRow, rows);
+      }
+
+      @Override
+      public WeightMatrix matrix(String name) {
+        // a quantized matrix stays its codes (one byte a weight), dequantized by the kernels
+        var q = quantized.quantizedWeight(name);
+        if (q != null) {
+          return new WeightMatrix.Codes(q);
+        }
+        return stored.contains(name) ? stored.matrix(name) : Weights.super.matrix(name);
       }
 
       @Override
@@ -87,10 +109,24 @@ public interface Weights {
       }
 
       @Override
+      public WeightMatrix matrix(String name) {
+        TensorInfo info = checkpoint.info(name);
+        if (info.dtype() != DType.BF16 || info.shape().length != 2) {
+          return Weights.super.matrix(name);
+        }
+        return new WeightMatrix.Bf16(
+            checkpoint.fileOf(name).bf16(name), (int) info.shape()[0], (int) info.shape()[1]);
+      }
+
+      @Override
       public float[] rows(String name, long fromRow, int rows) {
         int width = (int) shape(name)[1];
         float[] out = new float[rows * width];
         checkpoint.fileOf(name).readFloats(name, fromRow * width, out, 0, out.length);
+        // the rows' pages (and those the kernel mapped around them) leave this process: token
+        // lookups touch a few rows each of an embedding of 0.8 GB
+        long bytes = checkpoint.info(name).dtype().byteSize();
+        checkpoint.bytes(name).asSlice(fromRow * width * bytes, out.length * bytes).unload();
         return out;
       }
     };

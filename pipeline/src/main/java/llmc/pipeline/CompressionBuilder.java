@@ -22,6 +22,7 @@ public abstract class CompressionBuilder<B extends CompressionBuilder<B>> {
   final List<Pattern> ignore = new ArrayList<>();
   EvaluationSettings eval;
   Long maxShardBytes;
+  Long maxMemoryBytes;
   Path workDir;
   boolean resume;
 
@@ -64,6 +65,12 @@ public abstract class CompressionBuilder<B extends CompressionBuilder<B>> {
   /** Measure the quality before and after. */
   public B eval(EvaluationSettings eval) {
     this.eval = eval;
+    return self();
+  }
+
+  /** The memory the run may use at its peak; null for three quarters of the machine's. */
+  public B maxMemoryBytes(Long maxMemoryBytes) {
+    this.maxMemoryBytes = maxMemoryBytes;
     return self();
   }
 

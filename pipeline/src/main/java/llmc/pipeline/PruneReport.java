@@ -25,6 +25,7 @@ public record PruneReport(
     Sparsity sparsity,
     Size size,
     Comparison eval,
+    MemoryPlan memory,
     List<String> warnings) {
 
   /** The backward pass of the gradient scores: mean loss, the gradients' bytes, batch. */

@@ -29,6 +29,8 @@ import llmc.prune.structured.Structured;
  * @param blockSize SparseGPT's mask and lazy-update block
  * @param ignore modules left as they are when a pattern finds them
  * @param maxShardBytes largest safetensors shard, or null for 5 GB
+ * @param maxMemoryBytes the memory the run may use at its peak ({@link MemoryPlan}), or null for
+ *     three quarters of the machine's
  * @param workDir where finished layers are kept while the run goes, or null for {@code OUT.work}
  * @param resume continue from the layers {@code workDir} holds
  */
@@ -52,7 +54,8 @@ public record PruneSettings(
     EvaluationSettings eval,
     Long maxShardBytes,
     Path workDir,
-    boolean resume) {
+    boolean resume,
+    Long maxMemoryBytes) {
 
   /** How the pruned folder stores its matrices. */
   public enum Format {
@@ -121,6 +124,10 @@ public record PruneSettings(
               + " SparseGPT's default)",
           damp);
     }
+    if (maxMemoryBytes != null && maxMemoryBytes < 1) {
+      throw new InvalidSettingException(
+          "{maxMemoryBytes} %s: give a positive size", maxMemoryBytes);
+    }
     if (maxShardBytes != null && maxShardBytes < 1) {
       throw new InvalidSettingException("{maxShardBytes} %s: give a positive size", maxShardBytes);
     }
@@ -135,6 +142,11 @@ public record PruneSettings(
   public Path work() {
     Path o = out.toAbsolutePath().normalize();
     return workDir != null ? workDir : o.resolveSibling(o.getFileName() + ".work");
+  }
+
+  /** {@link #maxMemoryBytes}, or the default. */
+  public long memoryLimit() {
+    return maxMemoryBytes != null ? maxMemoryBytes : MemoryPlan.defaultLimit();
   }
 
   public long shardBytes() {
@@ -270,7 +282,8 @@ public record PruneSettings(
           eval,
           maxShardBytes,
           workDir,
-          resume);
+          resume,
+          maxMemoryBytes);
     }
   }
 }

@@ -13,6 +13,7 @@ import llmc.calibration.MatrixCompressor;
 import llmc.calibration.StatisticsSource;
 import llmc.formats.BadInputException;
 import llmc.formats.Checkpoint;
+import llmc.formats.InvalidSettingException;
 import llmc.formats.ModelConfig;
 import llmc.formats.ModelFolder;
 import llmc.formats.OutputFolder;
@@ -49,6 +50,10 @@ public final class PruneStage implements Stage<PruneSettings, PruneReport> {
       }
       LlamaFamily family = LlamaFamily.of(input);
       Checkpoint checkpoint = input.checkpoint();
+      MemoryPlan memory = plan(s, family, checkpoint);
+      if (memory != null) {
+        memory.check(Runtime.getRuntime().maxMemory());
+      }
       OverlayWeights weights = new OverlayWeights(Weights.of(checkpoint));
       Calibration cut = null;
       if (s.method().needsCalibration()) {
@@ -83,7 +88,8 @@ public final class PruneStage implements Stage<PruneSettings, PruneReport> {
       Run run =
           s.structure() != null
               ? structured(s, input, family, weights, scores, journal)
-              : unstructured(s, input, family, weights, scores, cut, journal, progress, warnings);
+              : unstructured(
+                  s, input, family, weights, scores, cut, journal, progress, warnings, memory);
       long inBytes = checkpoint.sizeOnDisk();
       Comparison eval =
           s.eval() == null
@@ -115,10 +121,48 @@ public final class PruneStage implements Stage<PruneSettings, PruneReport> {
                   run.weights()),
               new Size(inBytes, run.outputBytes(), null),
               eval,
+              memory,
               List.copyOf(warnings));
       run.commit().accept(report);
       return report;
     }
+  }
+
+  /**
+   * What the run would hold in memory at its peak ({@code --dry-run} prints it), or null for the
+   * methods the plan does not cover: gradients (the whole model and its gradients are held) and
+   * structured pruning (whole-model choices). A limit given to those is refused.
+   */
+  public MemoryPlan plan(PruneSettings s) {
+    try (ModelFolder input = ModelFolder.open(s.model())) {
+      return plan(s, LlamaFamily.of(input), input.checkpoint());
+    }
+  }
+
+  private static MemoryPlan plan(PruneSettings s, LlamaFamily family, Checkpoint checkpoint) {
+    if (s.method().needsGradients() || s.structure() != null) {
+      if (s.maxMemoryBytes() != null) {
+        throw new InvalidSettingException(
+            "{maxMemoryBytes} bounds the layer-by-layer methods; %s holds the whole model%s:"
+                + " drop {maxMemoryBytes}",
+            s.structure() != null
+                ? "structured pruning"
+                : "--method " + s.method().name().toLowerCase(java.util.Locale.ROOT),
+            s.method().needsGradients() ? " and its gradients" : "");
+      }
+      return null;
+    }
+    boolean windows = s.method().needsCalibration();
+    return MemoryPlan.of(
+        family,
+        s.method() == PruneMethod.SPARSEGPT ? MemoryPlan.Work.SPARSEGPT : MemoryPlan.Work.SCORES,
+        MemoryPlan.storedBytes(checkpoint.info(Linear.Q.weightName(0)).dtype()),
+        (layer, linear) -> !s.ignored(linear.moduleName(layer)),
+        windows,
+        windows ? s.calibration().nsamples() : 0,
+        windows ? QuantizeStage.seqLen(s.calibration(), family) : 0,
+        -1,
+        s.memoryLimit());
   }
 
   /**
@@ -144,7 +188,8 @@ public final class PruneStage implements Stage<PruneSettings, PruneReport> {
       Calibration cut,
       LayerJournal journal,
       Progress progress,
-      List<String> warnings) {
+      List<String> warnings,
+      MemoryPlan memory) {
     BiPredicate<Integer, Linear> prunes = (i, linear) -> !s.ignored(linear.moduleName(i));
     SparsityPattern pattern = s.pattern();
     MatrixCompressor method =
@@ -205,7 +250,8 @@ public final class PruneStage implements Stage<PruneSettings, PruneReport> {
               family,
               weights,
               s.method().layerwise()
-                  ? new StatisticsSource.Windows(cut.windows(), null)
+                  ? new StatisticsSource.Windows(
+                      cut.windows(), null, memory == null || memory.keepsMlpActivations())
                   : new StatisticsSource.None(),
               recorded,
               (layer, compressed) -> {

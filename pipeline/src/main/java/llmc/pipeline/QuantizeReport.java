@@ -26,6 +26,7 @@ public record QuantizeReport(
     List<Matrix> matrices,
     Size size,
     Comparison eval,
+    MemoryPlan memory,
     List<String> warnings) {
 
   /** The grid and the method's settings. */

@@ -36,6 +36,8 @@ import llmc.quantize.Rtn;
  * @param stats GPTQ from statistics saved before instead of calibration, or null
  * @param eval measure the quality before and after, or null
  * @param maxShardBytes largest safetensors shard, or null for 5 GB
+ * @param maxMemoryBytes the memory the run may use at its peak ({@link MemoryPlan}), or null for
+ *     three quarters of the machine's
  * @param workDir where finished layers are kept while the run goes, or null for {@code OUT.work}
  * @param resume continue from the layers {@code workDir} holds
  */
@@ -63,7 +65,8 @@ public record QuantizeSettings(
     EvaluationSettings eval,
     Long maxShardBytes,
     Path workDir,
-    boolean resume) {
+    boolean resume,
+    Long maxMemoryBytes) {
 
   /** 5 GB, Hugging Face's default shard size. */
   public static final long DEFAULT_SHARD_BYTES = 5_000_000_000L;
@@ -137,6 +140,10 @@ public record QuantizeSettings(
           "{damp} %s: give a fraction of the Hessian's mean diagonal between 0 and 1 (0.01 is"
               + " GPTQ's default)",
           damp);
+    }
+    if (maxMemoryBytes != null && maxMemoryBytes < 1) {
+      throw new InvalidSettingException(
+          "{maxMemoryBytes} %s: give a positive size", maxMemoryBytes);
     }
     if (maxShardBytes != null && maxShardBytes < 1) {
       throw new InvalidSettingException("{maxShardBytes} %s: give a positive size", maxShardBytes);
@@ -266,6 +273,11 @@ public record QuantizeSettings(
   public Path work() {
     Path o = out.toAbsolutePath().normalize();
     return workDir != null ? workDir : o.resolveSibling(o.getFileName() + ".work");
+  }
+
+  /** {@link #maxMemoryBytes}, or the default. */
+  public long memoryLimit() {
+    return maxMemoryBytes != null ? maxMemoryBytes : MemoryPlan.defaultLimit();
   }
 
   public long shardBytes() {
@@ -419,7 +431,8 @@ public record QuantizeSettings(
           eval,
           maxShardBytes,
           workDir,
-          resume);
+          resume,
+          maxMemoryBytes);
     }
   }
 }

@@ -18,6 +18,7 @@ import llmc.formats.Checkpoint;
 import llmc.formats.DType;
 import llmc.formats.InvalidSettingException;
 import llmc.formats.ModelFolder;
+import llmc.formats.QuantizedTensor;
 import llmc.formats.gguf.GgufTokenizer;
 import llmc.formats.quant.CheckpointFormat;
 import llmc.formats.quant.GptqLayout;
@@ -47,6 +48,8 @@ public final class QuantizeStage implements Stage<QuantizeSettings, QuantizeRepo
       requireUnquantized(input);
       LlamaFamily family = LlamaFamily.of(input);
       Checkpoint checkpoint = input.checkpoint();
+      MemoryPlan memory = plan(s, family, checkpoint);
+      memory.check(Runtime.getRuntime().maxMemory());
       OverlayWeights weights = new OverlayWeights(Weights.of(checkpoint));
       DType modelDtype = checkpoint.info(Linear.Q.weightName(0)).dtype();
       // Scales are rounded inside the quantizer to the dtype the layout stores them in: float16,
@@ -156,7 +159,7 @@ public final class QuantizeStage implements Stage<QuantizeSettings, QuantizeRepo
                   List.of(input.dir()));
           savedStatistics = s.saveStats().toString();
         }
-        source = new StatisticsSource.Windows(cut.windows(), save);
+        source = new StatisticsSource.Windows(cut.windows(), save, memory.keepsMlpActivations());
       }
 
       // The output may overlap neither the model nor the statistics it reads.
@@ -261,6 +264,7 @@ public final class QuantizeStage implements Stage<QuantizeSettings, QuantizeRepo
                 List.copyOf(matrices),
                 size,
                 eval,
+                memory,
                 List.copyOf(warnings));
         sink.commit(report, plan != null ? null : ModelCard.of(report));
         if (journal != null) {
@@ -269,6 +273,36 @@ public final class QuantizeStage implements Stage<QuantizeSettings, QuantizeRepo
         return report;
       }
     }
+  }
+
+  /**
+   * What the run would hold in memory at its peak ({@code --dry-run} prints it), from the model's
+   * config and the settings; nothing is computed.
+   */
+  public MemoryPlan plan(QuantizeSettings s) {
+    try (ModelFolder input = ModelFolder.open(s.model())) {
+      return plan(s, LlamaFamily.of(input), input.checkpoint());
+    }
+  }
+
+  private static MemoryPlan plan(QuantizeSettings s, LlamaFamily family, Checkpoint checkpoint) {
+    boolean gptq = s.method() == QuantizeSettings.Method.GPTQ;
+    boolean windows = gptq && s.stats() == null;
+    return MemoryPlan.of(
+        family,
+        gptq ? MemoryPlan.Work.GPTQ : MemoryPlan.Work.RTN,
+        MemoryPlan.storedBytes(checkpoint.info(Linear.Q.weightName(0)).dtype()),
+        (layer, linear) -> s.bitsOf(linear.moduleName(layer)) != null,
+        gptq,
+        windows ? s.calibration().nsamples() : 0,
+        windows ? seqLen(s.calibration(), family) : 0,
+        s.groupSize(),
+        s.memoryLimit());
+  }
+
+  /** The calibration windows' length: as given, or the model's default. */
+  static int seqLen(CalibrationSettings c, LlamaFamily family) {
+    return c.seqLen() != null ? c.seqLen() : family.defaultSeqLen();
   }
 
   private static FolderLayout layout(
@@ -292,17 +326,19 @@ public final class QuantizeStage implements Stage<QuantizeSettings, QuantizeRepo
       int layer,
       Linear linear,
       int bits,
-      float[] before,
+      MatrixRecorder.Zeros before,
       CompressedMatrix after,
       long[] sparseZeros) {
-    long zerosBefore = 0;
+    long zerosBefore = before.count();
     long kept = 0;
     long zerosAfter = 0;
-    float[] values = after.weight();
-    for (int i = 0; i < before.length; i++) {
-      zerosBefore += before[i] == 0f ? 1 : 0;
-      zerosAfter += values[i] == 0f ? 1 : 0;
-      kept += before[i] == 0f && values[i] == 0f ? 1 : 0;
+    QuantizedTensor q = after.quantized();
+    float[] values = q == null ? after.weight() : null; // a quantized one is read from its codes
+    int cols = q == null ? 1 : q.cols();
+    for (int i = 0; i < before.length(); i++) {
+      boolean zero = (q == null ? values[i] : q.value(i / cols, i % cols)) == 0f;
+      zerosAfter += zero ? 1 : 0;
+      kept += zero && before.at().get(i) ? 1 : 0;
     }
     sparseZeros[0] += zerosBefore;
     sparseZeros[1] += kept;
@@ -313,8 +349,8 @@ public final class QuantizeStage implements Stage<QuantizeSettings, QuantizeRepo
         s.groupSize(),
         after.seconds(),
         after.weightMse(),
-        sparse ? (double) zerosBefore / before.length : null,
-        sparse ? (double) zerosAfter / values.length : null,
+        sparse ? (double) zerosBefore / before.length() : null,
+        sparse ? (double) zerosAfter / before.length() : null,
         after.gptqLoss(),
         after.damp(),
         after.fellBackToRtn() ? true : null);

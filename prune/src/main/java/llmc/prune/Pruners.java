@@ -36,7 +36,7 @@ public final class Pruners {
       @Override
       Pruned prune(String name, float[] w, int rows, int cols, InputStatistics stats) {
         SparseGpt.Result r =
-            SparseGpt.pruneConsuming(
+            SparseGpt.pruneInPlace(
                 w, rows, cols, stats.hessianToChange(), pattern, damp, blockSize);
         return new Pruned(r.weights(), r.warning());
       }

@@ -218,4 +218,37 @@ class SparseGptTest {
       assertNotEquals(0.0, Masks.sparsity(all));
     }
   }
+
+  /**
+   * In the matrix's memory: the bits of the copying call, with a dead input, and when the Hessian
+   * cannot be factored (the magnitude fallback then sees the matrix as given, dead column
+   * included).
+   */
+  @Test
+  void pruningInTheMatrixsMemoryGivesTheBitsOfTheCopyingCall() {
+    UnitAnchors a = UnitAnchors.load();
+    int cols = a.cols;
+    float[] dead = a.hessian.clone();
+    for (int j = 0; j < cols; j++) {
+      dead[17 * cols + j] = 0f;
+      dead[j * cols + 17] = 0f;
+    }
+    float[] singular = new float[cols * cols];
+    for (int i = 0; i < cols; i++) {
+      for (int j = 0; j < cols; j++) {
+        singular[i * cols + j] = 2f * (1 + i % 3) * (1 + j % 3);
+      }
+    }
+    for (float[] h : new float[][] {a.hessian, dead, singular}) {
+      for (SparsityPattern p : new SparsityPattern[] {U50, TWO_OF_FOUR}) {
+        double damp = h == singular ? 0 : 0.01;
+        SparseGpt.Result copying = SparseGpt.prune(a.w, a.rows, cols, h, p, damp, 128);
+        float[] w = a.w.clone();
+        SparseGpt.Result inPlace = SparseGpt.pruneInPlace(w, a.rows, cols, h.clone(), p, damp, 128);
+        assertArrayEquals(copying.weights(), inPlace.weights(), 0f);
+        assertEquals(copying.warning(), inPlace.warning());
+        assertEquals(h == singular, copying.warning() != null);
+      }
+    }
+  }
 }

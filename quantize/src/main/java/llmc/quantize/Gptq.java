@@ -117,14 +117,37 @@ public final class Gptq {
    */
   public static Result quantizeConsuming(
       float[] w, int rows, int cols, float[] hessian, Options options) {
+    return run(w.clone(), w, rows, cols, hessian, options);
+  }
+
+  /**
+   * {@link #quantizeConsuming}, working in the memory of {@code w} too, which is spoiled: no copy
+   * of the matrix is made (0.94 GB for {@code down_proj} of a 70B-class model). The result is the
+   * same bits.
+   */
+  public static Result quantizeInPlace(
+      float[] w, int rows, int cols, float[] hessian, Options options) {
+    return run(w, null, rows, cols, hessian, options);
+  }
+
+  /**
+   * @param weights the working matrix {@code [rows][cols]}, changed
+   * @param original the matrix as given, untouched, or null when {@code weights} is it (then what
+   *     the RTN fallback needs is put back into {@code weights})
+   */
+  private static Result run(
+      float[] weights, float[] original, int rows, int cols, float[] hessian, Options options) {
     long start = System.nanoTime();
-    if (w.length != (long) rows * cols || hessian.length != (long) cols * cols) {
+    if (weights.length != (long) rows * cols || hessian.length != (long) cols * cols) {
       throw new IllegalArgumentException("w must be rows*cols and hessian cols*cols long");
     }
     QuantScheme scheme = options.scheme();
-    float[] weights = w.clone(); // [rows][cols]
     float[] h = hessian; // [cols][cols]
-    InverseHessian.fixDeadInputs(h, weights, rows, cols);
+    InverseHessian.DeadColumns dead =
+        original == null ? InverseHessian.fixDeadInputsSaving(h, weights, rows, cols) : null;
+    if (original != null) {
+      InverseHessian.fixDeadInputs(h, weights, rows, cols);
+    }
     int size = scheme.columnsPerGroup(cols);
     int groups = scheme.groups(cols);
     float[] scales = new float[groups * rows]; // [G][N]
@@ -147,7 +170,11 @@ public final class Gptq {
               .sorted((a, b) -> Float.compare(diag[b], diag[a]))
               .mapToInt(Integer::intValue)
               .toArray();
-      weights = permuteColumns(weights, rows, cols, perm);
+      if (original == null) {
+        permuteColumnsInPlace(weights, rows, cols, perm);
+      } else {
+        weights = permuteColumns(weights, rows, cols, perm);
+      }
       permuteSymmetricInPlace(h, cols, perm);
     }
     // Hinv = cholesky(H^-1, upper): the rows of the inverse Hessian GPTQ needs (Section 4, Step 3)
@@ -155,7 +182,18 @@ public final class Gptq {
     float[] hinv = factor.upper();
     double damp = factor.damp();
     if (hinv == null) {
-      QuantizedTensor q = Rtn.quantize(w, rows, cols, scheme, Rtn.Clip.NONE);
+      if (original == null) { // the matrix as given, back from the working one
+        if (options.actOrder()) {
+          int[] inverse = new int[cols];
+          for (int i = 0; i < cols; i++) {
+            inverse[perm[i]] = i;
+          }
+          permuteColumnsInPlace(weights, rows, cols, inverse);
+        }
+        dead.restore(weights, rows, cols);
+      }
+      QuantizedTensor q =
+          Rtn.quantize(original != null ? original : weights, rows, cols, scheme, Rtn.Clip.NONE);
       return new Result(
           q,
           Double.NaN,
@@ -360,13 +398,16 @@ public final class Gptq {
     if (scheme.hasMin()) {
       return null;
     }
-    boolean[] pruned = new boolean[w.length];
-    boolean any = false;
+    boolean[] pruned = null; // made at the first zero: a dense matrix needs none
     for (int i = 0; i < w.length; i++) {
-      pruned[i] = w[i] == 0f;
-      any |= pruned[i];
+      if (w[i] == 0f) {
+        if (pruned == null) {
+          pruned = new boolean[w.length];
+        }
+        pruned[i] = true;
+      }
     }
-    return any ? pruned : null;
+    return pruned;
   }
 
   /** Group parameters from {@code w} as it is (static groups; per-row grids). */
@@ -402,6 +443,18 @@ public final class Gptq {
       }
     }
     return p;
+  }
+
+  /** {@link #permuteColumns} in {@code w}'s memory, through one row of scratch. */
+  static void permuteColumnsInPlace(float[] w, int rows, int cols, int[] perm) {
+    float[] row = new float[cols];
+    for (int n = 0; n < rows; n++) {
+      int at = n * cols;
+      for (int i = 0; i < cols; i++) {
+        row[i] = w[at + perm[i]];
+      }
+      System.arraycopy(row, 0, w, at, cols);
+    }
   }
 
   static float[] permuteSymmetric(float[] h, int cols, int[] perm) {

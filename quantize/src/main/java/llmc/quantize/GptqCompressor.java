@@ -44,21 +44,14 @@ public final class GptqCompressor implements MatrixCompressor {
   public CompressedMatrix compress(
       int layer, Linear linear, float[] weight, int rows, int cols, InputStatistics stats) {
     Gptq.Result r =
-        Gptq.quantizeConsuming(
+        Gptq.quantizeInPlace(
             weight,
             rows,
             cols,
             stats.hessianToChange(),
             new Gptq.Options(
                 schemeOf.apply(layer, linear), dampPercent, blockSize, actOrder, staticGroups));
-    return new CompressedMatrix(
-        r.quantized().dequantize(),
-        r.quantized(),
-        r.seconds(),
-        r.loss(),
-        null,
-        r.damp(),
-        r.fellBackToRtn(),
-        r.warning());
+    return CompressedMatrix.quantized(
+        r.quantized(), r.seconds(), r.loss(), null, r.damp(), r.fellBackToRtn(), r.warning());
   }
 }

@@ -34,6 +34,35 @@ public final class InverseHessian {
   }
 
   /**
+   * {@link #fixDeadInputs}, keeping the columns of {@code w} it zeroes, so that a method working in
+   * the caller's matrix can give its fallback the matrix as it was ({@link DeadColumns#restore}).
+   */
+  public static DeadColumns fixDeadInputsSaving(float[] h, float[] w, int rows, int cols) {
+    int[] columns =
+        java.util.stream.IntStream.range(0, cols).filter(i -> h[i * cols + i] == 0f).toArray();
+    float[] values = new float[columns.length * rows]; // [dead][rows]
+    for (int d = 0; d < columns.length; d++) {
+      for (int n = 0; n < rows; n++) {
+        values[d * rows + n] = w[n * cols + columns[d]];
+      }
+    }
+    fixDeadInputs(h, w, rows, cols);
+    return new DeadColumns(columns, values);
+  }
+
+  /** The columns {@link #fixDeadInputsSaving} zeroed, with their values {@code [dead][rows]}. */
+  public record DeadColumns(int[] columns, float[] values) {
+    /** Puts the saved columns back into {@code w [rows][cols]}. */
+    public void restore(float[] w, int rows, int cols) {
+      for (int d = 0; d < columns.length; d++) {
+        for (int n = 0; n < rows; n++) {
+          w[n * cols + columns[d]] = values[d * rows + n];
+        }
+      }
+    }
+  }
+
+  /**
    * GPTQ's {@code Hinv = cholesky(cholesky_inverse(cholesky(H + damp mean(diag H) I)), upper=True)}
    * with {@code damp = dampPercent}, raised x10 up to {@link #MAX_DAMP_RETRIES} times while the
    * factorization fails. {@code h} is consumed: the factor is computed in its memory (and is {@code

@@ -35,18 +35,19 @@ public final class RtnCompressor implements MatrixCompressor {
     long start = System.nanoTime();
     var q = Rtn.quantize(weight, rows, cols, schemeOf.apply(layer, linear), clip);
     double seconds = (System.nanoTime() - start) / 1e9;
-    float[] dequantized = q.dequantize();
-    return new CompressedMatrix(
-        dequantized, q, seconds, null, mse(weight, dequantized), null, false, null);
+    return CompressedMatrix.quantized(q, seconds, null, mse(weight, q), null, false, null);
   }
 
-  /** Mean squared difference of two arrays of the same length. */
-  static double mse(float[] a, float[] b) {
+  /** Mean squared difference of {@code w} and {@code q}'s values, without making them. */
+  static double mse(float[] w, llmc.formats.QuantizedTensor q) {
     double sum = 0;
-    for (int i = 0; i < a.length; i++) {
-      double d = a[i] - b[i];
-      sum += d * d;
+    int cols = q.cols();
+    for (int n = 0; n < q.rows(); n++) {
+      for (int k = 0; k < cols; k++) {
+        double d = w[n * cols + k] - q.value(n, k);
+        sum += d * d;
+      }
     }
-    return sum / a.length;
+    return sum / w.length;
   }
 }

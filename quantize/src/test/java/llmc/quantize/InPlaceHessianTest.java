@@ -129,4 +129,42 @@ class InPlaceHessianTest {
       assertEquals(copying.loss(), consuming.loss());
     }
   }
+
+  /**
+   * GPTQ in the matrix's memory too: the bits of the copying call, with act-order or not, with
+   * inputs that are always 0 (their columns zeroed), and when the Hessian cannot be factored (the
+   * RTN fallback then sees the matrix as given).
+   */
+  @Test
+  void quantizingInTheMatrixsMemoryGivesTheBitsOfTheCopyingCall() {
+    int rows = 48;
+    int cols = 300;
+    float[] w = gaussian(rows * cols, 3);
+    float[] x = gaussian(500 * cols, 4);
+    for (int t = 0; t < 500; t++) {
+      x[t * cols + 7] = 0f; // two dead inputs
+      x[t * cols + 150] = 0f;
+    }
+    float[] h = Gptq.hessian(x, 500, cols);
+    float[] negative = h.clone();
+    for (int i = 0; i < negative.length; i++) {
+      negative[i] = -negative[i]; // no dampening makes it positive definite
+    }
+    for (float[] hessian : new float[][] {h, negative}) {
+      for (boolean actOrder : new boolean[] {false, true}) {
+        Gptq.Options o =
+            new Gptq.Options(
+                new QuantScheme(4, 32, false, llmc.formats.DType.F16), 0.01, 128, actOrder, false);
+        Gptq.Result copying = Gptq.quantize(w, rows, cols, hessian, o);
+        Gptq.Result inPlace = Gptq.quantizeInPlace(w.clone(), rows, cols, hessian.clone(), o);
+        assertEquals(hessian == negative, copying.fellBackToRtn());
+        assertEquals(copying.fellBackToRtn(), inPlace.fellBackToRtn());
+        assertArrayEquals(copying.quantized().codes(), inPlace.quantized().codes());
+        assertArrayEquals(copying.quantized().scales(), inPlace.quantized().scales());
+        assertArrayEquals(copying.quantized().zeros(), inPlace.quantized().zeros());
+        assertArrayEquals(copying.quantized().gIdx(), inPlace.quantized().gIdx());
+        assertEquals(copying.loss(), inPlace.loss());
+      }
+    }
+  }
 }

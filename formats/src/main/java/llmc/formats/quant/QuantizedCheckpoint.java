@@ -323,6 +323,12 @@ public final class QuantizedCheckpoint {
     return checkpoint.floats(visible(name));
   }
 
+  /** The codes of a quantized layer's virtual {@code P.weight}, or null for any other name. */
+  public QuantizedTensor quantizedWeight(String name) {
+    String layer = layerOfWeight.get(name);
+    return layer == null ? null : method.read().apply(checkpoint, layer);
+  }
+
   /** The quantized layers' prefixes P, sorted. */
   public Set<String> quantizedLayers() {
     return Collections.unmodifiableSet(new TreeSet<>(layerOfWeight.values()));

@@ -53,6 +53,80 @@ public final class Gemm {
       int m,
       int n,
       int k) {
+    multiplyAdd(
+        sign,
+        a,
+        aOff,
+        aRow,
+        aCol,
+        (p0, kc, j0, width, dst) -> {
+          for (int p = 0; p < kc; p++) {
+            System.arraycopy(b, bOff + (p0 + p) * ldb + j0, dst, p * width, width);
+          }
+        },
+        c,
+        cOff,
+        ldc,
+        m,
+        n,
+        k);
+  }
+
+  /**
+   * {@code C += sign * A Wᵀ} on one thread, for the rows {@code [w0, w0 + n)} of {@code W}: a
+   * linear layer {@code y = x Wᵀ} on the weight as it is kept ({@link WeightMatrix}), each panel
+   * converted while packed. The sums are those of the float32 product on the same values.
+   */
+  public static void multiplyAdd(
+      float sign,
+      float[] a,
+      int aOff,
+      int aRow,
+      int aCol,
+      WeightMatrix w,
+      int w0,
+      float[] c,
+      int cOff,
+      int ldc,
+      int m,
+      int n,
+      int k) {
+    if (k != w.cols() || w0 + n > w.rows()) {
+      throw new IllegalArgumentException("the weight is " + w.rows() + "x" + w.cols());
+    }
+    multiplyAdd(
+        sign,
+        a,
+        aOff,
+        aRow,
+        aCol,
+        (p0, kc, j0, width, dst) -> w.packTransposed(p0, kc, w0 + j0, width, dst),
+        c,
+        cOff,
+        ldc,
+        m,
+        n,
+        k);
+  }
+
+  /** Packs panels of {@code B}: {@code dst[p * width + j] = B(p0 + p, j0 + j)}. */
+  private interface Panels {
+    void pack(int p0, int kc, int j0, int width, float[] dst);
+  }
+
+  private static void multiplyAdd(
+      float sign,
+      float[] a,
+      int aOff,
+      int aRow,
+      int aCol,
+      Panels b,
+      float[] c,
+      int cOff,
+      int ldc,
+      int m,
+      int n,
+      int k) {
     Packed packed = PACKED.get();
     if (packed.a.length < m * KC) {
       packed.a = new float[m * KC];
@@ -78,12 +152,9 @@ public final class Gemm {
           pa[r * kc + p] = sign * a[aOff + r * aRow + (p0 + p) * aCol];
         }
       }
-      int bp = bOff + p0 * ldb;
       int j = 0;
       for (; j + panel <= n; j += panel) {
-        for (int p = 0; p < kc; p++) {
-          System.arraycopy(b, bp + p * ldb + j, pb, p * panel, panel);
-        }
+        b.pack(p0, kc, j, panel, pb);
         int r = 0;
         for (; r < fullRows; r += 4) {
           tile4x4(pa, r * kc, pb, 0, panel, c, cOff + r * ldc + j, ldc, kc);
@@ -92,24 +163,32 @@ public final class Gemm {
           tile1x4(pa, r * kc, 1, pb, 0, panel, c, cOff + r * ldc + j, kc);
         }
       }
-      for (; j + L <= n; j += L) {
+      if (j == n) {
+        continue;
+      }
+      int width = n - j; // the last columns, narrower than a panel
+      b.pack(p0, kc, j, width, pb);
+      int jj = 0;
+      for (; jj + L <= width; jj += L) {
         for (int r = 0; r < m; r++) {
+          int ci = cOff + r * ldc + j + jj;
           if (r < fullRows) {
-            tile1x1(pa, (r & ~3) * kc + (r & 3), 4, b, bp + j, ldb, c, cOff + r * ldc + j, kc);
+            tile1x1(pa, (r & ~3) * kc + (r & 3), 4, pb, jj, width, c, ci, kc);
           } else {
-            tile1x1(pa, r * kc, 1, b, bp + j, ldb, c, cOff + r * ldc + j, kc);
+            tile1x1(pa, r * kc, 1, pb, jj, width, c, ci, kc);
           }
         }
       }
-      for (; j < n; j++) {
+      for (; jj < width; jj++) {
         for (int r = 0; r < m; r++) {
           int ai = r < fullRows ? (r & ~3) * kc + (r & 3) : r * kc;
           int aStep = r < fullRows ? 4 : 1;
-          float acc = c[cOff + r * ldc + j];
+          int ci = cOff + r * ldc + j + jj;
+          float acc = c[ci];
           for (int p = 0; p < kc; p++) {
-            acc = Math.fma(pa[ai + p * aStep], b[bp + p * ldb + j], acc);
+            acc = Math.fma(pa[ai + p * aStep], pb[p * width + jj], acc);
           }
-          c[cOff + r * ldc + j] = acc;
+          c[ci] = acc;
         }
       }
     }
@@ -211,6 +290,63 @@ public final class Gemm {
   }
 
   /**
+   * {@link #multiplyAdd(float, float[], int, int, int, WeightMatrix, int, float[], int, int, int,
+   * int, int)} in parallel tiles, as below.
+   */
+  public static void parallelMultiplyAdd(
+      float sign,
+      float[] a,
+      int aOff,
+      int aRow,
+      int aCol,
+      WeightMatrix w,
+      float[] c,
+      int cOff,
+      int ldc,
+      int m) {
+    int n = w.rows();
+    // each panel is converted while packed: once for up to 512 rows
+    inTiles(
+        m,
+        n,
+        512,
+        (r0, j0, rows, cols) ->
+            multiplyAdd(
+                sign,
+                a,
+                aOff + r0 * aRow,
+                aRow,
+                aCol,
+                w,
+                j0,
+                c,
+                cOff + r0 * ldc + j0,
+                ldc,
+                rows,
+                cols,
+                w.cols()));
+  }
+
+  /** A tile of C: rows {@code [r0, r0 + rows)}, columns {@code [j0, j0 + cols)}. */
+  private interface Tile {
+    void run(int r0, int j0, int rows, int cols);
+  }
+
+  /** C {@code [m][n]} in tiles of {@code rowTile x 512}, one parallel task each. */
+  private static void inTiles(int m, int n, int rowTile, Tile tile) {
+    int colTile = 512;
+    int rowTiles = (m + rowTile - 1) / rowTile;
+    int colTiles = (n + colTile - 1) / colTile;
+    Parallel.forEach(
+        rowTiles * colTiles,
+        t -> {
+          int r0 = (t / colTiles) * rowTile;
+          int j0 = (t % colTiles) * colTile;
+          tile.run(r0, j0, Math.min(rowTile, m - r0), Math.min(colTile, n - j0));
+        });
+  }
+
+  /**
    * {@code C += sign * A B} split into tiles of {@code rowTile x colTile} run in parallel (each
    * tile is one task, so the result is the same as {@link #multiplyAdd} on one thread).
    */
@@ -229,30 +365,25 @@ public final class Gemm {
       int m,
       int n,
       int k) {
-    int rowTile = 256;
-    int colTile = 512;
-    int rowTiles = (m + rowTile - 1) / rowTile;
-    int colTiles = (n + colTile - 1) / colTile;
-    Parallel.forEach(
-        rowTiles * colTiles,
-        t -> {
-          int r0 = (t / colTiles) * rowTile;
-          int j0 = (t % colTiles) * colTile;
-          multiplyAdd(
-              sign,
-              a,
-              aOff + r0 * aRow,
-              aRow,
-              aCol,
-              b,
-              bOff + j0,
-              ldb,
-              c,
-              cOff + r0 * ldc + j0,
-              ldc,
-              Math.min(rowTile, m - r0),
-              Math.min(colTile, n - j0),
-              k);
-        });
+    inTiles(
+        m,
+        n,
+        256,
+        (r0, j0, rows, cols) ->
+            multiplyAdd(
+                sign,
+                a,
+                aOff + r0 * aRow,
+                aRow,
+                aCol,
+                b,
+                bOff + j0,
+                ldb,
+                c,
+                cOff + r0 * ldc + j0,
+                ldc,
+                rows,
+                cols,
+                k));
   }
 }

@@ -1,0 +1,150 @@
+package llmc.model.kernels;
+
+import llmc.formats.QuantizedTensor;
+
+/**
+ * A linear layer's weight {@code W [out][in]} in the form it is kept in memory, read by {@link
+ * Gemm} as the operand {@code B = Wᵀ} of {@code y = x Wᵀ}: one {@code kc x width} panel at a time,
+ * converted to float32 while it is packed. So a layer needs no transposed float32 copy: float32
+ * rows (what a compression method wrote), BF16 rows (a checkpoint's stored values, half the
+ * memory), or a quantizer's codes (a quarter or less) are multiplied as they are.
+ */
+public sealed interface WeightMatrix {
+  /** {@code out}: rows of {@code W}, columns of the product. */
+  int rows();
+
+  /** {@code in}: columns of {@code W}, the product's inner dimension. */
+  int cols();
+
+  /** Bytes this form holds in memory. */
+  long bytes();
+
+  /** The values {@code [out][in]} as a new float32 array. */
+  float[] toFloats();
+
+  /**
+   * {@code dst[p * width + j] = W[j0 + j][p0 + p]} for {@code p < kc, j < width}: a panel of {@code
+   * Wᵀ}, row-major.
+   */
+  void packTransposed(int p0, int kc, int j0, int width, float[] dst);
+
+  /** Float32 rows {@code [out][in]}, held (not copied). */
+  record F32(float[] w, int rows, int cols) implements WeightMatrix {
+    public F32 {
+      check(w.length, rows, cols);
+    }
+
+    @Override
+    public long bytes() {
+      return 4L * w.length;
+    }
+
+    @Override
+    public float[] toFloats() {
+      return w.clone();
+    }
+
+    @Override
+    public void packTransposed(int p0, int kc, int j0, int width, float[] dst) {
+      for (int j = 0; j < width; j++) {
+        int src = (j0 + j) * cols + p0;
+        for (int p = 0; p < kc; p++) {
+          dst[p * width + j] = w[src + p];
+        }
+      }
+    }
+  }
+
+  /**
+   * BF16 rows {@code [out][in]} (the upper 16 bits of each float32), as a checkpoint stores them:
+   * exact, and half of {@link F32}.
+   */
+  record Bf16(short[] w, int rows, int cols) implements WeightMatrix {
+    public Bf16 {
+      check(w.length, rows, cols);
+    }
+
+    @Override
+    public long bytes() {
+      return 2L * w.length;
+    }
+
+    @Override
+    public float[] toFloats() {
+      float[] values = new float[w.length];
+      for (int i = 0; i < w.length; i++) {
+        values[i] = Float.intBitsToFloat(w[i] << 16);
+      }
+      return values;
+    }
+
+    @Override
+    public void packTransposed(int p0, int kc, int j0, int width, float[] dst) {
+      for (int j = 0; j < width; j++) {
+        int src = (j0 + j) * cols + p0;
+        for (int p = 0; p < kc; p++) {
+          dst[p * width + j] = Float.intBitsToFloat(w[src + p] << 16);
+        }
+      }
+    }
+  }
+
+  /**
+   * A quantizer's codes, one byte each, dequantized while packed: exactly {@link
+   * QuantizedTensor#dequantize()}, a quarter of {@link F32}.
+   */
+  record Codes(QuantizedTensor q) implements WeightMatrix {
+    @Override
+    public int rows() {
+      return q.rows();
+    }
+
+    @Override
+    public int cols() {
+      return q.cols();
+    }
+
+    @Override
+    public long bytes() {
+      long groups = q.scales().length;
+      return q.codes().length + 4L * q.gIdx().length + groups * (q.mins() == null ? 8 : 12);
+    }
+
+    @Override
+    public float[] toFloats() {
+      return q.dequantize();
+    }
+
+    @Override
+    public void packTransposed(int p0, int kc, int j0, int width, float[] dst) {
+      byte[] codes = q.codes();
+      int[] gIdx = q.gIdx();
+      int cols = q.cols();
+      for (int j = 0; j < width; j++) {
+        int n = j0 + j;
+        int src = n * cols + p0;
+        int group = -1;
+        float scale = 0;
+        int zero = 0;
+        float min = 0;
+        for (int p = 0; p < kc; p++) {
+          int g = gIdx[p0 + p];
+          if (g != group) { // the run of a group: its scale, zero and offset looked up once
+            group = g;
+            scale = q.scale(g, n);
+            zero = q.zero(g, n);
+            min = q.min(g, n);
+          }
+          dst[p * width + j] = scale * (Byte.toUnsignedInt(codes[src + p]) - zero) + min;
+        }
+      }
+    }
+  }
+
+  private static void check(int length, int rows, int cols) {
+    if (length != (long) rows * cols) {
+      throw new IllegalArgumentException(
+          "expected " + rows + "x" + cols + " values, got " + length);
+    }
+  }
+}

@@ -1,0 +1,350 @@
+package llmc.pipeline;
+
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Locale;
+import java.util.function.BiPredicate;
+import llmc.calibration.LayerwisePipeline;
+import llmc.formats.InvalidSettingException;
+import llmc.model.Linear;
+import llmc.model.LlamaFamily;
+
+/**
+ * What a layer-by-layer compression holds in memory at its peak, computed from the model's shapes
+ * and the settings before any work: the plan {@code --dry-run} prints, {@code --max-memory} is
+ * checked against, and the report keeps. It follows what the walk holds ({@code
+ * LayerwisePipeline}): the layer's matrices as stored (BF16 or float32) until each is compressed,
+ * then as codes (quantized) or float32 values (pruned); the statistics of one input ({@code [w][w]}
+ * float32, the Hessian made in their memory); the matrix being compressed with the method's work
+ * arrays; the calibration activations. Weights are never held beyond the current layer: the
+ * checkpoint is mapped and its pages let go after each read. docs/scaling.md compares the plan with
+ * measured peaks.
+ *
+ * @param limit the budget in bytes ({@code --max-memory})
+ * @param peak the largest total in bytes, at {@link #peakAt}
+ * @param peakAt the moment of the peak, e.g. "compressing layer 0 down_proj"
+ * @param parts what is held at that moment (their sum is {@link #peak})
+ * @param keepsMlpActivations whether the MLP activations stay from the statistics to the layer's
+ *     output (faster), or are computed again (less memory): chosen to fit the budget
+ */
+public record MemoryPlan(
+    long limit, long peak, String peakAt, List<Part> parts, boolean keepsMlpActivations) {
+
+  /** One thing held, in bytes. */
+  public record Part(String what, long bytes) {}
+
+  /**
+   * Memory outside the JVM heap: code, metaspace, thread stacks, the page being copied. Measured as
+   * peak RSS less the largest heap of runs on the 70B-shape layer (docs/scaling.md).
+   */
+  public static final long OUTSIDE_HEAP = 300L << 20;
+
+  /**
+   * What the heap needs beyond the arrays themselves: ./llmc gives a limited run a 64 MB young
+   * generation and 8 MB regions, and a large array takes whole regions.
+   */
+  static final long HEADROOM_PERCENT = 3;
+
+  /** What the method does to a matrix, for its work arrays and what it leaves. */
+  public enum Work {
+    /** RTN: a float32 copy and the codes; leaves codes. */
+    RTN(5, true),
+    /** GPTQ: works in the float32 copy, adds the codes; leaves codes. */
+    GPTQ(5, true),
+    /** SparseGPT: works in the float32 copy (block arrays aside); leaves float32 values. */
+    SPARSEGPT(5, false),
+    /** Scores and a mask (magnitude, Wanda, ...): copy, scores, mask, result; leaves values. */
+    SCORES(13, false);
+
+    final int bytesPerWeight;
+    final boolean quantized;
+
+    Work(int bytesPerWeight, boolean quantized) {
+      this.bytesPerWeight = bytesPerWeight;
+      this.quantized = quantized;
+    }
+  }
+
+  /**
+   * The plan of a run.
+   *
+   * @param storedBytes bytes per weight of the checkpoint's matrices in memory (2 for BF16, else 4)
+   * @param compresses which matrices the method changes (others stay as stored)
+   * @param calibrated whether the walk runs calibration windows (GPTQ, SparseGPT, Wanda)
+   * @param windows calibration windows, each of {@code seqLen} tokens (0 without calibration)
+   * @param groupSize the quantization group ({@code -1}: one per row), for the scales kept
+   * @param limit the budget in bytes
+   */
+  public static MemoryPlan of(
+      LlamaFamily f,
+      Work work,
+      int storedBytes,
+      BiPredicate<Integer, Linear> compresses,
+      boolean calibrated,
+      int windows,
+      int seqLen,
+      int groupSize,
+      long limit) {
+    MemoryPlan kept =
+        plan(f, work, storedBytes, compresses, calibrated, windows, seqLen, groupSize, limit, true);
+    long keptBytes = 4L * windows * seqLen * f.intermediate();
+    if (calibrated
+        && keptBytes <= LayerwisePipeline.KEPT_ACTIVATION_BYTES
+        && kept.peak() <= limit) {
+      return kept;
+    }
+    return plan(
+        f, work, storedBytes, compresses, calibrated, windows, seqLen, groupSize, limit, false);
+  }
+
+  private static MemoryPlan plan(
+      LlamaFamily f,
+      Work work,
+      int storedBytes,
+      BiPredicate<Integer, Linear> compresses,
+      boolean calibrated,
+      int windows,
+      int seqLen,
+      int groupSize,
+      long limit,
+      boolean keep) {
+    long tokens = (long) windows * seqLen;
+    List<Part> activations = new ArrayList<>();
+    if (calibrated) {
+      activations.add(
+          part(
+              "calibration activations: the layer's input, %d x %d tokens x %d",
+              4 * tokens * f.hidden(), windows, seqLen, f.hidden()));
+      int width = keep ? Math.max(f.qWidth(), f.intermediate()) : f.qWidth();
+      activations.add(
+          part(
+              keep
+                  ? "attention heads, then the MLP activations kept for the layer's output (x %d)"
+                  : "attention heads (x %d); the MLP activations are computed again, one window at a"
+                      + " time",
+              4 * tokens * width,
+              width));
+      if (!keep) {
+        activations.add(part("one window's MLP activations", 4L * seqLen * f.intermediate()));
+      }
+    }
+    // while the layer runs: one window's products in flight (q, k, v, gate and up outputs)
+    Part inFlight =
+        part(
+            "one window's projections in flight",
+            4L * seqLen * (f.qWidth() + 2L * f.kvWidth() + 2L * f.intermediate()));
+    List<Part> best = null;
+    long peak = -1;
+    String peakAt = null;
+    for (int layer = 0; layer < f.layers(); layer++) {
+      List<Linear> order = List.of(Linear.values()); // (q, k, v), o, (gate, up), down
+      for (Linear.Input input : Linear.Input.values()) {
+        int w = input.width(f);
+        List<Linear> readers = input.readers();
+        if (calibrated) { // the statistics of the input, accumulated while the layer runs
+          List<Part> parts = new ArrayList<>();
+          parts.add(
+              held(
+                  f,
+                  layer,
+                  order,
+                  readers.get(0),
+                  false,
+                  work,
+                  storedBytes,
+                  compresses,
+                  groupSize,
+                  true));
+          parts.add(
+              part(
+                  "statistics of the %d-wide %s input (float32)",
+                  4L * w * w, w, input.name().toLowerCase(Locale.ROOT)));
+          parts.addAll(activations);
+          parts.add(inFlight);
+          long total = sum(parts);
+          if (total > peak) {
+            peak = total;
+            best = parts;
+            peakAt = "layer " + layer + ", statistics of " + readers.get(0).path + "'s input";
+          }
+        }
+        Linear last = null;
+        for (Linear l : readers) {
+          if (compresses.test(layer, l)) {
+            last = l;
+          }
+        }
+        for (Linear l : readers) {
+          if (!compresses.test(layer, l)) {
+            continue;
+          }
+          long weights = (long) l.outFeatures(f) * l.inFeatures(f);
+          List<Part> parts = new ArrayList<>();
+          parts.add(
+              held(f, layer, order, l, true, work, storedBytes, compresses, groupSize, calibrated));
+          if (calibrated) {
+            parts.add(
+                part(
+                    "the Hessian of the %d-wide input (float32%s)",
+                    4L * w * w * (l == last ? 1 : 2),
+                    w,
+                    l == last ? ", made in the statistics' memory" : ", and the statistics"));
+          }
+          parts.add(
+              part(
+                  "%s being compressed: float32 and the method's work arrays (%d bytes"
+                      + " per weight)",
+                  work.bytesPerWeight * weights, l.path, work.bytesPerWeight));
+          parts.addAll(activations);
+          long total = sum(parts);
+          if (total > peak) {
+            peak = total;
+            best = parts;
+            peakAt = "layer " + layer + ", compressing " + l.path;
+          }
+        }
+      }
+      // the layer written: every matrix compressed, the largest one converted for the output
+      List<Part> parts = new ArrayList<>();
+      parts.add(
+          held(f, layer, order, null, false, work, storedBytes, compresses, groupSize, calibrated));
+      long largest = 0;
+      for (Linear l : order) {
+        largest = Math.max(largest, 4L * l.outFeatures(f) * l.inFeatures(f));
+      }
+      parts.add(part("the largest matrix as written (float32 at most)", largest));
+      parts.addAll(activations);
+      long total = sum(parts);
+      if (total > peak) {
+        peak = total;
+        best = parts;
+        peakAt = "layer " + layer + ", writing it";
+      }
+    }
+    List<Part> parts = new ArrayList<>(best);
+    long headroom = peak * HEADROOM_PERCENT / 100;
+    parts.add(
+        part(
+            "the heap's headroom: a young generation, large arrays rounded up to whole regions"
+                + " (%d%%)",
+            headroom, HEADROOM_PERCENT));
+    parts.add(new Part("outside the heap: JVM, code, thread stacks", OUTSIDE_HEAP));
+    return new MemoryPlan(limit, peak + headroom + OUTSIDE_HEAP, peakAt, List.copyOf(parts), keep);
+  }
+
+  /**
+   * The layer's matrices other than {@code now}: compressed before it, or still as stored ({@code
+   * now} null: the layer done, every matrix compressed).
+   */
+  private static Part held(
+      LlamaFamily f,
+      int layer,
+      List<Linear> order,
+      Linear now,
+      boolean compressing,
+      Work work,
+      int storedBytes,
+      BiPredicate<Integer, Linear> compresses,
+      int groupSize,
+      boolean loaded) {
+    long stored = 0;
+    long compressed = 0;
+    for (Linear l : order) {
+      long weights = (long) l.outFeatures(f) * l.inFeatures(f);
+      boolean before = now == null || l.ordinal() < now.ordinal();
+      if (compressing && l == now) {
+        continue; // released from the layer while it is compressed
+      }
+      if (before && compresses.test(layer, l)) {
+        compressed +=
+            work.quantized
+                ? weights
+                    + 8 * weights / (groupSize > 0 ? groupSize : l.inFeatures(f))
+                    + 4L * l.inFeatures(f)
+                : 4 * weights;
+      } else if (loaded) {
+        stored += (long) storedBytes * weights;
+      }
+    }
+    return new Part(
+        String.format(
+            Locale.ROOT,
+            "layer %d's other matrices: %s compressed (%s), %s as stored",
+            layer,
+            human(compressed),
+            work.quantized ? "codes" : "float32",
+            human(stored)),
+        stored + compressed);
+  }
+
+  private static Part part(String what, long bytes, Object... args) {
+    return new Part(String.format(Locale.ROOT, what, args), bytes);
+  }
+
+  private static long sum(List<Part> parts) {
+    return parts.stream().mapToLong(Part::bytes).sum();
+  }
+
+  /**
+   * Bytes per weight of a checkpoint's matrix as the walk holds it (BF16 as it is, else float32).
+   */
+  public static int storedBytes(llmc.formats.DType dtype) {
+    return dtype == llmc.formats.DType.BF16 ? 2 : 4;
+  }
+
+  /** Whether the run fits its budget. */
+  public boolean fits() {
+    return peak <= limit;
+  }
+
+  /** The JVM heap the plan needs. */
+  public long heapBytes() {
+    return peak - OUTSIDE_HEAP;
+  }
+
+  /**
+   * Refuses, before any work, a run whose peak is above the budget, or above what the JVM's heap
+   * allows; names the least budget that would do.
+   */
+  public void check(long heapLimit) {
+    if (!fits()) {
+      throw new InvalidSettingException(
+          "{maxMemoryBytes} %s is less than this run needs at its peak (%s: %s); the least it can run"
+              + " in is %s: give {maxMemoryBytes} %s or more, fewer calibration windows, or a smaller"
+              + " model",
+          human(limit), peakAt, human(peak), human(peak), gigabytes(peak));
+    }
+    if (heapBytes() > heapLimit) {
+      throw new InvalidSettingException(
+          "the JVM's heap of %s is less than this run needs at its peak (%s: %s of heap); run"
+              + " through ./llmc, which sizes the heap from {maxMemoryBytes}, or give the JVM"
+              + " JAVA_OPTS=-Xmx%dm",
+          human(heapLimit), peakAt, human(heapBytes()), (heapBytes() >> 20) + 256);
+    }
+  }
+
+  /** {@code 6.2 GB} (decimal, as --max-memory takes it). */
+  static String human(long bytes) {
+    return bytes >= 1_000_000_000L
+        ? String.format(Locale.ROOT, "%.2f GB", bytes / 1e9)
+        : String.format(Locale.ROOT, "%.0f MB", bytes / 1e6);
+  }
+
+  /** The least whole tenth of a GB at or above {@code bytes}, as a --max-memory value. */
+  static String gigabytes(long bytes) {
+    return String.format(Locale.ROOT, "%.1fGB", Math.ceil(bytes / 1e8) / 10);
+  }
+
+  /**
+   * The default budget: three quarters of the machine's memory (or of the container's limit, which
+   * the JVM reports instead), and no more than this JVM's heap allows (./llmc sizes the heap from
+   * {@code --max-memory}; without it the JVM's default applies).
+   */
+  public static long defaultLimit() {
+    var os =
+        (com.sun.management.OperatingSystemMXBean)
+            java.lang.management.ManagementFactory.getOperatingSystemMXBean();
+    return Math.min(
+        os.getTotalMemorySize() / 4 * 3, Runtime.getRuntime().maxMemory() + OUTSIDE_HEAP);
+  }
+}
