@@ -3,7 +3,8 @@
 llmc.quantize.KernelBenchmark, median wall time of --runs after --warmup. Prints one JSON object:
 {"threads": T, "torch": version, "blas": library, "openblas_core": name or null,
  "openblas_config": text or null, "probe_gflops": matmul 1024 GFLOPS,
- "kernels": {"gemm_2048": s, "xtx_2048": s, "cholesky_4096": s, "gptq_inverse_4096": s}}.
+ "kernels": {"gemm_2048": s, "linear_512x4096x4096": s, "xtx_2048": s, "cholesky_4096": s,
+ "gptq_inverse_4096": s}}.
 
 Run with LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp (see bench/README.md); the
 caller sets OPENBLAS_CORETYPE when OpenBLAS does not recognise the processor.
@@ -68,6 +69,10 @@ with torch.inference_mode():
     probe_a = torch.randn(1024, 1024, generator=g)
     probe = timed(lambda: probe_a @ probe_a)
     gemm = timed(lambda: a @ b)
+    # a linear layer: 512 tokens through a 4096 x 4096 float32 weight, y = x W^T
+    lx = torch.randn(512, 4096, generator=g)
+    lw = torch.randn(4096, 4096, generator=g)
+    linear = timed(lambda: torch.nn.functional.linear(lx, lw))
     x = torch.randn(2048, 2048, generator=g)
     xtx = timed(lambda: x.t() @ x)
     n = 4096
@@ -94,6 +99,7 @@ print(json.dumps({
     "probe_gflops": 2 * 1024 ** 3 / probe / 1e9,
     "kernels": {
         "gemm_2048": gemm,
+        "linear_512x4096x4096": linear,
         "xtx_2048": xtx,
         "cholesky_4096": chol,
         "gptq_inverse_4096": inverse,

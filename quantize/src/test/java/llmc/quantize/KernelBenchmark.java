@@ -11,9 +11,11 @@ import java.util.concurrent.CountDownLatch;
 import java.util.function.IntToDoubleFunction;
 import jdk.incubator.vector.FloatVector;
 import jdk.incubator.vector.VectorSpecies;
+import llmc.formats.QuantizedTensor;
 import llmc.model.kernels.Gemm;
 import llmc.model.kernels.Gram;
 import llmc.model.kernels.Parallel;
+import llmc.model.kernels.WeightMatrix;
 
 /**
  * llmc's numerical kernels beside the machine's own limits and PyTorch's (bench/run.sh): the FMA
@@ -87,6 +89,60 @@ public final class KernelBenchmark {
             });
     row("matrix product 2048³", gemm, reference, "gemm_2048", 2.0 * n * n * n, peak);
 
+    // A linear layer y = x Wᵀ, 512 tokens through a 4096 x 4096 weight, read in the form a layer
+    // keeps it (BF16 as stored, 4-bit codes once quantized), against PyTorch's float32 linear.
+    int tokens = 512;
+    int width = 4096;
+    float[] lx = gaussian(random, tokens * width);
+    float[] lw = gaussian(random, width * width);
+    short[] bf16 = new short[lw.length];
+    byte[] codes = new byte[lw.length];
+    for (int i = 0; i < lw.length; i++) {
+      bf16[i] = (short) (Float.floatToRawIntBits(lw[i]) >>> 16);
+      codes[i] = (byte) random.nextInt(16);
+    }
+    int groups = width / 128;
+    float[] scales = new float[groups * width];
+    Arrays.fill(scales, 0.01f);
+    int[] gIdx = new int[width];
+    for (int k = 0; k < width; k++) {
+      gIdx[k] = k / 128;
+    }
+    WeightMatrix[] forms = {
+      new WeightMatrix.F32(lw, width, width),
+      new WeightMatrix.Bf16(bf16, width, width),
+      new WeightMatrix.Codes(
+          new QuantizedTensor(
+              width,
+              width,
+              4,
+              128,
+              true,
+              codes,
+              scales,
+              new int[groups * width],
+              gIdx,
+              llmc.formats.DType.F16))
+    };
+    String[] names = {
+      "linear 512x4096², float32 rows", "  the same, BF16 rows", "  the same, 4-bit codes"
+    };
+    float[] ly = new float[tokens * width];
+    for (int f = 0; f < forms.length; f++) {
+      WeightMatrix w = forms[f];
+      double linear =
+          median(
+              runs,
+              warmup,
+              r -> {
+                Arrays.fill(ly, 0f);
+                long t0 = System.nanoTime();
+                Gemm.parallelMultiplyAdd(1f, lx, 0, width, 1, w, ly, 0, width, tokens);
+                return (System.nanoTime() - t0) / 1e9;
+              });
+      row(names[f], linear, reference, "linear_512x4096x4096", 2.0 * tokens * width * width, peak);
+    }
+
     float[] s = new float[n * n];
     double xtx =
         median(
@@ -152,7 +208,10 @@ public final class KernelBenchmark {
 
   private static void row(
       String name, double seconds, JsonNode reference, String key, double flops, double peak) {
-    double torch = reference == null ? Double.NaN : reference.path("kernels").path(key).asDouble();
+    double torch =
+        reference == null || !reference.path("kernels").has(key)
+            ? Double.NaN
+            : reference.path("kernels").path(key).asDouble();
     double gflops = flops / seconds / 1e9;
     System.out.printf(
         Locale.ROOT,
