@@ -334,11 +334,14 @@ public final class QuantizeStage implements Stage<QuantizeSettings, QuantizeRepo
     long zerosAfter = 0;
     QuantizedTensor q = after.quantized();
     float[] values = q == null ? after.weight() : null; // a quantized one is read from its codes
-    int cols = q == null ? 1 : q.cols();
-    for (int i = 0; i < before.length(); i++) {
-      boolean zero = (q == null ? values[i] : q.value(i / cols, i % cols)) == 0f;
-      zerosAfter += zero ? 1 : 0;
-      kept += zero && before.at().get(i) ? 1 : 0;
+    int cols = q == null ? before.length() : q.cols();
+    boolean hadZeros = zerosBefore > 0;
+    for (int n = 0, i = 0; i < before.length(); n++) {
+      for (int k = 0; k < cols; k++, i++) {
+        boolean zero = (q == null ? values[i] : q.value(n, k)) == 0f;
+        zerosAfter += zero ? 1 : 0;
+        kept += zero && hadZeros && before.at().get(i) ? 1 : 0;
+      }
     }
     sparseZeros[0] += zerosBefore;
     sparseZeros[1] += kept;
