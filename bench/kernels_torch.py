@@ -4,7 +4,10 @@ llmc.quantize.KernelBenchmark, median wall time of --runs after --warmup. Prints
 {"threads": T, "torch": version, "blas": library, "openblas_core": name or null,
  "openblas_config": text or null, "probe_gflops": matmul 1024 GFLOPS,
  "kernels": {"gemm_2048": s, "linear_512x4096x4096": s, "xtx_2048": s, "cholesky_4096": s,
- "gptq_inverse_4096": s}}.
+ "gptq_inverse_4096": s, "rtn_4096": s, "q4_0_4096": s}}.
+
+rtn_4096 and q4_0_4096 are the same formulas as llmc's, vectorized in PyTorch (llama.cpp's
+llama-quantize, the issue's baseline for Q4_0, is not installed on these machines).
 
 Run with LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp (see bench/README.md); the
 caller sets OPENBLAS_CORETYPE when OpenBLAS does not recognise the processor.
@@ -88,6 +91,37 @@ with torch.inference_mode():
 
     inverse = timed(gptq_inverse)
 
+    w = torch.randn(n, n, generator=g)
+
+    def rtn():
+        # 4-bit, group 128, asymmetric (GPTQ's grid): codes uint8, scales and zeros per group
+        groups = w.reshape(-1, 128)
+        lo = groups.amin(dim=1).clamp(max=0)
+        hi = groups.amax(dim=1).clamp(min=0)
+        scale = (hi - lo) / 15
+        scale = torch.where(scale == 0, torch.ones_like(scale), scale)
+        zero = torch.round(-lo / scale)
+        codes = torch.clamp(torch.round(groups / scale[:, None]) + zero[:, None], 0, 15)
+        return codes.to(torch.uint8), scale.half(), zero.to(torch.int32)
+
+    rtn_seconds = timed(rtn)
+
+    def q4_0():
+        # llama.cpp's quantize_row_q4_0_ref: d = (signed value of largest |x|) / -8,
+        # q = min(15, int(x / d + 8.5)), two codes per byte (j low, j + 16 high) after an f16 d
+        blocks = w.reshape(-1, 32)
+        idx = blocks.abs().argmax(dim=1, keepdim=True)
+        d = blocks.gather(1, idx).squeeze(1) / -8
+        inv = torch.where(d == 0, torch.zeros_like(d), 1 / d)
+        q = torch.clamp((blocks * inv[:, None] + 8.5).to(torch.int8), max=15).to(torch.uint8)
+        packed = q[:, :16] | (q[:, 16:] << 4)
+        out = torch.empty(blocks.shape[0], 18, dtype=torch.uint8)
+        out[:, :2] = d.half().view(torch.uint8).reshape(-1, 2)
+        out[:, 2:] = packed
+        return out
+
+    q4_0_seconds = timed(q4_0)
+
 blas = blas_library()
 core, config = openblas_info(blas) if "openblas" in blas else (None, None)
 print(json.dumps({
@@ -103,5 +137,7 @@ print(json.dumps({
         "xtx_2048": xtx,
         "cholesky_4096": chol,
         "gptq_inverse_4096": inverse,
+        "rtn_4096": rtn_seconds,
+        "q4_0_4096": q4_0_seconds,
     },
 }))

@@ -10,7 +10,6 @@ import java.nio.file.Files;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -151,16 +150,32 @@ public final class LayerJournal implements AutoCloseable {
     return matrices;
   }
 
-  /** The calibration activations after the last finished layer, one array per window. */
+  /**
+   * The calibration activations after the last finished layer, one array per window, each read when
+   * it is asked for (so a walk with its activations on disk holds one at a time).
+   */
   public List<float[]> activations() {
     Path file = activationsDir(layersDone - 1).resolve("model.safetensors");
-    List<float[]> xs = new ArrayList<>();
+    int windows = 0;
     try (SafetensorsFile f = SafetensorsFile.open(file)) {
-      for (int j = 0; f.contains("x." + j); j++) {
-        xs.add(f.floats("x." + j));
+      while (f.contains("x." + windows)) {
+        windows++;
       }
     }
-    return xs;
+    int size = windows;
+    return new java.util.AbstractList<>() {
+      @Override
+      public float[] get(int j) {
+        try (SafetensorsFile f = SafetensorsFile.open(file)) {
+          return f.floats("x." + java.util.Objects.checkIndex(j, size));
+        }
+      }
+
+      @Override
+      public int size() {
+        return size;
+      }
+    };
   }
 
   /**

@@ -1,6 +1,6 @@
 package llmc.calibration;
 
-import java.util.ArrayList;
+import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -30,6 +30,13 @@ public final class LayerwisePipeline {
      */
     void compress(
         DecoderLayer layer, Linear.Input input, List<Linear> linears, InputStatistics stats);
+
+    /**
+     * Called, when the walk spills, once {@code down_proj}'s input is computed and before its
+     * statistics are accumulated: the compressor may set the layer's finished matrices aside until
+     * {@link #layerDone}, since the layer runs none of them again.
+     */
+    default void spill(DecoderLayer layer) {}
 
     /**
      * Called when layer {@code index} is complete (all its groups compressed).
@@ -96,6 +103,10 @@ public final class LayerwisePipeline {
       weights.forgetLayer(i);
     }
     Map<Linear, CompressedMatrix> done = new LinkedHashMap<>();
+    StatisticsSource.Spill aside = source instanceof StatisticsSource.Windows w ? w.spill() : null;
+    SpillFile spill =
+        aside != null && aside.finishedMatrices() ? SpillFile.open(aside.folder()) : null;
+    Map<Linear, Spilled> spilled = new java.util.EnumMap<>(Linear.class);
     Compressor perGroup =
         new Compressor() {
           @Override
@@ -122,10 +133,79 @@ public final class LayerwisePipeline {
           }
 
           @Override
+          public void spill(DecoderLayer layer) {
+            for (var it = done.entrySet().iterator(); it.hasNext(); ) {
+              var e = it.next();
+              CompressedMatrix c = e.getValue();
+              if (c.quantized() != null) {
+                continue; // codes: a quarter of the values or less, kept
+              }
+              spilled.put(e.getKey(), new Spilled(c, spill.write(c.weight())));
+              it.remove();
+              layer.release(e.getKey());
+              weights.setAside(e.getKey().weightName(layer.index));
+            }
+          }
+
+          @Override
           public void layerDone(DecoderLayer layer, List<float[]> activations) {
+            if (!spilled.isEmpty()) { // back from disk, in the order they were compressed
+              Map<Linear, CompressedMatrix> all = new java.util.EnumMap<>(Linear.class);
+              all.putAll(done);
+              for (var e : spilled.entrySet()) {
+                Spilled aside = e.getValue();
+                CompressedMatrix c = aside.withValues(spill.read(aside.slot()));
+                all.put(e.getKey(), c);
+                weights.put(e.getKey().weightName(layer.index), matrix(family, e.getKey(), c));
+              }
+              spilled.clear();
+              spill.clear();
+              done.clear();
+              done.putAll(all);
+            }
             finishLayer(layer.index, done, activations, sink, journal, weights);
           }
         };
+    try (spill) {
+      return walk(
+          family, weights, source, compressor, sink, progress, journal, resumed, done, perGroup);
+    }
+  }
+
+  /**
+   * A finished matrix set aside on disk: what the method measured (not its values, which are what
+   * the spill lets go of), and where its values lie.
+   */
+  private record Spilled(
+      double seconds,
+      Double gptqLoss,
+      Double weightMse,
+      Double damp,
+      boolean fellBackToRtn,
+      String warning,
+      SpillFile.Slot slot) {
+    Spilled(CompressedMatrix c, SpillFile.Slot slot) {
+      this(
+          c.seconds(), c.gptqLoss(), c.weightMse(), c.damp(), c.fellBackToRtn(), c.warning(), slot);
+    }
+
+    CompressedMatrix withValues(float[] values) {
+      return new CompressedMatrix(
+          values, null, seconds, gptqLoss, weightMse, damp, fellBackToRtn, warning);
+    }
+  }
+
+  private static Timings walk(
+      LlamaFamily family,
+      OverlayWeights weights,
+      StatisticsSource source,
+      MatrixCompressor compressor,
+      LayerSink sink,
+      Progress progress,
+      LayerJournal journal,
+      int resumed,
+      Map<Linear, CompressedMatrix> done,
+      Compressor perGroup) {
     return switch (source) {
       case StatisticsSource.Windows w -> {
         try (LlamaRuntime runtime = new LlamaRuntime(family, weights, false)) {
@@ -137,7 +217,8 @@ public final class LayerwisePipeline {
               w.save(),
               resumed,
               resumed > 0 ? journal.activations() : null,
-              w.keepMlpActivations());
+              w.keepMlpActivations(),
+              w.spill());
         }
       }
       case StatisticsSource.Saved s -> {
@@ -223,14 +304,17 @@ public final class LayerwisePipeline {
    */
   public static Timings run(
       LlamaRuntime runtime, List<int[]> windows, Compressor compressor, Progress progress) {
-    return run(runtime, windows, compressor, progress, null, 0, null, true);
+    return run(runtime, windows, compressor, progress, null, 0, null, true, null);
   }
 
   /**
    * As {@link #run(LlamaRuntime, List, Compressor, Progress)}; with {@code save}, also the
    * statistics of the uncompressed model (a second activation stream through the original layers)
    * are saved; with {@code keepMlpActivations} the MLP activations are kept for the layer's output
-   * when they take at most {@link #KEPT_ACTIVATION_BYTES}, else computed again.
+   * when they take at most {@link #KEPT_ACTIVATION_BYTES}, else computed again; with {@code spill}
+   * finished matrices (it needs kept activations: {@code down_proj}'s input is computed for every
+   * window before its statistics are made, and {@link Compressor#spill} is called in between)
+   * and/or the activations go to disk.
    */
   public static Timings run(
       LlamaRuntime runtime,
@@ -240,107 +324,151 @@ public final class LayerwisePipeline {
       StatisticsStore.Writer save,
       int from,
       List<float[]> resumedActivations,
-      boolean keepMlpActivations) {
+      boolean keepMlpActivations,
+      StatisticsSource.Spill spill) {
     LlamaFamily family = runtime.family();
     int rows = windows.get(0).length; // one window at a time: [T][width]
     if (windows.stream().anyMatch(window -> window.length != rows)) {
       throw new IllegalArgumentException("calibration windows must all have the same length");
     }
+    int n = windows.size();
+    // Per window, arrays reused by every layer: the layer's input [T][H] (updated in place: it
+    // becomes the layer's output), the same through the uncompressed layers when saving, and the
+    // merged heads (until o's output is added), then the MLP activations (kept when they fit the
+    // budget, else computed again for down). In memory, or on disk one window at a time.
+    Path onDisk = spill != null && spill.activations() ? spill.folder() : null;
+    long actBytes = 4L * family.intermediate() * n * rows;
+    boolean keepActs = keepMlpActivations && (onDisk != null || actBytes <= KEPT_ACTIVATION_BYTES);
+    boolean spillMatrices = spill != null && spill.finishedMatrices();
+    if (spillMatrices && !keepActs) {
+      throw new IllegalArgumentException(
+          "spilling finished matrices needs the MLP activations kept, and they take "
+              + actBytes
+              + " bytes");
+    }
+    int width = keepActs ? Math.max(family.qWidth(), family.intermediate()) : family.qWidth();
     Clock clock = new Clock();
-    List<float[]> xs =
-        new ArrayList<>(windows.size()); // per window [T][H]: the layer's input, updated in place
-    List<float[]> original = new ArrayList<>(); // the same through the uncompressed layers
-    clock.start();
-    if (from > 0) {
-      xs.addAll(resumedActivations); // the output of layer from - 1, saved by an earlier run
-    } else {
-      for (int[] window : windows) {
-        xs.add(runtime.embedRows(new int[][] {window}));
+    try (Activations xs = Activations.of(n, rows * family.hidden(), onDisk);
+        Activations original =
+            Activations.of(save == null ? 0 : n, rows * family.hidden(), onDisk);
+        Activations merged = Activations.of(n, rows * width, onDisk)) {
+      clock.start();
+      for (int j = 0; j < n; j++) {
+        float[] x =
+            from > 0 ? resumedActivations.get(j) : runtime.embedRows(new int[][] {windows.get(j)});
+        xs.set(j, x);
         if (save != null) {
-          original.add(xs.get(xs.size() - 1).clone());
+          original.set(j, x.clone());
         }
       }
-    }
-    clock.stopForward();
-    // Arrays reused by every layer, one per window: the merged heads (until o's output is added),
-    // then the MLP activations (kept when they fit the budget, else computed again for down).
-    long actBytes = 4L * family.intermediate() * windows.size() * rows;
-    boolean keepActs = keepMlpActivations && actBytes <= KEPT_ACTIVATION_BYTES;
-    int width = keepActs ? Math.max(family.qWidth(), family.intermediate()) : family.qWidth();
-    // Without kept MLP activations the heads' arrays are made for each layer's attention and let go
-    // before its MLP (0.13 GB for 8 windows of 512 tokens of a 70B-class model).
-    List<float[]> merged = new ArrayList<>(windows.size());
-    List<float[]> acts = keepActs ? merged : null;
-    float[] actScratch = keepActs ? null : new float[rows * family.intermediate()];
-    for (int i = from; i < family.layers(); i++) {
-      progress.layer(i, family.layers());
-      try (DecoderLayer layer = runtime.layer(i)) {
-        while (merged.size() < windows.size()) {
-          merged.add(new float[rows * width]);
-        }
-        if (save != null) {
+      clock.stopForward();
+      // Without kept MLP activations the heads' arrays are made for each layer's attention and let
+      // go before its MLP (0.13 GB for 8 windows of 512 tokens of a 70B-class model).
+      float[] actScratch = keepActs ? null : new float[rows * family.intermediate()];
+      for (int i = from; i < family.layers(); i++) {
+        progress.layer(i, family.layers());
+        try (DecoderLayer layer = runtime.layer(i)) {
+          if (save != null) {
+            clock.start();
+            saveUncompressed(runtime, layer, original, rows, save);
+            clock.stopStatistics();
+          }
+          // (q, k, v) read RMSNorm(x).
+          statistics(
+              clock,
+              compressor,
+              layer,
+              Linear.Input.ATTN_IN,
+              family,
+              xs,
+              rows,
+              (j, x) -> runtime.attentionInput(layer, x, rows));
+          // o reads the merged heads; keep them to build the residual once o is compressed.
+          statistics(
+              clock,
+              compressor,
+              layer,
+              Linear.Input.ATTN_OUT,
+              family,
+              xs,
+              rows,
+              (j, x) -> {
+                float[] heads = merged.forWriting(j);
+                float[] out = runtime.attentionOutput(layer, x, 1, rows, heads);
+                merged.set(j, heads);
+                return out;
+              });
           clock.start();
-          saveUncompressed(runtime, layer, original, rows, save);
-          clock.stopStatistics();
+          for (int j = 0; j < n; j++) {
+            float[] x = xs.get(j);
+            runtime.afterAttention(layer, x, merged.get(j), rows); // x becomes the residual
+            xs.set(j, x);
+          }
+          if (!keepActs) {
+            merged.release();
+          }
+          clock.stopForward();
+          // gate and up read RMSNorm(residual); down reads silu(gate) * up, kept when it fits the
+          // activation budget (else computed again once down is compressed).
+          statistics(
+              clock,
+              compressor,
+              layer,
+              Linear.Input.MLP_IN,
+              family,
+              xs,
+              rows,
+              (j, r) -> runtime.mlpInput(layer, r, rows));
+          if (spillMatrices) { // down's input first, then the finished matrices make way for its
+            // Hessian
+            clock.start();
+            for (int j = 0; j < n; j++) {
+              float[] act = merged.forWriting(j);
+              runtime.mlpActivation(layer, xs.get(j), rows, act);
+              merged.set(j, act);
+            }
+            clock.stopForward();
+            compressor.spill(layer);
+            clock.stopCompress();
+            statistics(
+                clock,
+                compressor,
+                layer,
+                Linear.Input.MLP_OUT,
+                family,
+                merged,
+                rows,
+                (j, act) -> act);
+          } else {
+            statistics(
+                clock,
+                compressor,
+                layer,
+                Linear.Input.MLP_OUT,
+                family,
+                xs,
+                rows,
+                (j, r) -> {
+                  if (!keepActs) {
+                    return runtime.mlpActivation(layer, r, rows, actScratch);
+                  }
+                  float[] act = merged.forWriting(j);
+                  runtime.mlpActivation(layer, r, rows, act);
+                  merged.set(j, act);
+                  return act;
+                });
+          }
+          clock.start();
+          for (int j = 0; j < n; j++) {
+            float[] r = xs.get(j);
+            float[] act =
+                keepActs ? merged.get(j) : runtime.mlpActivation(layer, r, rows, actScratch);
+            runtime.afterMlp(layer, r, act, rows); // the residual becomes the output
+            xs.set(j, r);
+          }
+          clock.stopForward();
+          compressor.layerDone(layer, xs.asList());
         }
-        // (q, k, v) read RMSNorm(x).
-        statistics(
-            clock,
-            compressor,
-            layer,
-            Linear.Input.ATTN_IN,
-            family,
-            xs,
-            rows,
-            (j, x) -> runtime.attentionInput(layer, x, rows));
-        // o reads the merged heads; keep them to build the residual once o is compressed.
-        statistics(
-            clock,
-            compressor,
-            layer,
-            Linear.Input.ATTN_OUT,
-            family,
-            xs,
-            rows,
-            (j, x) -> runtime.attentionOutput(layer, x, 1, rows, merged.get(j)));
-        clock.start();
-        for (int j = 0; j < xs.size(); j++) {
-          runtime.afterAttention(layer, xs.get(j), merged.get(j), rows); // x becomes the residual
-        }
-        if (!keepActs) {
-          merged.clear();
-        }
-        clock.stopForward();
-        // gate and up read RMSNorm(residual); down reads silu(gate) * up, kept when it fits the
-        // activation budget (else computed again once down is compressed).
-        statistics(
-            clock,
-            compressor,
-            layer,
-            Linear.Input.MLP_IN,
-            family,
-            xs,
-            rows,
-            (j, r) -> runtime.mlpInput(layer, r, rows));
-        statistics(
-            clock,
-            compressor,
-            layer,
-            Linear.Input.MLP_OUT,
-            family,
-            xs,
-            rows,
-            (j, r) ->
-                runtime.mlpActivation(layer, r, rows, acts != null ? acts.get(j) : actScratch));
-        clock.start();
-        for (int j = 0; j < xs.size(); j++) {
-          float[] r = xs.get(j);
-          float[] act =
-              acts != null ? acts.get(j) : runtime.mlpActivation(layer, r, rows, actScratch);
-          runtime.afterMlp(layer, r, act, rows); // the residual becomes the output
-        }
-        clock.stopForward();
-        compressor.layerDone(layer, xs);
       }
     }
     return new Timings(clock.forward, clock.statistics, clock.compress);
@@ -353,7 +481,7 @@ public final class LayerwisePipeline {
   private static void saveUncompressed(
       LlamaRuntime runtime,
       DecoderLayer layer,
-      List<float[]> original,
+      Activations original,
       int rows,
       StatisticsStore.Writer save) {
     java.util.Map<Linear.Input, InputStatistics> all = new java.util.EnumMap<>(Linear.Input.class);
@@ -420,7 +548,7 @@ public final class LayerwisePipeline {
       DecoderLayer layer,
       Linear.Input input,
       LlamaFamily family,
-      List<float[]> sources,
+      Activations sources,
       int rows,
       Stage stage) {
     InputStatistics stats = new InputStatistics(input.width(family));

@@ -62,6 +62,11 @@ final class MemoryOptions {
         Locale.ROOT,
         "MLP activations: %s%n",
         plan.keepsMlpActivations() ? "kept for the layer's output" : "computed again");
+    if (plan.spillsFinishedMatrices()) {
+      out.println(
+          "finished matrices: on disk in the work folder while down_proj's input is accumulated"
+              + " and compressed");
+    }
     out.flush();
   }
 }

@@ -14,6 +14,7 @@ import llmc.model.kernels.WeightMatrix;
 public final class OverlayWeights implements Weights {
   private final Weights base;
   private final Map<String, WeightMatrix> replaced = new HashMap<>();
+  private final java.util.Set<String> setAside = new java.util.HashSet<>();
 
   public OverlayWeights(Weights base) {
     this.base = base;
@@ -42,12 +43,31 @@ public final class OverlayWeights implements Weights {
               + java.util.Arrays.toString(shape));
     }
     replaced.put(name, w);
+    setAside.remove(name);
+  }
+
+  /**
+   * Lets go of a replaced matrix that waits elsewhere (on disk) until {@link #put} brings it back;
+   * until then it cannot be read (the checkpoint's values would be the wrong ones).
+   */
+  public synchronized void setAside(String name) {
+    if (replaced.remove(name) == null) {
+      throw new IllegalArgumentException(name + ": not a replaced matrix");
+    }
+    setAside.add(name);
+  }
+
+  private void checkNotAside(String name) {
+    if (setAside.contains(name)) {
+      throw new IllegalStateException(name + ": set aside on disk until its layer is written");
+    }
   }
 
   /** Forgets the replaced tensors of decoder layer {@code layer} (written, no longer needed). */
   public synchronized void forgetLayer(int layer) {
     String prefix = TensorNames.layer(layer);
     replaced.keySet().removeIf(name -> name.startsWith(prefix));
+    setAside.removeIf(name -> name.startsWith(prefix));
   }
 
   @Override
@@ -62,6 +82,7 @@ public final class OverlayWeights implements Weights {
 
   @Override
   public synchronized float[] floats(String name) {
+    checkNotAside(name);
     WeightMatrix values = replaced.get(name);
     return values != null ? values.toFloats() : base.floats(name);
   }
@@ -69,12 +90,14 @@ public final class OverlayWeights implements Weights {
   /** A replaced matrix as it is held (shared, not copied: the kernels only read it). */
   @Override
   public synchronized WeightMatrix matrix(String name) {
+    checkNotAside(name);
     WeightMatrix values = replaced.get(name);
     return values != null ? values : base.matrix(name);
   }
 
   @Override
   public synchronized float[] rows(String name, long fromRow, int rows) {
+    checkNotAside(name);
     return replaced.containsKey(name)
         ? Weights.super.rows(name, fromRow, rows)
         : base.rows(name, fromRow, rows);

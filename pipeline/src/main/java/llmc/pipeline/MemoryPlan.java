@@ -5,6 +5,7 @@ import java.util.List;
 import java.util.Locale;
 import java.util.function.BiPredicate;
 import llmc.calibration.LayerwisePipeline;
+import llmc.calibration.StatisticsSource;
 import llmc.formats.InvalidSettingException;
 import llmc.model.Linear;
 import llmc.model.LlamaFamily;
@@ -26,9 +27,28 @@ import llmc.model.LlamaFamily;
  * @param parts what is held at that moment (their sum is {@link #peak})
  * @param keepsMlpActivations whether the MLP activations stay from the statistics to the layer's
  *     output (faster), or are computed again (less memory): chosen to fit the budget
+ * @param spillsFinishedMatrices whether a layer's finished pruned matrices wait on disk (the work
+ *     folder) while its widest input, {@code down_proj}'s, is accumulated and compressed: the
+ *     float32 values of six matrices make way for that input's Hessian; chosen when nothing else
+ *     fits the budget
+ * @param activationsOnDisk whether the calibration activations of all windows wait on disk between
+ *     a layer's stages, one window in memory at a time: chosen when they do not fit in memory
  */
 public record MemoryPlan(
-    long limit, long peak, String peakAt, List<Part> parts, boolean keepsMlpActivations) {
+    long limit,
+    long peak,
+    String peakAt,
+    List<Part> parts,
+    boolean keepsMlpActivations,
+    boolean spillsFinishedMatrices,
+    boolean activationsOnDisk) {
+
+  /** What waits in {@code workFolder} for this plan, or null when everything stays in memory. */
+  public StatisticsSource.Spill spill(java.nio.file.Path workFolder) {
+    return spillsFinishedMatrices || activationsOnDisk
+        ? new StatisticsSource.Spill(workFolder, spillsFinishedMatrices, activationsOnDisk)
+        : null;
+  }
 
   /** One thing held, in bytes. */
   public record Part(String what, long bytes) {}
@@ -85,16 +105,51 @@ public record MemoryPlan(
       int seqLen,
       int groupSize,
       long limit) {
-    MemoryPlan kept =
-        plan(f, work, storedBytes, compresses, calibrated, windows, seqLen, groupSize, limit, true);
+    // In order of speed: MLP activations kept; kept, with finished matrices spilled to disk around
+    // down_proj (pruning: their float32 values); activations computed again; then the same with
+    // every window's activations on disk. The first that fits, else the least, whose peak the
+    // refusal names.
+    Way way =
+        (keep, spill, onDisk) ->
+            plan(
+                f,
+                work,
+                storedBytes,
+                compresses,
+                calibrated,
+                windows,
+                seqLen,
+                groupSize,
+                limit,
+                keep,
+                spill,
+                onDisk);
+    List<MemoryPlan> candidates = new ArrayList<>();
     long keptBytes = 4L * windows * seqLen * f.intermediate();
-    if (calibrated
-        && keptBytes <= LayerwisePipeline.KEPT_ACTIVATION_BYTES
-        && kept.peak() <= limit) {
-      return kept;
+    for (boolean onDisk : calibrated ? List.of(false, true) : List.of(false)) {
+      if (calibrated && (onDisk || keptBytes <= LayerwisePipeline.KEPT_ACTIVATION_BYTES)) {
+        if (!onDisk) {
+          candidates.add(way.plan(true, false, false));
+        }
+        if (!work.quantized) {
+          candidates.add(way.plan(true, true, onDisk));
+        }
+      }
+      candidates.add(way.plan(false, false, onDisk));
     }
-    return plan(
-        f, work, storedBytes, compresses, calibrated, windows, seqLen, groupSize, limit, false);
+    for (MemoryPlan p : candidates) {
+      if (p.fits()) {
+        return p;
+      }
+    }
+    return candidates.stream().min(java.util.Comparator.comparingLong(MemoryPlan::peak)).get();
+  }
+
+  /**
+   * One way of holding the walk: MLP activations kept, finished matrices and activations on disk.
+   */
+  private interface Way {
+    MemoryPlan plan(boolean keep, boolean spill, boolean onDisk);
   }
 
   private static MemoryPlan plan(
@@ -107,10 +162,22 @@ public record MemoryPlan(
       int seqLen,
       int groupSize,
       long limit,
-      boolean keep) {
+      boolean keep,
+      boolean spill,
+      boolean onDisk) {
     long tokens = (long) windows * seqLen;
     List<Part> activations = new ArrayList<>();
-    if (calibrated) {
+    if (calibrated && onDisk) {
+      int width = keep ? Math.max(f.qWidth(), f.intermediate()) : f.qWidth();
+      activations.add(
+          part(
+              "calibration activations on disk (the work folder), %d x %d tokens x (%d + %d);"
+                  + " in memory one window's input, its copy and its heads or MLP activations",
+              4L * seqLen * (2L * f.hidden() + width), windows, seqLen, f.hidden(), width));
+      if (!keep) {
+        activations.add(part("one window's MLP activations", 4L * seqLen * f.intermediate()));
+      }
+    } else if (calibrated) {
       activations.add(
           part(
               "calibration activations: the layer's input, %d x %d tokens x %d",
@@ -141,6 +208,8 @@ public record MemoryPlan(
       for (Linear.Input input : Linear.Input.values()) {
         int w = input.width(f);
         List<Linear> readers = input.readers();
+        // with a spill, the layer's finished matrices go to disk once down_proj's input is computed
+        boolean spilled = spill && input == Linear.Input.MLP_OUT;
         if (calibrated) { // the statistics of the input, accumulated while the layer runs
           List<Part> parts = new ArrayList<>();
           parts.add(
@@ -150,6 +219,7 @@ public record MemoryPlan(
                   order,
                   readers.get(0),
                   false,
+                  spilled,
                   work,
                   storedBytes,
                   compresses,
@@ -160,12 +230,38 @@ public record MemoryPlan(
                   "statistics of the %d-wide %s input (float32)",
                   4L * w * w, w, input.name().toLowerCase(Locale.ROOT)));
           parts.addAll(activations);
-          parts.add(inFlight);
+          if (!spilled) { // (spilled: accumulated from the kept activations, no layer running)
+            parts.add(inFlight);
+          }
           long total = sum(parts);
           if (total > peak) {
             peak = total;
             best = parts;
             peakAt = "layer " + layer + ", statistics of " + readers.get(0).path + "'s input";
+          }
+          if (spilled) { // before: the activations computed, every finished matrix still held
+            List<Part> before = new ArrayList<>();
+            before.add(
+                held(
+                    f,
+                    layer,
+                    order,
+                    readers.get(0),
+                    false,
+                    false,
+                    work,
+                    storedBytes,
+                    compresses,
+                    groupSize,
+                    true));
+            before.addAll(activations);
+            before.add(inFlight);
+            total = sum(before);
+            if (total > peak) {
+              peak = total;
+              best = before;
+              peakAt = "layer " + layer + ", computing " + readers.get(0).path + "'s input";
+            }
           }
         }
         Linear last = null;
@@ -181,7 +277,18 @@ public record MemoryPlan(
           long weights = (long) l.outFeatures(f) * l.inFeatures(f);
           List<Part> parts = new ArrayList<>();
           parts.add(
-              held(f, layer, order, l, true, work, storedBytes, compresses, groupSize, calibrated));
+              held(
+                  f,
+                  layer,
+                  order,
+                  l,
+                  true,
+                  spilled,
+                  work,
+                  storedBytes,
+                  compresses,
+                  groupSize,
+                  calibrated));
           if (calibrated) {
             parts.add(
                 part(
@@ -207,7 +314,18 @@ public record MemoryPlan(
       // the layer written: every matrix compressed, the largest one converted for the output
       List<Part> parts = new ArrayList<>();
       parts.add(
-          held(f, layer, order, null, false, work, storedBytes, compresses, groupSize, calibrated));
+          held(
+              f,
+              layer,
+              order,
+              null,
+              false,
+              false,
+              work,
+              storedBytes,
+              compresses,
+              groupSize,
+              calibrated));
       long largest = 0;
       for (Linear l : order) {
         largest = Math.max(largest, 4L * l.outFeatures(f) * l.inFeatures(f));
@@ -229,12 +347,14 @@ public record MemoryPlan(
                 + " (%d%%)",
             headroom, HEADROOM_PERCENT));
     parts.add(new Part("outside the heap: JVM, code, thread stacks", OUTSIDE_HEAP));
-    return new MemoryPlan(limit, peak + headroom + OUTSIDE_HEAP, peakAt, List.copyOf(parts), keep);
+    return new MemoryPlan(
+        limit, peak + headroom + OUTSIDE_HEAP, peakAt, List.copyOf(parts), keep, spill, onDisk);
   }
 
   /**
    * The layer's matrices other than {@code now}: compressed before it, or still as stored ({@code
-   * now} null: the layer done, every matrix compressed).
+   * now} null: the layer done, every matrix compressed). With {@code spilled}, those compressed for
+   * an earlier input wait on disk.
    */
   private static Part held(
       LlamaFamily f,
@@ -242,6 +362,7 @@ public record MemoryPlan(
       List<Linear> order,
       Linear now,
       boolean compressing,
+      boolean spilled,
       Work work,
       int storedBytes,
       BiPredicate<Integer, Linear> compresses,
@@ -249,6 +370,7 @@ public record MemoryPlan(
       boolean loaded) {
     long stored = 0;
     long compressed = 0;
+    long onDisk = 0;
     for (Linear l : order) {
       long weights = (long) l.outFeatures(f) * l.inFeatures(f);
       boolean before = now == null || l.ordinal() < now.ordinal();
@@ -256,6 +378,10 @@ public record MemoryPlan(
         continue; // released from the layer while it is compressed
       }
       if (before && compresses.test(layer, l)) {
+        if (spilled && l.input != now.input) {
+          onDisk += 4 * weights;
+          continue;
+        }
         compressed +=
             work.quantized
                 ? weights
@@ -269,11 +395,12 @@ public record MemoryPlan(
     return new Part(
         String.format(
             Locale.ROOT,
-            "layer %d's other matrices: %s compressed (%s), %s as stored",
+            "layer %d's other matrices: %s compressed (%s), %s as stored%s",
             layer,
             human(compressed),
             work.quantized ? "codes" : "float32",
-            human(stored)),
+            human(stored),
+            onDisk > 0 ? "; " + human(onDisk) + " compressed on disk (the work folder)" : ""),
         stored + compressed);
   }
 

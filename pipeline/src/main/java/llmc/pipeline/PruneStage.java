@@ -251,7 +251,10 @@ public final class PruneStage implements Stage<PruneSettings, PruneReport> {
               weights,
               s.method().layerwise()
                   ? new StatisticsSource.Windows(
-                      cut.windows(), null, memory == null || memory.keepsMlpActivations())
+                      cut.windows(),
+                      null,
+                      memory == null || memory.keepsMlpActivations(),
+                      memory == null ? null : memory.spill(journal.dir()))
                   : new StatisticsSource.None(),
               recorded,
               (layer, compressed) -> {

@@ -159,7 +159,9 @@ public final class QuantizeStage implements Stage<QuantizeSettings, QuantizeRepo
                   List.of(input.dir()));
           savedStatistics = s.saveStats().toString();
         }
-        source = new StatisticsSource.Windows(cut.windows(), save, memory.keepsMlpActivations());
+        source =
+            new StatisticsSource.Windows(
+                cut.windows(), save, memory.keepsMlpActivations(), memory.spill(s.work()));
       }
 
       // The output may overlap neither the model nor the statistics it reads.

@@ -6,6 +6,8 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.nio.file.Path;
+import llmc.calibration.StatisticsSource;
 import llmc.formats.InvalidSettingException;
 import llmc.formats.Json;
 import llmc.formats.ModelConfig;
@@ -90,6 +92,62 @@ class MemoryPlanTest {
         arrays + arrays * MemoryPlan.HEADROOM_PERCENT / 100 + MemoryPlan.OUTSIDE_HEAP,
         plan.peak(),
         "codes + largest, with the heap's headroom");
+  }
+
+  @Test
+  void sparseGptSpillsFinishedMatricesAroundDownProjOnlyWhenNothingElseFits() {
+    LlamaFamily f = llama70bShape(6);
+    MemoryPlan plan =
+        MemoryPlan.of(
+            f, MemoryPlan.Work.SPARSEGPT, 2, (layer, linear) -> true, true, 8, 512, -1, 6 * GB);
+    assertTrue(plan.fits(), plan.toString());
+    assertTrue(plan.spillsFinishedMatrices());
+    assertTrue(plan.keepsMlpActivations(), "the spill computes down's input before its Hessian");
+    assertEquals("layer 0, compressing mlp.down_proj", plan.peakAt());
+    // the six finished matrices (2.48 GB of float32) are on disk, not in the peak
+    assertEquals(0, plan.parts().get(0).bytes(), plan.parts().get(0).what());
+    assertTrue(plan.parts().get(0).what().contains("2.48 GB compressed on disk"));
+    long arrays = 4L * 28672 * 28672 + 5L * 8192 * 28672 + 4L * 8 * 512 * (8192 + 28672);
+    assertEquals(
+        arrays + arrays * MemoryPlan.HEADROOM_PERCENT / 100 + MemoryPlan.OUTSIDE_HEAP, plan.peak());
+    // with room to spare, nothing goes to disk
+    MemoryPlan roomy =
+        MemoryPlan.of(
+            f, MemoryPlan.Work.SPARSEGPT, 2, (layer, linear) -> true, true, 8, 512, -1, 9 * GB);
+    assertFalse(roomy.spillsFinishedMatrices());
+    assertTrue(roomy.fits());
+    // too little for any way: the refusal names the least of them (the spill's peak)
+    MemoryPlan tight =
+        MemoryPlan.of(
+            f, MemoryPlan.Work.SPARSEGPT, 2, (layer, linear) -> true, true, 8, 512, -1, 4 * GB);
+    assertFalse(tight.fits());
+    assertTrue(tight.activationsOnDisk() && tight.spillsFinishedMatrices(), tight.toString());
+    assertTrue(tight.peak() < plan.peak());
+    // quantized matrices are kept as codes: GPTQ never spills
+    assertFalse(gptq(f, 4 * GB).spillsFinishedMatrices());
+  }
+
+  @Test
+  void calibrationTooLargeForMemoryWaitsOnDiskOneWindowAtATime() {
+    LlamaFamily f = llama70bShape(1);
+    // 128 windows of 2048 tokens: the layer's input alone is 8.6 GB, the heads as much again
+    MemoryPlan plan =
+        MemoryPlan.of(
+            f, MemoryPlan.Work.GPTQ, 2, (layer, linear) -> true, true, 128, 2048, 128, 7 * GB);
+    assertTrue(plan.fits(), plan.toString());
+    assertTrue(plan.activationsOnDisk());
+    assertFalse(plan.keepsMlpActivations());
+    assertEquals(new StatisticsSource.Spill(Path.of("w"), false, true), plan.spill(Path.of("w")));
+    long window = 4L * 2048 * (2 * 8192 + 8192) + 4L * 2048 * 28672;
+    assertEquals(
+        window,
+        plan.parts().stream()
+            .filter(p -> p.what().contains("activations"))
+            .mapToLong(MemoryPlan.Part::bytes)
+            .sum(),
+        plan.parts().toString());
+    // 8 windows of 512 fit in memory: nothing on disk
+    assertEquals(null, gptq(f, 6 * GB).spill(Path.of("w")));
   }
 
   @Test

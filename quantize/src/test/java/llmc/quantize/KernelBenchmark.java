@@ -22,7 +22,8 @@ import llmc.model.kernels.WeightMatrix;
  * peak of a tight Vector-API loop and a STREAM-like copy bandwidth, measured here; the float32
  * matrix product and {@code XᵀX} of 2048-sized problems, the Cholesky factorization of a 4096
  * Hessian and GPTQ's whole inverse-Hessian factor ({@link InverseHessian#factor}) against the JSON
- * of bench/kernels_torch.py ({@code --reference FILE}). Median of {@code --runs} after {@code
+ * of bench/kernels_torch.py ({@code --reference FILE}); and two memory-bound kernels, RTN and GGUF
+ * Q4_0 encoding, as GB/s against the copy bandwidth. Median of {@code --runs} after {@code
  * --warmup}; threads: {@code -Dllmc.threads=T}.
  */
 public final class KernelBenchmark {
@@ -202,26 +203,78 @@ public final class KernelBenchmark {
         "gptq_inverse_4096",
         2 * m * (double) m * m / 3,
         peak);
+
+    // Memory-bound kernels: round-to-nearest of a 4096 x 4096 float32 matrix (4-bit, group 128,
+    // asymmetric: codes, scales, zeros) and llama.cpp's Q4_0 block encoding of the same values
+    // (scale and two nibbles per byte, written into the block layout). GB/s of float32 input; of
+    // copy = that against the copy bandwidth above (read + write), the bound for one pass.
+    System.out.printf(
+        Locale.ROOT,
+        "%-34s %10s %10s %8s %8s %8s%n",
+        "kernel (4096², float32 in)",
+        "llmc s",
+        "torch s",
+        "speed",
+        "GB/s in",
+        "of copy");
+    float[] weights = gaussian(random, m * m);
+    QuantScheme rtn4 = new QuantScheme(4, 128, false, llmc.formats.DType.F16);
+    double rtn =
+        median(
+            runs,
+            warmup,
+            r -> {
+              long t0 = System.nanoTime();
+              Rtn.quantize(weights, m, m, rtn4, Rtn.Clip.NONE);
+              return (System.nanoTime() - t0) / 1e9;
+            });
+    bandwidthRow("RTN 4-bit g128 asym", rtn, reference, "rtn_4096", 4.0 * m * m, copy);
+    java.lang.foreign.MemorySegment blocks =
+        java.lang.foreign.MemorySegment.ofArray(
+            new byte[m * m / 32 * 18]); // Q4_0: 18 bytes per 32 weights
+    double q40 =
+        median(
+            runs,
+            warmup,
+            r -> {
+              long t0 = System.nanoTime();
+              llmc.formats.gguf.GgmlBlocks.encode(
+                  llmc.formats.gguf.GgmlType.Q4_0, weights, 0, weights.length, blocks);
+              return (System.nanoTime() - t0) / 1e9;
+            });
+    bandwidthRow("GGUF Q4_0 encode", q40, reference, "q4_0_4096", 4.0 * m * m, copy);
     System.out.println(
         "speed = torch s / llmc s (above 1: llmc faster); of peak = GFLOPS / the FMA peak above");
   }
 
   private static void row(
       String name, double seconds, JsonNode reference, String key, double flops, double peak) {
+    double gflops = flops / seconds / 1e9;
+    row(name, seconds, reference, key, String.format(Locale.ROOT, "%8.0f", gflops), gflops / peak);
+  }
+
+  private static void bandwidthRow(
+      String name, double seconds, JsonNode reference, String key, double bytes, double copy) {
+    double gbs = bytes / seconds / 1e9;
+    row(name, seconds, reference, key, String.format(Locale.ROOT, "%8.1f", gbs), gbs / copy);
+  }
+
+  /** name, seconds, PyTorch's seconds and the ratio, a rate and its fraction of the bound. */
+  private static void row(
+      String name, double seconds, JsonNode reference, String key, String rate, double ofBound) {
     double torch =
         reference == null || !reference.path("kernels").has(key)
             ? Double.NaN
             : reference.path("kernels").path(key).asDouble();
-    double gflops = flops / seconds / 1e9;
     System.out.printf(
         Locale.ROOT,
-        "%-34s %10.4f %10s %8s %8.0f %7.0f%%%n",
+        "%-34s %10.4f %10s %8s %s %7.0f%%%n",
         name,
         seconds,
         Double.isNaN(torch) ? "-" : String.format(Locale.ROOT, "%.4f", torch),
         Double.isNaN(torch) ? "-" : String.format(Locale.ROOT, "%.2fx", torch / seconds),
-        gflops,
-        100 * gflops / peak);
+        rate,
+        100 * ofBound);
   }
 
   private static double median(int runs, int warmup, IntToDoubleFunction run) {
