@@ -54,10 +54,29 @@ public record MemoryPlan(
   public record Part(String what, long bytes) {}
 
   /**
-   * Memory outside the JVM heap: code, metaspace, thread stacks, the page being copied. Measured as
-   * peak RSS less the largest heap of runs on the 70B-shape layer (docs/scaling.md).
+   * Memory outside the JVM heap besides the collector's own structures: code, metaspace, thread
+   * stacks, the mapped pages being read, I/O buffers. Native memory tracking of a SparseGPT run on
+   * a 70B-shape layer with a 5.55 GB heap put these at 34 MB, its file-backed pages at 63 MB; the
+   * 7-layer run's peak RSS was 348 MB above its fully used heap, of which G1 took 154 MB
+   * (docs/scaling.md). Taken as 256 MiB.
    */
-  public static final long OUTSIDE_HEAP = 300L << 20;
+  public static final long OUTSIDE_HEAP = 256L << 20;
+
+  /**
+   * G1's own structures (the marking bitmap, card table, remembered sets) per hundred bytes of
+   * heap: 2.7 measured (150 MB at a 5.55 GB heap), taken as 3.
+   */
+  static final long GC_PERCENT = 3;
+
+  /** The whole process for a heap of {@code heap} bytes: the heap, G1's structures, the rest. */
+  static long process(long heap) {
+    return heap + heap * GC_PERCENT / 100 + OUTSIDE_HEAP;
+  }
+
+  /** The largest heap whose {@link #process} fits {@code limit} (what ./llmc gives -Xmx). */
+  public static long heapFor(long limit) {
+    return (limit - OUTSIDE_HEAP) * 100 / (100 + GC_PERCENT);
+  }
 
   /**
    * What the heap needs beyond the arrays themselves: ./llmc gives a limited run a 64 MB young
@@ -182,18 +201,27 @@ public record MemoryPlan(
           part(
               "calibration activations: the layer's input, %d x %d tokens x %d",
               4 * tokens * f.hidden(), windows, seqLen, f.hidden()));
-      int width = keep ? Math.max(f.qWidth(), f.intermediate()) : f.qWidth();
-      activations.add(
-          part(
-              keep
-                  ? "attention heads, then the MLP activations kept for the layer's output (x %d)"
-                  : "attention heads (x %d); the MLP activations are computed again, one window at a"
-                      + " time",
-              4 * tokens * width,
-              width));
-      if (!keep) {
-        activations.add(part("one window's MLP activations", 4L * seqLen * f.intermediate()));
+      if (keep) {
+        int width = Math.max(f.qWidth(), f.intermediate());
+        activations.add(
+            part(
+                "attention heads, then the MLP activations kept for the layer's output (x %d)",
+                4 * tokens * width, width));
+      } else {
+        activations.add(
+            part(
+                "one window's MLP activations (computed again for the layer's output)",
+                4L * seqLen * f.intermediate()));
       }
+    }
+    // Without kept MLP activations the attention heads of every window are held only from o's
+    // statistics until o's output is added.
+    List<Part> withHeads = new ArrayList<>(activations);
+    if (calibrated && !keep && !onDisk) {
+      withHeads.add(
+          part(
+              "attention heads, %d x %d tokens x %d",
+              4 * tokens * f.qWidth(), windows, seqLen, f.qWidth()));
     }
     // while the layer runs: one window's products in flight (q, k, v, gate and up outputs)
     Part inFlight =
@@ -208,6 +236,7 @@ public record MemoryPlan(
       for (Linear.Input input : Linear.Input.values()) {
         int w = input.width(f);
         List<Linear> readers = input.readers();
+        List<Part> live = input == Linear.Input.ATTN_OUT ? withHeads : activations;
         // with a spill, the layer's finished matrices go to disk once down_proj's input is computed
         boolean spilled = spill && input == Linear.Input.MLP_OUT;
         if (calibrated) { // the statistics of the input, accumulated while the layer runs
@@ -229,7 +258,7 @@ public record MemoryPlan(
               part(
                   "statistics of the %d-wide %s input (float32)",
                   4L * w * w, w, input.name().toLowerCase(Locale.ROOT)));
-          parts.addAll(activations);
+          parts.addAll(live);
           if (!spilled) { // (spilled: accumulated from the kept activations, no layer running)
             parts.add(inFlight);
           }
@@ -254,7 +283,7 @@ public record MemoryPlan(
                     compresses,
                     groupSize,
                     true));
-            before.addAll(activations);
+            before.addAll(live);
             before.add(inFlight);
             total = sum(before);
             if (total > peak) {
@@ -302,7 +331,7 @@ public record MemoryPlan(
                   "%s being compressed: float32 and the method's work arrays (%d bytes"
                       + " per weight)",
                   work.bytesPerWeight * weights, l.path, work.bytesPerWeight));
-          parts.addAll(activations);
+          parts.addAll(live);
           long total = sum(parts);
           if (total > peak) {
             peak = total;
@@ -346,9 +375,14 @@ public record MemoryPlan(
             "the heap's headroom: a young generation, large arrays rounded up to whole regions"
                 + " (%d%%)",
             headroom, HEADROOM_PERCENT));
-    parts.add(new Part("outside the heap: JVM, code, thread stacks", OUTSIDE_HEAP));
-    return new MemoryPlan(
-        limit, peak + headroom + OUTSIDE_HEAP, peakAt, List.copyOf(parts), keep, spill, onDisk);
+    long heap = peak + headroom;
+    parts.add(
+        part(
+            "the collector's own structures (%d%% of the heap)",
+            heap * GC_PERCENT / 100, GC_PERCENT));
+    parts.add(
+        new Part("outside the heap: JVM, code, thread stacks, pages being read", OUTSIDE_HEAP));
+    return new MemoryPlan(limit, process(heap), peakAt, List.copyOf(parts), keep, spill, onDisk);
   }
 
   /**
@@ -426,7 +460,7 @@ public record MemoryPlan(
 
   /** The JVM heap the plan needs. */
   public long heapBytes() {
-    return peak - OUTSIDE_HEAP;
+    return (peak - OUTSIDE_HEAP) * 100 / (100 + GC_PERCENT);
   }
 
   /**
@@ -471,7 +505,6 @@ public record MemoryPlan(
     var os =
         (com.sun.management.OperatingSystemMXBean)
             java.lang.management.ManagementFactory.getOperatingSystemMXBean();
-    return Math.min(
-        os.getTotalMemorySize() / 4 * 3, Runtime.getRuntime().maxMemory() + OUTSIDE_HEAP);
+    return Math.min(os.getTotalMemorySize() / 4 * 3, process(Runtime.getRuntime().maxMemory()));
   }
 }
