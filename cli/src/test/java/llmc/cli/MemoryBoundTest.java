@@ -87,10 +87,10 @@ class MemoryBoundTest {
             "--seq-len",
             "512",
             "--max-memory",
-            "300MB");
+            "250MB");
     assertEquals(2, r.exitCode(), r.err());
     assertEquals(1, r.err().lines().count(), r.err());
-    assertTrue(r.err().contains("--max-memory 300 MB is less than this run needs"), r.err());
+    assertTrue(r.err().contains("--max-memory 250 MB is less than this run needs"), r.err());
     assertTrue(r.err().matches("(?s).*give --max-memory \\d+\\.\\dGB or more.*"), r.err());
     assertFalse(Files.exists(out));
   }
