@@ -56,8 +56,8 @@ public record MemoryPlan(
   /**
    * Memory outside the JVM heap besides the collector's own structures: code, metaspace, thread
    * stacks, the mapped pages being read, I/O buffers. Native memory tracking of a SparseGPT run on
-   * a 70B-shape layer with a 5.55 GB heap put these at 34 MB, its file-backed pages at 63 MB; the
-   * 7-layer run's peak RSS was 348 MB above its fully used heap, of which G1 took 154 MB
+   * a 70B-shape layer with a 5.55 GB heap put the JVM's own at 65 MB and file-backed pages at 64
+   * MB; the 7-layer run's peak RSS was 348 MB above its fully used heap, of which G1 took 154 MB
    * (docs/scaling.md). Taken as 256 MiB.
    */
   public static final long OUTSIDE_HEAP = 256L << 20;

@@ -151,6 +151,15 @@ class MemoryPlanTest {
   }
 
   @Test
+  void theHeapLeavesG1ItsShareAndTheRestOutside() {
+    // what ./llmc gives -Xmx for --max-memory 6GB: (6e9 - 256 MiB) / 1.03
+    assertEquals(5306, MemoryPlan.heapFor(6 * GB) >> 20);
+    long heap = MemoryPlan.heapFor(6 * GB);
+    assertTrue(MemoryPlan.process(heap) <= 6 * GB);
+    assertTrue(MemoryPlan.process(heap + 1_000_000) > 6 * GB);
+  }
+
+  @Test
   void gigabytesRoundUpToATenth() {
     assertEquals("6.1GB", MemoryPlan.gigabytes(6_010_000_000L));
     assertEquals("6.0GB", MemoryPlan.gigabytes(6_000_000_000L));
