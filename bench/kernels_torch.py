@@ -4,9 +4,11 @@ llmc.quantize.KernelBenchmark, median wall time of --runs after --warmup. Prints
 {"threads": T, "torch": version, "blas": library, "openblas_core": name or null,
  "openblas_config": text or null, "probe_gflops": matmul 1024 GFLOPS,
  "kernels": {"gemm_2048": s, "linear_512x4096x4096": s, "xtx_2048": s, "cholesky_4096": s,
- "gptq_inverse_4096": s, "rtn_4096": s, "q4_0_4096": s}}.
+ "gptq_inverse_4096": s, "gptq_loop_4096": s, "rtn_4096": s, "pack_4096": s, "q4_0_4096": s}}.
 
-rtn_4096 and q4_0_4096 are the same formulas as llmc's, vectorized in PyTorch (llama.cpp's
+gptq_loop_4096 is IST-DASLab's fasterquant (gptq_torch.py) less its Cholesky preparation;
+pack_4096 is compressed-tensors' pack_to_int32 for 4 bits; rtn_4096 and q4_0_4096 are the same
+formulas as llmc's, vectorized in PyTorch (llama.cpp's
 llama-quantize, the issue's baseline for Q4_0, is not installed on these machines).
 
 Run with LD_LIBRARY_PATH=/usr/lib/x86_64-linux-gnu/openblas-openmp (see bench/README.md); the
@@ -17,6 +19,7 @@ import ctypes
 import json
 import os
 import statistics
+import sys
 import time
 
 parser = argparse.ArgumentParser()
@@ -28,6 +31,9 @@ for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "BLIS_NUM_THREADS", "MKL_
     os.environ[var] = str(args.threads)
 
 import torch  # noqa: E402
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from gptq_torch import Quantizer, fasterquant  # noqa: E402
 
 torch.set_num_threads(args.threads)
 
@@ -91,6 +97,21 @@ with torch.inference_mode():
 
     inverse = timed(gptq_inverse)
 
+    # GPTQ's column loop after the inverse: IST-DASLab fasterquant (bench/gptq_torch.py), 4-bit,
+    # group 128, asymmetric, its time less the Cholesky preparation
+    lw_gptq = torch.randn(n, n, generator=g)
+
+    def gptq_loop():
+        quantizer = Quantizer()
+        quantizer.configure(4, perchannel=True, sym=False)
+        t0 = time.perf_counter()
+        _, _, prep = fasterquant(lw_gptq, h, quantizer, 128)
+        return time.perf_counter() - t0 - prep
+
+    for _ in range(min(args.warmup, 1)):
+        gptq_loop()
+    gptq_loop_seconds = statistics.median(gptq_loop() for _ in range(args.runs))
+
     w = torch.randn(n, n, generator=g)
 
     def rtn():
@@ -105,6 +126,19 @@ with torch.inference_mode():
         return codes.to(torch.uint8), scale.half(), zero.to(torch.int32)
 
     rtn_seconds = timed(rtn)
+
+    # compressed-tensors' pack_to_int32 for 4 bits: 8 whole codes per int32 word, code i of a word
+    # at bits 4 i, the codes being RTN's above ([n][n] uint8)
+    codes = rtn()[0].reshape(n, n)
+
+    def pack():
+        value = codes.to(torch.int32)
+        packed = torch.zeros(n, n // 8, dtype=torch.int32)
+        for i in range(8):
+            packed |= value[:, i::8] << (4 * i)
+        return packed
+
+    pack_seconds = timed(pack)
 
     def q4_0():
         # llama.cpp's quantize_row_q4_0_ref: d = (signed value of largest |x|) / -8,
@@ -137,7 +171,9 @@ print(json.dumps({
         "xtx_2048": xtx,
         "cholesky_4096": chol,
         "gptq_inverse_4096": inverse,
+        "gptq_loop_4096": gptq_loop_seconds,
         "rtn_4096": rtn_seconds,
+        "pack_4096": pack_seconds,
         "q4_0_4096": q4_0_seconds,
     },
 }))

@@ -246,9 +246,10 @@ public final class Gptq {
   }
 
   /**
-   * The block loop of {@code fasterquant}, on {@code w [rows][cols]} already in processing order.
+   * The block loop of {@code fasterquant}, on {@code w [rows][cols]} already in processing order
+   * (package-private for {@code KernelBenchmark}, which times it alone).
    */
-  private static void process(
+  static void process(
       float[] w,
       int rows,
       int cols,

@@ -204,6 +204,41 @@ public final class KernelBenchmark {
         2 * m * (double) m * m / 3,
         peak);
 
+    // GPTQ's column loop after the inverse: per block of 128 columns, each column quantized (4-bit,
+    // group 128, asymmetric, groups fitted as they are reached) and its error spread over the
+    // block's later columns, then the lazy update of the columns after the block. Every weight is
+    // updated once by each earlier column: rows * cols^2 / 2 FMAs.
+    float[] hinv = InverseHessian.factor(h.clone(), m, 0.01).upper();
+    float[] loopWeights = gaussian(random, m * m);
+    float[] loopWork = new float[m * m];
+    Gptq.Options loopOptions = Gptq.Options.of(new QuantScheme(4, 128, false));
+    int loopGroups = m / 128;
+    int[] identity = java.util.stream.IntStream.range(0, m).toArray();
+    double loop =
+        median(
+            runs,
+            warmup,
+            r -> {
+              System.arraycopy(loopWeights, 0, loopWork, 0, loopWork.length);
+              long t0 = System.nanoTime();
+              Gptq.process(
+                  loopWork,
+                  m,
+                  m,
+                  hinv,
+                  loopOptions,
+                  128,
+                  new float[loopGroups * m],
+                  new int[loopGroups * m],
+                  null,
+                  null,
+                  identity,
+                  new byte[m * m],
+                  new double[m]);
+              return (System.nanoTime() - t0) / 1e9;
+            });
+    row("GPTQ column loop 4096² g128", loop, reference, "gptq_loop_4096", (double) m * m * m, peak);
+
     // Memory-bound kernels: round-to-nearest of a 4096 x 4096 float32 matrix (4-bit, group 128,
     // asymmetric: codes, scales, zeros) and llama.cpp's Q4_0 block encoding of the same values
     // (scale and two nibbles per byte, written into the block layout). GB/s of float32 input; of
@@ -229,6 +264,48 @@ public final class KernelBenchmark {
               return (System.nanoTime() - t0) / 1e9;
             });
     bandwidthRow("RTN 4-bit g128 asym", rtn, reference, "rtn_4096", 4.0 * m * m, copy);
+    // The codes of that matrix packed into int32 words as compressed-tensors stores them (8 per
+    // word), GB/s of the float32 input they came from; then the whole of a weight's way to disk:
+    // RTN, packing, and writing the safetensors file (scales, zero points, header) to the page
+    // cache.
+    QuantizedTensor rtnCodes = Rtn.quantize(weights, m, m, rtn4, Rtn.Clip.NONE);
+    double pack =
+        median(
+            runs,
+            warmup,
+            r -> {
+              long t0 = System.nanoTime();
+              llmc.formats.quant.CompressedTensorsLayout.packedWeights(rtnCodes, "w");
+              return (System.nanoTime() - t0) / 1e9;
+            });
+    bandwidthRow("pack 4-bit codes, int32 words", pack, reference, "pack_4096", 4.0 * m * m, copy);
+    Path folder = Files.createTempDirectory("llmc-bench-write");
+    double write =
+        median(
+            runs,
+            warmup,
+            r -> {
+              Path out = folder.resolve("run" + r);
+              long t0 = System.nanoTime();
+              try {
+                Files.createDirectories(out);
+                try (llmc.formats.SafetensorsWriter writer =
+                    new llmc.formats.SafetensorsWriter(out, 0, null)) {
+                  QuantizedTensor q = Rtn.quantize(weights, m, m, rtn4, Rtn.Clip.NONE);
+                  llmc.formats.quant.CompressedTensorsLayout.write(
+                      writer, "layer", q, llmc.formats.DType.F16, new java.util.ArrayList<>());
+                  writer.finish();
+                }
+                double seconds = (System.nanoTime() - t0) / 1e9;
+                llmc.formats.FileTrees.deleteRecursively(out);
+                return seconds;
+              } catch (java.io.IOException e) {
+                throw new java.io.UncheckedIOException(e);
+              }
+            });
+    Files.deleteIfExists(folder);
+    bandwidthRow(
+        "RTN + pack + write safetensors", write, reference, "rtn_write_4096", 4.0 * m * m, copy);
     java.lang.foreign.MemorySegment blocks =
         java.lang.foreign.MemorySegment.ofArray(
             new byte[m * m / 32 * 18]); // Q4_0: 18 bytes per 32 weights
@@ -238,8 +315,22 @@ public final class KernelBenchmark {
             warmup,
             r -> {
               long t0 = System.nanoTime();
-              llmc.formats.gguf.GgmlBlocks.encode(
-                  llmc.formats.gguf.GgmlType.Q4_0, weights, 0, weights.length, blocks);
+              // in parallel ranges of whole blocks, as GgufWriter encodes an export's chunks
+              int parts = Parallel.threads();
+              int allBlocks = m * m / 32;
+              int perPart = (allBlocks + parts - 1) / parts;
+              Parallel.forEach(
+                  parts,
+                  part -> {
+                    int first = part * perPart;
+                    int count = Math.min(perPart, allBlocks - first);
+                    llmc.formats.gguf.GgmlBlocks.encode(
+                        llmc.formats.gguf.GgmlType.Q4_0,
+                        weights,
+                        first * 32,
+                        count * 32,
+                        blocks.asSlice((long) first * 18, (long) count * 18));
+                  });
               return (System.nanoTime() - t0) / 1e9;
             });
     bandwidthRow("GGUF Q4_0 encode", q40, reference, "q4_0_4096", 4.0 * m * m, copy);

@@ -1,5 +1,8 @@
 package llmc.formats.quant;
 
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.nio.ByteOrder;
 import java.util.function.IntBinaryOperator;
 
 /**
@@ -92,6 +95,62 @@ enum BitPacking {
       }
     }
     return packed;
+  }
+
+  private static final VarHandle LONGS =
+      MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.LITTLE_ENDIAN);
+  private static final VarHandle INTS =
+      MethodHandles.byteArrayViewVarHandle(int[].class, ByteOrder.LITTLE_ENDIAN);
+
+  /**
+   * {@link #pack} of codes held one per byte, {@code codes [lines][length]} (a quantizer's result):
+   * the same words. For 2, 4 and 8 bits, where the two packings agree and a word holds {@code 32 /
+   * b} codes, a word is made from 8 bytes at once ({@link Long#compress}, one PEXT instruction on
+   * x86); other widths, a partial last word or a code that does not fit take the general path,
+   * which names the code.
+   */
+  int[] pack(int bits, int lines, int length, byte[] codes, boolean wordsFirst, String what) {
+    int perWord = 32 / bits;
+    if (32 % bits != 0 || length % perWord != 0) {
+      return general(bits, lines, length, codes, wordsFirst, what);
+    }
+    int words = length / perWord;
+    int[] packed = new int[Math.multiplyExact(words, lines)];
+    // the bits of each byte that a code may use; any other bit set means a code too wide
+    long keep = bits == 4 ? 0x0F0F0F0F0F0F0F0FL : bits == 2 ? 0x0303030303030303L : -1L;
+    long outside = 0;
+    for (int line = 0; line < lines; line++) {
+      int from = line * length;
+      for (int word = 0; word < words; word++) {
+        int at = from + word * perWord;
+        int value;
+        if (bits == 8) {
+          value = (int) INTS.get(codes, at);
+        } else if (bits == 4) {
+          long x = (long) LONGS.get(codes, at);
+          outside |= x & ~keep;
+          value = (int) Long.compress(x, keep);
+        } else {
+          long lo = (long) LONGS.get(codes, at);
+          long hi = (long) LONGS.get(codes, at + 8);
+          outside |= (lo | hi) & ~keep;
+          value = (int) Long.compress(lo, keep) | (int) Long.compress(hi, keep) << 16;
+        }
+        packed[index(wordsFirst, line, word, lines, words)] = value;
+      }
+    }
+    return outside == 0 ? packed : general(bits, lines, length, codes, wordsFirst, what);
+  }
+
+  private int[] general(
+      int bits, int lines, int length, byte[] codes, boolean wordsFirst, String what) {
+    return pack(
+        bits,
+        lines,
+        length,
+        (line, i) -> Byte.toUnsignedInt(codes[line * length + i]),
+        wordsFirst,
+        what);
   }
 
   /** Inverse of {@link #pack}: {@code [lines][length]} unsigned b-bit values. */

@@ -78,6 +78,15 @@ public final class CompressedTensorsLayout {
   private CompressedTensorsLayout() {}
 
   /**
+   * {@code weight_packed [N][ceil(K / (32 / b))]}: each row's codes, {@code 32 / b} whole codes per
+   * int32 word from the lowest bits ({@link BitPacking#WHOLE_CODES}). {@code name} is named when a
+   * code does not fit.
+   */
+  public static int[] packedWeights(QuantizedTensor q, String name) {
+    return BitPacking.WHOLE_CODES.pack(q.bits(), q.rows(), q.cols(), q.codes(), false, name);
+  }
+
+  /**
    * Stores {@code q} as P.weight_packed, P.weight_scale (in {@code scaleDtype}, the model dtype),
    * P.weight_zero_point (asymmetric only), P.weight_g_idx (act-order only) and P.weight_shape.
    */
@@ -139,8 +148,7 @@ public final class CompressedTensorsLayout {
     Layouts.warnIfRounded(WEIGHT_SCALE.name(prefix), q.scales(), scaleDtype, warnings);
 
     Dims dims = new Dims(n, k, groups, bits);
-    int[] packed =
-        BitPacking.WHOLE_CODES.pack(bits, n, k, q::code, false, WEIGHT_PACKED.name(prefix));
+    int[] packed = packedWeights(q, WEIGHT_PACKED.name(prefix));
     float[] scales = new float[n * groups]; // [N][G] from our [G][N]
     for (int g = 0; g < groups; g++) {
       for (int row = 0; row < n; row++) {

@@ -139,7 +139,7 @@ public final class GptqLayout {
     Dims dims = new Dims(n, k, groups, bits);
     int mask = top - 1;
     int offset = v.storedZeroOffset();
-    int[] qweight = BitPacking.BIT_STREAM.pack(bits, n, k, q::code, true, QWEIGHT.name(prefix));
+    int[] qweight = BitPacking.BIT_STREAM.pack(bits, n, k, q.codes(), true, QWEIGHT.name(prefix));
     int[] qzeros =
         BitPacking.BIT_STREAM.pack(
             bits,
