@@ -127,10 +127,9 @@ public final class SafetensorsFile implements AutoCloseable {
     Objects.checkFromIndexSize(fromElement, count, t.numel());
     Objects.checkFromIndexSize(dstOffset, count, dst.length);
     FloatCodec.decodeFloats(t.dtype(), bytes(name), fromElement, dst, dstOffset, count);
-    for (int i = dstOffset; i < dstOffset + count; i++) {
-      if ((Float.floatToRawIntBits(dst[i]) & 0x7f800000) == 0x7f800000) {
-        throw notFinite(t, fromElement + i - dstOffset, dst[i]);
-      }
+    int bad = Floats.firstNonFinite(dst, dstOffset, count);
+    if (bad >= 0) {
+      throw notFinite(t, fromElement + bad - dstOffset, dst[bad]);
     }
   }
 

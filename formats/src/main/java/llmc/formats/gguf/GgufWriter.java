@@ -21,6 +21,7 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Consumer;
+import java.util.function.IntConsumer;
 import llmc.formats.BadInputException;
 import llmc.formats.FileTrees;
 import llmc.formats.InvalidSettingException;
@@ -73,6 +74,31 @@ public final class GgufWriter implements AutoCloseable {
   /** Fills dst from byte 0 with weights [from, from + count) of one write call, encoded. */
   private interface ChunkEncoder {
     void encode(int from, int count, MemorySegment dst);
+  }
+
+  /**
+   * Runs {@code body(i)} for {@code i < tasks}, possibly in parallel; returns when all are done.
+   */
+  public interface Tasks {
+    void forEach(int tasks, IntConsumer body);
+  }
+
+  private Tasks tasks =
+      (count, body) -> {
+        for (int i = 0; i < count; i++) {
+          body.accept(i);
+        }
+      };
+  private int parts = 1;
+
+  /**
+   * Encodes each chunk of a {@link #writeFloats} or {@link #writeCodes} call in {@code parts}
+   * ranges of whole blocks run by {@code tasks} (a thread pool). Blocks are encoded independently,
+   * so the bytes are those of one thread.
+   */
+  public void encodeWith(Tasks tasks, int parts) {
+    this.tasks = tasks;
+    this.parts = Math.max(1, parts);
   }
 
   private GgufWriter(
@@ -519,7 +545,20 @@ public final class GgufWriter implements AutoCloseable {
       for (int from = 0; from < weights; from += chunkWeights) {
         int count = Math.min(chunkWeights, weights - from);
         int length = (int) type.byteSize(count);
-        encoder.encode(from, count, chunk.asSlice(0, length));
+        int blocks = count / type.blockSize();
+        int perPart = (blocks + parts - 1) / parts;
+        int first = from;
+        tasks.forEach(
+            parts == 1 ? 1 : (blocks + perPart - 1) / perPart,
+            part -> {
+              int b0 = part * perPart;
+              int partBlocks = Math.min(perPart, blocks - b0);
+              encoder.encode(
+                  first + b0 * type.blockSize(),
+                  partBlocks * type.blockSize(),
+                  chunk.asSlice(
+                      (long) b0 * type.bytesPerBlock(), (long) partBlocks * type.bytesPerBlock()));
+            });
         writeFully(buffer.clear().limit(length));
       }
     } catch (RuntimeException e) {

@@ -469,4 +469,46 @@ class GgmlBlocksTest {
     q8[0] = 8e6f; // d = 62992, still a float16
     GgmlBlocks.encode(GgmlType.Q8_0, q8, 0, 32, MemorySegment.ofArray(new byte[34]));
   }
+
+  @Test
+  void vectorQuantizersGiveTheBitsOfTheScalarReference() {
+    java.util.Random random = new java.util.Random(17);
+    for (int trial = 0; trial < 20_000; trial++) {
+      float[] x = new float[32];
+      int kind = trial % 6;
+      for (int j = 0; j < 32; j++) {
+        x[j] =
+            switch (kind) {
+              case 0 -> (float) random.nextGaussian();
+              case 1 -> (float) (random.nextGaussian() * 1e-30); // subnormal scales
+              case 2 -> random.nextInt(9) - 4; // ties of magnitude, exact halves below
+              case 3 -> random.nextInt(254) - 127 + 0.5f; // x * id = k + 0.5 for Q8_0 (amax 127)
+              case 4 -> random.nextBoolean() ? 0f : -0f;
+              default -> (float) (random.nextGaussian() * Math.pow(10, random.nextInt(9) - 4));
+            };
+      }
+      if (kind == 2) { // the largest magnitude with both signs: the first one wins
+        x[random.nextInt(32)] = 5;
+        x[random.nextInt(32)] = -5;
+      }
+      if (kind == 3) {
+        x[random.nextInt(32)] = 127;
+      }
+      String where = "trial " + trial + ": " + java.util.Arrays.toString(x);
+      int[] expected = new int[32];
+      int[] actual = new int[32];
+      assertEquals(
+          GgmlBlocks.quantizeQ8_0(x, 0, expected),
+          GgmlBlocks.quantizeQ8_0Vector(x, 0, actual),
+          where);
+      assertArrayEquals(expected, actual, where);
+      for (int zero : new int[] {8, 16}) {
+        assertEquals(
+            GgmlBlocks.quantizeSymmetric(x, 0, zero, expected),
+            GgmlBlocks.quantizeSymmetricVector(x, 0, zero, actual),
+            where);
+        assertArrayEquals(expected, actual, where);
+      }
+    }
+  }
 }

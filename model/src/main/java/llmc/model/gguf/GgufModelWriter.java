@@ -15,6 +15,7 @@ import llmc.formats.gguf.GgufWriter;
 import llmc.model.LlamaFamily;
 import llmc.model.TensorNames;
 import llmc.model.Weights;
+import llmc.model.kernels.Parallel;
 
 /**
  * A llama model written as one GGUF file, tensor by tensor in {@link #tensors()} order, so that at
@@ -108,6 +109,7 @@ public final class GgufModelWriter implements AutoCloseable {
       byHfName.put(t.hfName(), t);
     }
     this.writer = GgufWriter.create(out, overwrite, inputs);
+    writer.encodeWith(Parallel::forEach, Parallel.threads());
     try {
       writer.alignment(32); // written as general.alignment
       LlamaGguf.putMetadata(writer, f, name, fileType);
@@ -209,16 +211,7 @@ public final class GgufModelWriter implements AutoCloseable {
     Tensor t = tensor(hfName);
     float[] stored =
         t.rowOrder() == null ? values : LlamaGguf.reorderRows(values, t.cols(), t.rowOrder());
-    int rowsPerCall = Math.max(1, (1 << 22) / t.cols());
-    if (t.rows() <= rowsPerCall) {
-      writer.writeFloats(t.ggufName(), stored);
-      return;
-    }
-    for (int r = 0; r < t.rows(); r += rowsPerCall) {
-      int n = Math.min(rowsPerCall, t.rows() - r);
-      writer.writeFloats(
-          t.ggufName(), java.util.Arrays.copyOfRange(stored, r * t.cols(), (r + n) * t.cols()));
-    }
+    writer.writeFloats(t.ggufName(), stored); // encoded chunk by chunk, not copied
   }
 
   /**
