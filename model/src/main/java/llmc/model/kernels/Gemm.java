@@ -31,6 +31,7 @@ public final class Gemm {
   private static final class Packed {
     float[] a = new float[256 * KC];
     final float[] b = new float[KC * 64];
+    final float[] part = new float[MR * L]; // a partial vector of C's columns, MR rows
   }
 
   private static final ThreadLocal<Packed> PACKED = ThreadLocal.withInitial(Packed::new);
@@ -173,27 +174,37 @@ public final class Gemm {
       }
       int width = n - j; // the last columns, narrower than a panel
       b.pack(p0, kc, j, width, pb);
-      int jj = 0;
-      for (; jj + L <= width; jj += L) {
-        for (int r = 0; r < m; r++) {
+      // one vector of columns at a time: 6-row tiles, then single rows. The last vector may be
+      // partial (an attention head of 8 columns is only that): its tile runs on a copy of C's
+      // columns in a full vector and only those are copied back; the lanes beyond read the next
+      // row of the panel, within the array (width < 64), and are dropped.
+      float[] part = packed.part;
+      for (int jj = 0; jj < width; jj += L) {
+        int lanes = Math.min(L, width - jj);
+        int r = 0;
+        for (; r < fullRows; r += MR) {
           int ci = cOff + r * ldc + j + jj;
-          if (r < fullRows) {
-            tile1x1(pa, (r - r % MR) * kc + r % MR, MR, pb, jj, width, c, ci, kc);
+          if (lanes == L) {
+            tile6x1(pa, r * kc, pb, jj, width, c, ci, ldc, kc);
           } else {
-            tile1x1(pa, r * kc, 1, pb, jj, width, c, ci, kc);
+            for (int i = 0; i < MR; i++) {
+              System.arraycopy(c, ci + i * ldc, part, i * L, lanes);
+            }
+            tile6x1(pa, r * kc, pb, jj, width, part, 0, L, kc);
+            for (int i = 0; i < MR; i++) {
+              System.arraycopy(part, i * L, c, ci + i * ldc, lanes);
+            }
           }
         }
-      }
-      for (; jj < width; jj++) {
-        for (int r = 0; r < m; r++) {
-          int ai = r < fullRows ? (r - r % MR) * kc + r % MR : r * kc;
-          int aStep = r < fullRows ? MR : 1;
+        for (; r < m; r++) {
           int ci = cOff + r * ldc + j + jj;
-          float acc = c[ci];
-          for (int p = 0; p < kc; p++) {
-            acc = Math.fma(pa[ai + p * aStep], pb[p * width + jj], acc);
+          if (lanes == L) {
+            tile1x1(pa, r * kc, pb, jj, width, c, ci, kc);
+          } else {
+            System.arraycopy(c, ci, part, 0, lanes);
+            tile1x1(pa, r * kc, pb, jj, width, part, 0, kc);
+            System.arraycopy(part, 0, c, ci, lanes);
           }
-          c[ci] = acc;
         }
       }
     }
@@ -309,13 +320,39 @@ public final class Gemm {
     c3.intoArray(c, ci + 3 * L);
   }
 
+  /** The 6 rows of a strip times one vector of a panel. */
+  private static void tile6x1(
+      float[] a, int ai, float[] b, int bi, int ldb, float[] c, int ci, int ldc, int kc) {
+    FloatVector c0 = FloatVector.fromArray(S, c, ci);
+    FloatVector c1 = FloatVector.fromArray(S, c, ci + ldc);
+    FloatVector c2 = FloatVector.fromArray(S, c, ci + 2 * ldc);
+    FloatVector c3 = FloatVector.fromArray(S, c, ci + 3 * ldc);
+    FloatVector c4 = FloatVector.fromArray(S, c, ci + 4 * ldc);
+    FloatVector c5 = FloatVector.fromArray(S, c, ci + 5 * ldc);
+    for (int p = 0; p < kc; p++) {
+      FloatVector b0 = FloatVector.fromArray(S, b, bi + p * ldb);
+      int aj = ai + MR * p;
+      c0 = b0.fma(FloatVector.broadcast(S, a[aj]), c0);
+      c1 = b0.fma(FloatVector.broadcast(S, a[aj + 1]), c1);
+      c2 = b0.fma(FloatVector.broadcast(S, a[aj + 2]), c2);
+      c3 = b0.fma(FloatVector.broadcast(S, a[aj + 3]), c3);
+      c4 = b0.fma(FloatVector.broadcast(S, a[aj + 4]), c4);
+      c5 = b0.fma(FloatVector.broadcast(S, a[aj + 5]), c5);
+    }
+    c0.intoArray(c, ci);
+    c1.intoArray(c, ci + ldc);
+    c2.intoArray(c, ci + 2 * ldc);
+    c3.intoArray(c, ci + 3 * ldc);
+    c4.intoArray(c, ci + 4 * ldc);
+    c5.intoArray(c, ci + 5 * ldc);
+  }
+
+  /** One packed single row times one vector of a panel. */
   private static void tile1x1(
-      float[] a, int ai, int aCol, float[] b, int bi, int ldb, float[] c, int ci, int kc) {
+      float[] a, int ai, float[] b, int bi, int ldb, float[] c, int ci, int kc) {
     FloatVector c0 = FloatVector.fromArray(S, c, ci);
     for (int p = 0; p < kc; p++) {
-      c0 =
-          FloatVector.fromArray(S, b, bi + p * ldb)
-              .fma(FloatVector.broadcast(S, a[ai + p * aCol]), c0);
+      c0 = FloatVector.fromArray(S, b, bi + p * ldb).fma(FloatVector.broadcast(S, a[ai + p]), c0);
     }
     c0.intoArray(c, ci);
   }
