@@ -1,6 +1,7 @@
 package llmc.model.kernels;
 
 import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.VectorOperators;
 import jdk.incubator.vector.VectorSpecies;
 
 /**
@@ -131,9 +132,15 @@ public final class Attention {
   private static void softmax(float[] p, int off, int lo, int hi, int n) {
     java.util.Arrays.fill(p, off, off + lo, 0f);
     java.util.Arrays.fill(p, off + hi, off + n, 0f);
-    float max = Float.NEGATIVE_INFINITY;
-    for (int j = lo; j < hi; j++) {
-      max = Math.max(max, p[off + j]);
+    // the largest score, a vector at a time (max is exact, so the order does not matter)
+    FloatVector lanes = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
+    int k = lo;
+    for (; k + L <= hi; k += L) {
+      lanes = lanes.max(FloatVector.fromArray(S, p, off + k));
+    }
+    float max = lanes.reduceLanes(VectorOperators.MAX);
+    for (; k < hi; k++) {
+      max = Math.max(max, p[off + k]);
     }
     FloatVector vmax = FloatVector.broadcast(S, max);
     FloatVector acc = FloatVector.zero(S);
