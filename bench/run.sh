@@ -63,7 +63,24 @@ mvn -B -q -o -pl quantize -am test-compile dependency:build-classpath -Dspotless
 "$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
   -Xms4g -Xmx4g -XX:+AlwaysPreTouch -Dllmc.threads="$threads" \
   -cp "quantize/target/test-classes:quantize/target/classes:$(cat "$out/classpath")" \
-  llmc.quantize.KernelBenchmark --runs "$runs" --reference "$out/torch.json" 2>/dev/null | tee "$out/kernels.txt"
+  llmc.quantize.KernelBenchmark --runs "$runs" --reference "$out/torch.json" --seconds "$out/seconds.json" \
+  2>/dev/null | tee "$out/kernels.txt"
+
+# The same kernels on one thread: the speed-up each gets from the threads above.
+if [ "$threads" -gt 1 ]; then
+  echo "== llmc kernels (1 thread) ..." >&2
+  "$JAVA_HOME/bin/java" --add-modules jdk.incubator.vector --enable-native-access=ALL-UNNAMED \
+    -Xms4g -Xmx4g -XX:+AlwaysPreTouch -Dllmc.threads=1 \
+    -cp "quantize/target/test-classes:quantize/target/classes:$(cat "$out/classpath")" \
+    llmc.quantize.KernelBenchmark --runs "$runs" --seconds "$out/seconds1.json" > /dev/null 2>&1
+  /usr/bin/python3 - "$out/seconds1.json" "$out/seconds.json" "$threads" <<'EOF'
+import json, sys
+one, many, threads = json.load(open(sys.argv[1])), json.load(open(sys.argv[2])), sys.argv[3]
+print(f"{'kernel':34} {'1 thread s':>10} {threads + ' threads s':>12} {'speed-up':>9}")
+for name, seconds in many.items():
+    print(f"{name:34} {one[name]:10.4f} {seconds:12.4f} {one[name] / seconds:8.2f}x")
+EOF
+fi
 
 if [ "$quiet" != 1 ]; then
   echo "!! another process held $busy cores before the run: the ratios above are not comparable" \

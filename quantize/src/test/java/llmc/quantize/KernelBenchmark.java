@@ -35,8 +35,10 @@ public final class KernelBenchmark {
     int runs = 5;
     int warmup = 2;
     JsonNode reference = null;
+    Path secondsFile = null;
     for (int i = 0; i < args.length; i++) {
       switch (args[i]) {
+        case "--seconds" -> secondsFile = Path.of(args[++i]);
         case "--runs" -> runs = Integer.parseInt(args[++i]);
         case "--warmup" -> warmup = Integer.parseInt(args[++i]);
         case "--reference" ->
@@ -312,7 +314,7 @@ public final class KernelBenchmark {
     double q40 =
         median(
             runs,
-            warmup,
+            warmup + 10, // the vector code compiles late: its first call takes 15 times longer
             r -> {
               long t0 = System.nanoTime();
               // in parallel ranges of whole blocks, as GgufWriter encodes an export's chunks
@@ -336,7 +338,13 @@ public final class KernelBenchmark {
     bandwidthRow("GGUF Q4_0 encode", q40, reference, "q4_0_4096", 4.0 * m * m, copy);
     System.out.println(
         "speed = torch s / llmc s (above 1: llmc faster); of peak = GFLOPS / the FMA peak above");
+    if (secondsFile != null) { // {row: seconds}, for bench/run.sh's speed-up from 1 thread
+      Files.writeString(secondsFile, new ObjectMapper().writeValueAsString(SECONDS));
+    }
   }
+
+  /** Each row's median seconds, in table order. */
+  private static final java.util.Map<String, Double> SECONDS = new java.util.LinkedHashMap<>();
 
   private static void row(
       String name, double seconds, JsonNode reference, String key, double flops, double peak) {
@@ -353,6 +361,7 @@ public final class KernelBenchmark {
   /** name, seconds, PyTorch's seconds and the ratio, a rate and its fraction of the bound. */
   private static void row(
       String name, double seconds, JsonNode reference, String key, String rate, double ofBound) {
+    SECONDS.put(name.strip(), seconds);
     double torch =
         reference == null || !reference.path("kernels").has(key)
             ? Double.NaN
