@@ -65,7 +65,7 @@ mb=$(stat -c %s "$model/model.safetensors" | awk '{ printf "%.0f", $1 / 1e6 }')
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 seconds() { /usr/bin/time -f %e "$@" 2>&1 >/dev/null | tail -1; }
 
-echo "llama-quantize: $quantize ($(cat "$root/interop/node_modules/node-llama-cpp/llama/llama.cpp.info.json" 2>/dev/null || echo "source unknown"))"
+echo "llama-quantize: $quantize (llama.cpp $(/usr/bin/python3 -c "import json,sys; print(json.load(open(sys.argv[1]))[\"tag\"])" "$root/interop/node_modules/node-llama-cpp/llama/llama.cpp.info.json" 2>/dev/null || echo "of unknown version"))"
 printf '%-6s %12s %12s %10s %10s %8s  %s\n' type "llmc s" "llama s" "llmc MB/s" "llama MB/s" speed "same blocks"
 for type in ${types//,/ }; do
   ours=$(for r in $(seq "$runs"); do
