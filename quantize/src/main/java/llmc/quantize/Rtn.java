@@ -1,5 +1,10 @@
 package llmc.quantize;
 
+import jdk.incubator.vector.FloatVector;
+import jdk.incubator.vector.IntVector;
+import jdk.incubator.vector.VectorOperators;
+import jdk.incubator.vector.VectorShape;
+import jdk.incubator.vector.VectorSpecies;
 import llmc.formats.QuantizedTensor;
 import llmc.model.kernels.Parallel;
 
@@ -59,9 +64,7 @@ public final class Rtn {
             if (mins != null) {
               mins[g * rows + n] = m;
             }
-            for (int i = from; i < to; i++) {
-              codes[i] = (byte) scheme.code(w[i], s, z, m);
-            }
+            codes(w, from, to, s, z, m, scheme.maxq(), codes);
           }
         });
     int[] gIdx = new int[cols];
@@ -82,15 +85,65 @@ public final class Rtn {
         mins);
   }
 
-  /** {@code {min w, max w}} over {@code w[from, to)}. */
+  /**
+   * {@code {min w, max w}} over {@code w[from, to)}, a vector at a time (min and max are exact, and
+   * Math.min's -0.0 and NaN rules hold in any order).
+   */
   static float[] range(float[] w, int from, int to) {
-    float min = Float.POSITIVE_INFINITY;
-    float max = Float.NEGATIVE_INFINITY;
-    for (int i = from; i < to; i++) {
+    FloatVector lo = FloatVector.broadcast(S, Float.POSITIVE_INFINITY);
+    FloatVector hi = FloatVector.broadcast(S, Float.NEGATIVE_INFINITY);
+    int i = from;
+    for (; i + S.length() <= to; i += S.length()) {
+      FloatVector v = FloatVector.fromArray(S, w, i);
+      lo = lo.min(v);
+      hi = hi.max(v);
+    }
+    float min = lo.reduceLanes(VectorOperators.MIN);
+    float max = hi.reduceLanes(VectorOperators.MAX);
+    for (; i < to; i++) {
       min = Math.min(min, w[i]);
       max = Math.max(max, w[i]);
     }
     return new float[] {min, max};
+  }
+
+  private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
+
+  /** Bytes as many as {@link #S}'s lanes, or null when no vector shape is that small. */
+  private static final VectorSpecies<Byte> BYTES =
+      S.length() >= 8 ? VectorSpecies.of(byte.class, VectorShape.forBitSize(S.length() * 8)) : null;
+
+  /** 1.5 * 2^23: {@code (x + RINT) - RINT} is {@code Math.rint(x)} for {@code |x| < 2^22}. */
+  private static final float RINT = 12582912f;
+
+  /**
+   * {@code codes[i] = scheme.code(w[i], s, z, m)} for {@code i} in {@code [from, to)}: {@code
+   * clamp(rint((w - m) / s) + z, 0, maxq)}, a vector at a time, the same bits. A vector holding a
+   * quotient of 2^22 or more (a weight far outside its group's range) takes the scalar formula.
+   */
+  static void codes(float[] w, int from, int to, float s, int z, float m, int maxq, byte[] codes) {
+    int i = from;
+    if (BYTES != null) {
+      for (; i + S.length() <= to; i += S.length()) {
+        FloatVector x = FloatVector.fromArray(S, w, i).sub(m).div(s);
+        if (x.abs().compare(VectorOperators.GE, 4194304f).anyTrue()) {
+          for (int k = i; k < i + S.length(); k++) {
+            codes[k] = (byte) Math.clamp((int) Math.rint((w[k] - m) / s) + z, 0, maxq);
+          }
+          continue;
+        }
+        ((IntVector) x.add(RINT).sub(RINT).convert(VectorOperators.F2I, 0))
+            .add(z)
+            .max(0)
+            .min(maxq)
+            .convertShape(VectorOperators.I2B, BYTES, 0)
+            .reinterpretAsBytes()
+            .intoArray(codes, i);
+      }
+    }
+    for (; i < to; i++) {
+      codes[i] = (byte) Math.clamp((int) Math.rint((w[i] - m) / s) + z, 0, maxq);
+    }
   }
 
   /** The shrunk {@code {min, max}} of {@link Clip#MSE}. */
