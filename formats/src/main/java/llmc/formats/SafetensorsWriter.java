@@ -24,13 +24,30 @@ import java.util.TreeMap;
 
 /**
  * Streaming safetensors writer: each tensor's bytes go to a temporary data file of its shard as it
- * is written, so the whole model is never in memory. finish() prepends the headers and renames the
- * files into place: model.safetensors, or model-0000i-of-0000n.safetensors plus
+ * is written, so the whole model is never in memory. finish() puts the headers in front and renames
+ * the files into place: model.safetensors, or model-0000i-of-0000n.safetensors plus
  * model.safetensors.index.json. Same tensors in the same order give byte-identical files.
+ *
+ * <p>A data file's bytes start {@link #RESERVED} bytes in. A shard of at least {@link #IN_PLACE}
+ * bytes whose header fits there gets the header in that space, padded with spaces (as the format
+ * allows), and the data file itself is renamed: the data is written once. A smaller shard, or a
+ * header too long, is copied behind its header into a new file, so small outputs stay compact.
  */
 public final class SafetensorsWriter implements AutoCloseable {
 
   private static final int CHUNK_BYTES = 1 << 22; // a multiple of every dtype size
+
+  /** Room for a shard's header in front of its data: 8 bytes of length and the JSON. */
+  static final long RESERVED = 1 << 20;
+
+  /**
+   * Data bytes from which a shard is written in place; below, it is copied (16 MiB: the header's
+   * room is then at most 6% of the file, and the copy costs little).
+   */
+  static final long IN_PLACE = 16L << 20;
+
+  private final long reserved;
+  private final long inPlace;
 
   private final Path dir;
   private final long maxShardBytes;
@@ -52,9 +69,19 @@ public final class SafetensorsWriter implements AutoCloseable {
     final List<TensorInfo> entries = new ArrayList<>();
     long size;
 
-    Shard(Path dataFile) throws IOException {
+    /**
+     * A new file, made like any other (not by createTempFile, whose owner-only permissions the
+     * output would keep when the data file itself becomes it).
+     */
+    Shard(Path dataFile, long reserved) throws IOException {
       this.dataFile = dataFile;
-      this.channel = FileChannel.open(dataFile, StandardOpenOption.WRITE, StandardOpenOption.READ);
+      this.channel =
+          FileChannel.open(
+              dataFile,
+              StandardOpenOption.CREATE_NEW,
+              StandardOpenOption.WRITE,
+              StandardOpenOption.READ);
+      channel.position(reserved);
     }
   }
 
@@ -67,6 +94,14 @@ public final class SafetensorsWriter implements AutoCloseable {
    * @param maxShardBytes data bytes per file before starting the next shard; <= 0 means one file
    */
   public SafetensorsWriter(Path dir, long maxShardBytes, Map<String, String> metadata) {
+    this(dir, maxShardBytes, metadata, RESERVED, IN_PLACE);
+  }
+
+  /** With the header's room and the in-place threshold given (tests). */
+  SafetensorsWriter(
+      Path dir, long maxShardBytes, Map<String, String> metadata, long reserved, long inPlace) {
+    this.reserved = reserved;
+    this.inPlace = inPlace;
     this.dir = dir;
     this.maxShardBytes = maxShardBytes;
     // an unordered map (Map.of iterates in a per-run order) is sorted so the output stays
@@ -220,8 +255,13 @@ public final class SafetensorsWriter implements AutoCloseable {
         || (maxShardBytes > 0
             && !current.entries.isEmpty()
             && current.size + bytes > maxShardBytes)) {
-      String prefix = String.format(".model-%05d.", shards.size() + 1);
-      current = new Shard(Files.createTempFile(dir, prefix, ".data.tmp"));
+      Path data =
+          dir.resolve(
+              String.format(
+                  ".model-%05d.%s.data.tmp",
+                  shards.size() + 1,
+                  Long.toHexString(System.nanoTime() ^ ProcessHandle.current().pid() << 40)));
+      current = new Shard(data, reserved);
       shards.add(current);
     }
     return current;
@@ -267,6 +307,20 @@ public final class SafetensorsWriter implements AutoCloseable {
 
   private void writeShard(Shard shard, String fileName) throws IOException {
     byte[] header = header(shard.entries);
+    Path target = dir.resolve(fileName);
+    if (shard.size >= inPlace && 8 + header.length <= reserved) {
+      // the header in the room in front of the data, padded with spaces to where the data starts
+      byte[] padded = Arrays.copyOf(header, (int) (reserved - 8));
+      Arrays.fill(padded, header.length, padded.length, (byte) ' ');
+      ByteBuffer prefix = ByteBuffer.allocate((int) reserved).order(ByteOrder.LITTLE_ENDIAN);
+      prefix.putLong(padded.length).put(padded).flip();
+      for (long at = 0; prefix.hasRemaining(); ) {
+        at += shard.channel.write(prefix, at);
+      }
+      FileTrees.move(shard.dataFile, target);
+      finalFiles.add(target);
+      return;
+    }
     Path temp = dir.resolve("." + fileName + ".tmp");
     headerTemps.add(temp);
     try (FileChannel out =
@@ -281,10 +335,9 @@ public final class SafetensorsWriter implements AutoCloseable {
         out.write(prefix);
       }
       for (long done = 0; done < shard.size; ) {
-        done += shard.channel.transferTo(done, shard.size - done, out);
+        done += shard.channel.transferTo(reserved + done, shard.size - done, out);
       }
     }
-    Path target = dir.resolve(fileName);
     FileTrees.move(temp, target);
     finalFiles.add(target);
   }

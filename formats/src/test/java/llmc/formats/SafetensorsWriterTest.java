@@ -360,4 +360,67 @@ class SafetensorsWriterTest {
         TestFiles.sha256(copy.resolve("model.safetensors")));
     assertTrue(Files.size(copy.resolve("model.safetensors")) > 256);
   }
+
+  /** The 8-byte header length at the start of a safetensors file. */
+  private static long headerLength(Path file) throws IOException {
+    try (var channel = java.nio.channels.FileChannel.open(file)) {
+      ByteBuffer b = ByteBuffer.allocate(8).order(ByteOrder.LITTLE_ENDIAN);
+      channel.read(b, 0);
+      return b.flip().getLong();
+    }
+  }
+
+  @Test
+  void largeShardsKeepTheirDataFileWithTheHeaderInItsRoom() throws IOException {
+    float[] a = random(3000, 2);
+    float[] b = random(2000, 3);
+    // room of 4096 bytes, in place from 1000 data bytes; 2 shards of 12000 and 8000 bytes
+    try (SafetensorsWriter writer = new SafetensorsWriter(dir, 12_000, null, 4096, 1000)) {
+      writer.writeFloats("a", DType.F32, new long[] {30, 100}, a);
+      writer.writeFloats("b", DType.F32, new long[] {2000}, b);
+      writer.finish();
+    }
+    for (String shard :
+        List.of("model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors")) {
+      Path file = dir.resolve(shard);
+      assertEquals(4088, headerLength(file), shard + ": the header fills its room");
+      String header = new String(Files.readAllBytes(file), 8, 4088, "UTF-8");
+      assertTrue(header.stripTrailing().endsWith("}"), "JSON, then only spaces");
+    }
+    assertEquals(4096 + 12_000, Files.size(dir.resolve("model-00001-of-00002.safetensors")));
+    try (Checkpoint in = Checkpoint.open(dir)) {
+      assertArrayEquals(a, in.floats("a"));
+      assertArrayEquals(b, in.floats("b"));
+    }
+    try (Stream<Path> files = Files.list(dir)) {
+      assertEquals(
+          List.of(
+              "model-00001-of-00002.safetensors",
+              "model-00002-of-00002.safetensors",
+              "model.safetensors.index.json"),
+          files.map(f -> f.getFileName().toString()).sorted().toList(),
+          "no data file left behind");
+    }
+  }
+
+  @Test
+  void smallShardsAndHeadersTooLongForTheirRoomAreCopiedCompactly() throws IOException {
+    float[] a = random(3000, 4);
+    // below the in-place size (default room), and above it with a room of 64 bytes
+    for (long[] roomAndInPlace : new long[][] {{1 << 20, 16 << 20}, {64, 1000}}) {
+      Path out = Files.createDirectories(dir.resolve("room" + roomAndInPlace[0]));
+      try (SafetensorsWriter writer =
+          new SafetensorsWriter(out, 0, null, roomAndInPlace[0], roomAndInPlace[1])) {
+        writer.writeFloats("a", DType.F32, new long[] {3000}, a);
+        writer.finish();
+      }
+      Path file = out.resolve("model.safetensors");
+      long header = headerLength(file);
+      assertTrue(header < 100 && header % 8 == 0, "compact header: " + header);
+      assertEquals(8 + header + 12_000, Files.size(file));
+      try (SafetensorsFile in = SafetensorsFile.open(file)) {
+        assertArrayEquals(a, in.floats("a"));
+      }
+    }
+  }
 }
