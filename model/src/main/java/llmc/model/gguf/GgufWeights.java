@@ -9,12 +9,14 @@ import java.util.Map;
 import java.util.Set;
 import llmc.formats.BadInputException;
 import llmc.formats.gguf.GgmlBlocks;
+import llmc.formats.gguf.GgmlType;
 import llmc.formats.gguf.GgufFile;
 import llmc.formats.gguf.GgufTensorInfo;
 import llmc.model.Linear;
 import llmc.model.LlamaFamily;
 import llmc.model.TensorNames;
 import llmc.model.Weights;
+import llmc.model.kernels.WeightMatrix;
 
 /**
  * The parameters of a GGUF file of llama.cpp's {@code "llama"} architecture as {@link Weights}: by
@@ -163,6 +165,26 @@ public final class GgufWeights implements Weights, AutoCloseable {
     float[] stored = file.floats(t.name());
     int[] rowOf = ggufRowOf.get(name);
     return rowOf == null ? stored : LlamaGguf.reorderRows(stored, (int) t.shape()[1], rowOf);
+  }
+
+  /**
+   * A matrix stored in blocks or F16 stays so, mapped, decoded as the product packs it ({@link
+   * WeightMatrix.Blocks}): running a Q4_0 file holds no float32 copy of its matrices. F32 is read
+   * as float32 rows.
+   */
+  @Override
+  public WeightMatrix matrix(String name) {
+    GgufTensorInfo t = info(name);
+    long[] shape = t.shape();
+    if (shape.length != 2 || t.type() == GgmlType.F32) {
+      return Weights.super.matrix(name);
+    }
+    return new WeightMatrix.Blocks(
+        t.type(),
+        file.bytes(t.name()),
+        Math.toIntExact(shape[0]),
+        Math.toIntExact(shape[1]),
+        ggufRowOf.get(name));
   }
 
   /**

@@ -1,13 +1,17 @@
 package llmc.model.kernels;
 
+import java.lang.foreign.MemorySegment;
 import llmc.formats.QuantizedTensor;
+import llmc.formats.gguf.GgmlBlocks;
+import llmc.formats.gguf.GgmlType;
 
 /**
  * A linear layer's weight {@code W [out][in]} in the form it is kept in memory, read by {@link
  * Gemm} as the operand {@code B = Wᵀ} of {@code y = x Wᵀ}: one {@code kc x width} panel at a time,
  * converted to float32 while it is packed. So a layer needs no transposed float32 copy: float32
  * rows (what a compression method wrote), BF16 rows (a checkpoint's stored values, half the
- * memory), or a quantizer's codes (a quarter or less) are multiplied as they are.
+ * memory), a quantizer's codes (a quarter or less) or a GGUF file's blocks (a seventh for Q4_0) are
+ * multiplied as they are.
  */
 public sealed interface WeightMatrix {
   /** {@code out}: rows of {@code W}, columns of the product. */
@@ -136,6 +140,72 @@ public sealed interface WeightMatrix {
             min = q.min(g, n);
           }
           dst[p * width + j] = scale * (Byte.toUnsignedInt(codes[src + p]) - zero) + min;
+        }
+      }
+    }
+  }
+
+  /**
+   * A GGUF tensor's blocks as the file stores them (Q4_0 is 4.5 bits a weight; mapped, not on the
+   * heap), decoded while packed: exactly {@link GgmlBlocks#decode}. {@code rowOf[r]} is the stored
+   * row that holds row {@code r} (llama.cpp's q and k rows are interleaved), or null.
+   */
+  record Blocks(GgmlType type, MemorySegment blocks, int rows, int cols, int[] rowOf)
+      implements WeightMatrix {
+    public Blocks {
+      if (cols % type.blockSize() != 0 || blocks.byteSize() != type.byteSize((long) rows * cols)) {
+        throw new IllegalArgumentException(
+            type.ggmlName()
+                + " "
+                + rows
+                + "x"
+                + cols
+                + " needs "
+                + type.byteSize((long) rows * cols)
+                + " bytes in whole blocks, got "
+                + blocks.byteSize());
+      }
+      if (rowOf != null && rowOf.length != rows) {
+        throw new IllegalArgumentException(rowOf.length + " row indices for " + rows + " rows");
+      }
+    }
+
+    @Override
+    public long bytes() {
+      return blocks.byteSize();
+    }
+
+    private long rowBytes() {
+      return type.byteSize(cols);
+    }
+
+    @Override
+    public float[] toFloats() {
+      float[] values = new float[Math.multiplyExact(rows, cols)];
+      for (int r = 0; r < rows; r++) {
+        long stored = rowOf == null ? r : rowOf[r];
+        GgmlBlocks.decode(
+            type, blocks.asSlice(stored * rowBytes(), rowBytes()), values, r * cols, cols);
+      }
+      return values;
+    }
+
+    /** {@code p0} and {@code kc} are whole blocks: Gemm's chunks are 128 columns. */
+    @Override
+    public void packTransposed(int p0, int kc, int j0, int width, float[] dst) {
+      int block = type.blockSize();
+      if (p0 % block != 0 || kc % block != 0) {
+        throw new IllegalArgumentException(
+            "columns [" + p0 + ", " + (p0 + kc) + ") are not whole " + type.ggmlName() + " blocks");
+      }
+      float[] row = new float[kc];
+      long from = type.byteSize(p0);
+      long length = type.byteSize(kc);
+      for (int j = 0; j < width; j++) {
+        long stored = rowOf == null ? j0 + j : rowOf[j0 + j];
+        GgmlBlocks.decode(type, blocks.asSlice(stored * rowBytes() + from, length), row, 0, kc);
+        for (int p = 0; p < kc; p++) {
+          dst[p * width + j] = row[p];
         }
       }
     }

@@ -46,6 +46,47 @@ class WeightMatrixTest {
   }
 
   @Test
+  void ggufBlocksGiveTheBitsOfTheirDecodedValuesInHuggingFaceRowOrder() {
+    Random random = new Random(9);
+    int m = 7;
+    int out = 70;
+    int in = 288; // 9 blocks of 32: two chunks of the product, the second partial
+    float[] x = new float[m * in];
+    for (int i = 0; i < x.length; i++) {
+      x[i] = (float) random.nextGaussian();
+    }
+    float[] values = new float[out * in];
+    for (int i = 0; i < values.length; i++) {
+      values[i] = (float) random.nextGaussian();
+    }
+    int[] rowOf = new int[out]; // stored row of each row: a permutation, as for q and k
+    for (int r = 0; r < out; r++) {
+      rowOf[r] = (r * 31) % out;
+    }
+    for (llmc.formats.gguf.GgmlType type :
+        new llmc.formats.gguf.GgmlType[] {
+          llmc.formats.gguf.GgmlType.Q4_0,
+          llmc.formats.gguf.GgmlType.Q8_0,
+          llmc.formats.gguf.GgmlType.Q5_1,
+          llmc.formats.gguf.GgmlType.F16
+        }) {
+      java.lang.foreign.MemorySegment blocks =
+          java.lang.foreign.MemorySegment.ofArray(new byte[(int) type.byteSize(out * in)]);
+      llmc.formats.gguf.GgmlBlocks.encode(type, values, 0, values.length, blocks);
+      float[] stored = new float[values.length];
+      llmc.formats.gguf.GgmlBlocks.decode(type, blocks, stored, 0, stored.length);
+      float[] decoded = new float[values.length]; // row r is stored row rowOf[r]
+      for (int r = 0; r < out; r++) {
+        System.arraycopy(stored, rowOf[r] * in, decoded, r * in, in);
+      }
+      WeightMatrix w = new WeightMatrix.Blocks(type, blocks, out, in, rowOf);
+      assertArrayEquals(decoded, w.toFloats(), type.ggmlName());
+      assertArrayEquals(reference(x, decoded, m, out, in), product(x, w, m), type.ggmlName());
+      assertEquals(type.byteSize(out * in), w.bytes());
+    }
+  }
+
+  @Test
   void bytesAreWhatEachFormHolds() {
     assertEquals(4L * 6, new WeightMatrix.F32(new float[6], 2, 3).bytes());
     assertEquals(2L * 6, new WeightMatrix.Bf16(new short[6], 2, 3).bytes());
