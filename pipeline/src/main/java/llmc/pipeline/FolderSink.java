@@ -44,18 +44,23 @@ final class FolderSink implements ModelSink {
     this.layout = layout;
     input.auxiliaryFiles(); // a file that leaves the folder is refused now, not after the work
     this.folder = OutputFolder.create(out, overwrite, inputs);
+    SafetensorsWriter w = null;
     try {
-      this.writer =
+      w =
           new SafetensorsWriter(
               folder.dir(), maxShardBytes, Map.of("format", "pt", "producer", producer));
-    } catch (RuntimeException e) {
+      this.writer = w;
+      for (String name : checkpoint.names()) {
+        if (!name.startsWith(TensorNames.LAYERS)) {
+          copy(name);
+        }
+      }
+    } catch (RuntimeException e) { // e.g. a full disk at the first tensor: nothing is left behind
+      if (w != null) {
+        w.close();
+      }
       folder.close();
       throw e;
-    }
-    for (String name : checkpoint.names()) {
-      if (!name.startsWith(TensorNames.LAYERS)) {
-        copy(name);
-      }
     }
   }
 
