@@ -10,12 +10,12 @@ import jdk.incubator.vector.VectorSpecies;
  * {@code B(p, j) = b[bOff + p*ldb + j]}, {@code C(r, j) = c[cOff + r*ldc + j]}.
  *
  * <p>Blocking: {@code k} in chunks of {@link #KC}; per chunk, a packed {@code KC x 64} panel of
- * {@code B} stays in L1 while packed 6-row strips of {@code A} and rows of {@code C} stream past
- * it; the 6 x 64 tile of {@code C} lives in 24 vector registers (64 = 4 vectors of 16 floats with
- * AVX-512), so that each step of {@code p} loads 4 vectors of {@code B} and 6 scalars of {@code A}
- * for 24 FMAs (a 4 x 64 tile: 8 loads for 16 FMAs, 0.78x the speed on the 2048³ product). Each
- * element of {@code C} sums over {@code p} in increasing order, so the result does not depend on
- * how callers split {@code C} into tiles.
+ * {@code B} (16 wide with 256-bit vectors, see {@link #NR}) stays in L1 while packed 6-row strips
+ * of {@code A} and rows of {@code C} stream past it; the 6 x 64 tile of {@code C} lives in 24
+ * vector registers (64 = 4 vectors of 16 floats with AVX-512), so that each step of {@code p} loads
+ * 4 vectors of {@code B} and 6 scalars of {@code A} for 24 FMAs (a 4 x 64 tile: 8 loads for 16
+ * FMAs, 0.78x the speed on the 2048³ product). Each element of {@code C} sums over {@code p} in
+ * increasing order, so the result does not depend on how callers split {@code C} into tiles.
  */
 public final class Gemm {
   private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
@@ -38,6 +38,16 @@ public final class Gemm {
 
   /** Rows of {@code C} per register tile. */
   private static final int MR = 6;
+
+  /**
+   * Vectors of {@code C} per register tile row: 4 with 32 vector registers (AVX-512: 24
+   * accumulators, 4 of {@code B}, 1 broadcast), 2 with 16 (AVX2: 12, 2 and 1), so that the tile
+   * never spills.
+   */
+  private static final int NR = L >= 16 ? 4 : 2;
+
+  /** Columns of a packed panel of {@code B}: one register tile wide. */
+  private static final int PANEL = NR * L;
 
   /**
    * {@code C += sign * A B} on one thread. Per k-chunk, {@code sign * A} is packed as 6-row strips
@@ -140,7 +150,7 @@ public final class Gemm {
     float[] pa = packed.a;
     float[] pb = packed.b;
     int fullRows = m - m % MR;
-    int panel = 4 * L;
+    int panel = PANEL;
     for (int p0 = 0; p0 < k; p0 += KC) {
       int kc = Math.min(KC, k - p0);
       for (int r = 0; r < fullRows; r += MR) {
@@ -163,10 +173,19 @@ public final class Gemm {
         b.pack(p0, kc, j, panel, pb);
         int r = 0;
         for (; r < fullRows; r += MR) {
-          tile6x4(pa, r * kc, pb, 0, panel, c, cOff + r * ldc + j, ldc, kc);
+          if (NR == 4) {
+            tile6x4(pa, r * kc, pb, 0, panel, c, cOff + r * ldc + j, ldc, kc);
+          } else {
+            tile6x2(pa, r * kc, pb, 0, panel, c, cOff + r * ldc + j, ldc, kc);
+          }
         }
         for (; r < m; r++) {
-          tile1x4(pa, r * kc, 1, pb, 0, panel, c, cOff + r * ldc + j, kc);
+          if (NR == 4) {
+            tile1x4(pa, r * kc, 1, pb, 0, panel, c, cOff + r * ldc + j, kc);
+          } else {
+            tile1x1(pa, r * kc, pb, 0, panel, c, cOff + r * ldc + j, kc);
+            tile1x1(pa, r * kc, pb, L, panel, c, cOff + r * ldc + j + L, kc);
+          }
         }
       }
       if (j == n) {
@@ -177,7 +196,7 @@ public final class Gemm {
       // one vector of columns at a time: 6-row tiles, then single rows. The last vector may be
       // partial (an attention head of 8 columns is only that): its tile runs on a copy of C's
       // columns in a full vector and only those are copied back; the lanes beyond read the next
-      // row of the panel, within the array (width < 64), and are dropped.
+      // row of the panel, within the array (width < PANEL), and are dropped.
       float[] part = packed.part;
       for (int jj = 0; jj < width; jj += L) {
         int lanes = Math.min(L, width - jj);
@@ -300,6 +319,59 @@ public final class Gemm {
     c53.intoArray(c, ci + 5 * ldc + 3 * L);
   }
 
+  /** {@link #tile6x4} for 16 vector registers: 6 rows of 2 vectors. */
+  private static void tile6x2(
+      float[] a, int ai, float[] b, int bi, int ldb, float[] c, int ci, int ldc, int kc) {
+    FloatVector c00 = FloatVector.fromArray(S, c, ci);
+    FloatVector c01 = FloatVector.fromArray(S, c, ci + L);
+    FloatVector c10 = FloatVector.fromArray(S, c, ci + ldc);
+    FloatVector c11 = FloatVector.fromArray(S, c, ci + ldc + L);
+    FloatVector c20 = FloatVector.fromArray(S, c, ci + 2 * ldc);
+    FloatVector c21 = FloatVector.fromArray(S, c, ci + 2 * ldc + L);
+    FloatVector c30 = FloatVector.fromArray(S, c, ci + 3 * ldc);
+    FloatVector c31 = FloatVector.fromArray(S, c, ci + 3 * ldc + L);
+    FloatVector c40 = FloatVector.fromArray(S, c, ci + 4 * ldc);
+    FloatVector c41 = FloatVector.fromArray(S, c, ci + 4 * ldc + L);
+    FloatVector c50 = FloatVector.fromArray(S, c, ci + 5 * ldc);
+    FloatVector c51 = FloatVector.fromArray(S, c, ci + 5 * ldc + L);
+    for (int p = 0; p < kc; p++) {
+      int bj = bi + p * ldb;
+      FloatVector b0 = FloatVector.fromArray(S, b, bj);
+      FloatVector b1 = FloatVector.fromArray(S, b, bj + L);
+      int aj = ai + MR * p;
+      FloatVector a0 = FloatVector.broadcast(S, a[aj]);
+      c00 = b0.fma(a0, c00);
+      c01 = b1.fma(a0, c01);
+      FloatVector a1 = FloatVector.broadcast(S, a[aj + 1]);
+      c10 = b0.fma(a1, c10);
+      c11 = b1.fma(a1, c11);
+      FloatVector a2 = FloatVector.broadcast(S, a[aj + 2]);
+      c20 = b0.fma(a2, c20);
+      c21 = b1.fma(a2, c21);
+      FloatVector a3 = FloatVector.broadcast(S, a[aj + 3]);
+      c30 = b0.fma(a3, c30);
+      c31 = b1.fma(a3, c31);
+      FloatVector a4 = FloatVector.broadcast(S, a[aj + 4]);
+      c40 = b0.fma(a4, c40);
+      c41 = b1.fma(a4, c41);
+      FloatVector a5 = FloatVector.broadcast(S, a[aj + 5]);
+      c50 = b0.fma(a5, c50);
+      c51 = b1.fma(a5, c51);
+    }
+    c00.intoArray(c, ci);
+    c01.intoArray(c, ci + L);
+    c10.intoArray(c, ci + ldc);
+    c11.intoArray(c, ci + ldc + L);
+    c20.intoArray(c, ci + 2 * ldc);
+    c21.intoArray(c, ci + 2 * ldc + L);
+    c30.intoArray(c, ci + 3 * ldc);
+    c31.intoArray(c, ci + 3 * ldc + L);
+    c40.intoArray(c, ci + 4 * ldc);
+    c41.intoArray(c, ci + 4 * ldc + L);
+    c50.intoArray(c, ci + 5 * ldc);
+    c51.intoArray(c, ci + 5 * ldc + L);
+  }
+
   private static void tile1x4(
       float[] a, int ai, int aCol, float[] b, int bi, int ldb, float[] c, int ci, int kc) {
     FloatVector c0 = FloatVector.fromArray(S, c, ci);
@@ -411,7 +483,7 @@ public final class Gemm {
       return;
     }
     int rowTile = roundUp(ceilDiv(m, ceilDiv(m, rowTarget)), MR);
-    int colTile = roundUp(ceilDiv(n, ceilDiv(n, 1024)), 4 * L);
+    int colTile = roundUp(ceilDiv(n, ceilDiv(n, 1024)), PANEL);
     int rowTiles = ceilDiv(m, rowTile);
     int colTiles = ceilDiv(n, colTile);
     Parallel.forEach(
