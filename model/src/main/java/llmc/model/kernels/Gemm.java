@@ -482,15 +482,27 @@ public final class Gemm {
     if (m <= 0 || n <= 0) {
       return;
     }
-    int rowTile = roundUp(ceilDiv(m, ceilDiv(m, rowTarget)), MR);
-    int colTile = roundUp(ceilDiv(n, ceilDiv(n, 1024)), PANEL);
-    int rowTiles = ceilDiv(m, rowTile);
-    int colTiles = ceilDiv(n, colTile);
+    int rowTiles = ceilDiv(m, rowTarget);
+    int colTiles = ceilDiv(n, 1024);
+    // At least one task a thread: a window's 512 x 576 product would otherwise be one task. Rows
+    // split first (in register tiles of 6, so the tiles stay equal; at least 8 of them a tile),
+    // then columns (in panels).
+    int threads = Parallel.threads();
+    if (rowTiles * colTiles < threads) {
+      rowTiles = Math.max(rowTiles, Math.min(m / (8 * MR), ceilDiv(threads, colTiles)));
+    }
+    if (rowTiles * colTiles < threads) {
+      colTiles = Math.max(colTiles, Math.min(ceilDiv(n, PANEL), ceilDiv(threads, rowTiles)));
+    }
+    int rowTile = roundUp(ceilDiv(m, rowTiles), MR);
+    int colTile = roundUp(ceilDiv(n, colTiles), PANEL);
+    int rows = ceilDiv(m, rowTile);
+    int cols = ceilDiv(n, colTile);
     Parallel.forEach(
-        rowTiles * colTiles,
+        rows * cols,
         t -> {
-          int r0 = (t / colTiles) * rowTile;
-          int j0 = (t % colTiles) * colTile;
+          int r0 = (t / cols) * rowTile;
+          int j0 = (t % cols) * colTile;
           tile.run(r0, j0, Math.min(rowTile, m - r0), Math.min(colTile, n - j0));
         });
   }
