@@ -64,7 +64,7 @@ public final class Rtn {
             if (mins != null) {
               mins[g * rows + n] = m;
             }
-            codes(w, from, to, s, z, m, scheme.maxq(), codes);
+            codes(w, from, to, s, z, m, scheme, codes);
           }
         });
     int[] gIdx = new int[cols];
@@ -121,14 +121,16 @@ public final class Rtn {
    * clamp(rint((w - m) / s) + z, 0, maxq)}, a vector at a time, the same bits. A vector holding a
    * quotient of 2^22 or more (a weight far outside its group's range) takes the scalar formula.
    */
-  static void codes(float[] w, int from, int to, float s, int z, float m, int maxq, byte[] codes) {
+  static void codes(
+      float[] w, int from, int to, float s, int z, float m, QuantScheme scheme, byte[] codes) {
+    int maxq = scheme.maxq();
     int i = from;
     if (BYTES != null) {
       for (; i + S.length() <= to; i += S.length()) {
         FloatVector x = FloatVector.fromArray(S, w, i).sub(m).div(s);
         if (x.abs().compare(VectorOperators.GE, 4194304f).anyTrue()) {
           for (int k = i; k < i + S.length(); k++) {
-            codes[k] = (byte) Math.clamp((int) Math.rint((w[k] - m) / s) + z, 0, maxq);
+            codes[k] = (byte) scheme.code(w[k], s, z, m);
           }
           continue;
         }
@@ -142,7 +144,7 @@ public final class Rtn {
       }
     }
     for (; i < to; i++) {
-      codes[i] = (byte) Math.clamp((int) Math.rint((w[i] - m) / s) + z, 0, maxq);
+      codes[i] = (byte) scheme.code(w[i], s, z, m);
     }
   }
 

@@ -37,7 +37,7 @@ class RtnVectorTest {
       float m = kind == 4 ? (float) random.nextGaussian() : 0f;
       QuantScheme scheme = new QuantScheme(bits, -1, false);
       byte[] codes = new byte[n];
-      Rtn.codes(w, 0, n, s, z, m, maxq, codes);
+      Rtn.codes(w, 0, n, s, z, m, scheme, codes);
       for (int i = 0; i < n; i++) {
         assertEquals(
             (byte) scheme.code(w[i], s, z, m), codes[i], "trial " + trial + ", weight " + w[i]);

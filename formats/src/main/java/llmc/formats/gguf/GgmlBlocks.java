@@ -5,7 +5,6 @@ import static jdk.incubator.vector.VectorOperators.F2I;
 import static jdk.incubator.vector.VectorOperators.GE;
 import static jdk.incubator.vector.VectorOperators.I2B;
 import static jdk.incubator.vector.VectorOperators.I2F;
-import static jdk.incubator.vector.VectorOperators.LE;
 import static jdk.incubator.vector.VectorOperators.LSHL;
 import static jdk.incubator.vector.VectorOperators.LT;
 import static jdk.incubator.vector.VectorOperators.MAX;
@@ -22,6 +21,7 @@ import jdk.incubator.vector.VectorMask;
 import jdk.incubator.vector.VectorShape;
 import jdk.incubator.vector.VectorSpecies;
 import llmc.formats.BadInputException;
+import llmc.formats.Floats;
 
 /**
  * Encoders and decoders of the {@link GgmlType} blocks on row-major float rows.
@@ -81,7 +81,7 @@ public final class GgmlBlocks {
         byte[] stage = new byte[Math.min(count / QK, STAGE_BLOCKS) * size];
         for (int b = 0; b < count / QK; b++) {
           int at = from + b * QK;
-          if (!allFinite(values, at)) {
+          if (Floats.firstNonFinite(values, at, QK) >= 0) {
             for (int j = 0; j < QK; j++) {
               if (!Float.isFinite(values[at + j])) {
                 throw new IllegalArgumentException(
@@ -175,17 +175,6 @@ public final class GgmlBlocks {
 
   private static final VectorSpecies<Float> S = FloatVector.SPECIES_PREFERRED;
   private static final VectorSpecies<Integer> SI = S.withLanes(int.class);
-
-  /** No NaN or infinity among the block's 32 values. */
-  private static boolean allFinite(float[] x, int at) {
-    for (int j = 0; j < QK; j += S.length()) {
-      // NaN compares false, infinity is above the largest float
-      if (!FloatVector.fromArray(S, x, at + j).abs().compare(LE, Float.MAX_VALUE).allTrue()) {
-        return false;
-      }
-    }
-    return true;
-  }
 
   /**
    * {@link #quantizeQ8_0} on vectors, the same bits: C's {@code roundf(v)} is {@code t + (|v| - t
