@@ -10,18 +10,31 @@ import llmc.model.kernels.Gram;
 public final class InputStatistics {
   private final int width;
   private float[] sum; // [in][in], upper triangle valid; null once handed to the last reader
+  private double[] absSum; // [in]: sum_t |x_tj|; null when restored from saved statistics
+  private float[] absMax; // [in]: max_t |x_tj|; null likewise
   private long tokens;
   private boolean lastRead; // the next hessianToChange() may take the memory of sum
 
   public InputStatistics(int width) {
     this.width = width;
     this.sum = new float[Math.multiplyExact(width, width)];
+    this.absSum = new double[width];
+    this.absMax = new float[width];
   }
 
   /** Adds {@code n} rows {@code x [n][in]} (row-major). */
   public synchronized void add(float[] x, int n) {
     checkNotHandedOver();
     Gram.addUpper(x, 0, n, width, sum);
+    if (absSum != null) {
+      for (int t = 0; t < n; t++) {
+        for (int j = 0, row = t * width; j < width; j++) {
+          float a = Math.abs(x[row + j]);
+          absSum[j] += a;
+          absMax[j] = Math.max(absMax[j], a);
+        }
+      }
+    }
     hessian = null;
     tokens += n;
   }
@@ -31,6 +44,8 @@ public final class InputStatistics {
     InputStatistics s = new InputStatistics(width);
     System.arraycopy(sum, 0, s.sum, 0, s.sum.length);
     s.tokens = tokens;
+    s.absSum = null; // not saved: the methods that read them refuse saved statistics
+    s.absMax = null;
     return s;
   }
 
@@ -124,6 +139,59 @@ public final class InputStatistics {
     for (int i = 0; i < h.length; i++) {
       h[i] *= scale;
     }
+  }
+
+  /** Whether {@link #meanAbs} and {@link #absMax} were recorded (not for saved statistics). */
+  public synchronized boolean hasMagnitudes() {
+    return absSum != null;
+  }
+
+  /** {@code mean_t |x_tj|}, {@code [in]}: AWQ's activation scale. */
+  public synchronized double[] meanAbs() {
+    checkMagnitudes();
+    double[] mean = new double[width];
+    for (int j = 0; j < width; j++) {
+      mean[j] = tokens == 0 ? 0 : absSum[j] / tokens;
+    }
+    return mean;
+  }
+
+  /** {@code max_t |x_tj|}, {@code [in]}: SmoothQuant's and LLM.int8's activation range. */
+  public synchronized float[] absMax() {
+    checkMagnitudes();
+    return absMax.clone();
+  }
+
+  private void checkMagnitudes() {
+    if (absSum == null) {
+      throw new IllegalStateException(
+          "these statistics were restored from a file that keeps only x x^T: the mean and largest"
+              + " |x| per input feature need a run over calibration data");
+    }
+  }
+
+  /**
+   * The statistics of {@code x / s} (elementwise over the input features) in place of those of
+   * {@code x}: {@code S_ij / (s_i s_j)}, the magnitudes over {@code s_j}. AWQ and SmoothQuant move
+   * {@code s} from the activation into the weights ({@code W diag(s)}); the matrices that read the
+   * scaled input then see these statistics.
+   */
+  public synchronized void scaleInputs(float[] s) {
+    checkNotHandedOver();
+    if (s.length != width) {
+      throw new IllegalArgumentException("one scale per input feature: " + width);
+    }
+    for (int i = 0; i < width; i++) {
+      float inv = 1f / s[i];
+      for (int j = i; j < width; j++) {
+        sum[i * width + j] = sum[i * width + j] * inv / s[j];
+      }
+      if (absSum != null) {
+        absSum[i] /= s[i];
+        absMax[i] /= s[i];
+      }
+    }
+    hessian = null;
   }
 
   /** {@code ||X_j||_2^2 = sum_t x_tj^2}, {@code [in]}. */

@@ -151,6 +151,34 @@ public final class LayerJournal implements AutoCloseable {
   }
 
   /**
+   * What the compressor noted about a finished layer ({@link MatrixCompressor#layerNote}), or null.
+   */
+  public String note(int index) {
+    try (SafetensorsFile f = SafetensorsFile.open(layerDir(index).resolve("model.safetensors"))) {
+      return f.metadata().get("note");
+    }
+  }
+
+  /** A finished layer's changed 1-D tensors by name (none for most methods). */
+  public Map<String, float[]> vectors(int index) {
+    Path file = layerDir(index).resolve("model.safetensors");
+    Map<String, float[]> vectors = new LinkedHashMap<>();
+    try (SafetensorsFile f = SafetensorsFile.open(file)) {
+      String names = f.metadata().get("vectors");
+      if (names == null) {
+        return vectors;
+      }
+      int v = 0;
+      for (JsonNode name : Json.mapper().readTree(names)) {
+        vectors.put(name.asText(), f.floats("vector." + v++));
+      }
+    } catch (IOException e) {
+      throw new BadInputException(file + ": not a layer of the journal: " + e.getMessage(), e);
+    }
+    return vectors;
+  }
+
+  /**
    * The calibration activations after the last finished layer, one array per window, each read when
    * it is asked for (so a walk with its activations on disk holds one at a time).
    */
@@ -184,6 +212,19 @@ public final class LayerJournal implements AutoCloseable {
    */
   public void layerDone(
       int index, Map<Linear, CompressedMatrix> matrices, List<float[]> activations) {
+    layerDone(index, matrices, Map.of(), null, activations);
+  }
+
+  /**
+   * As {@link #layerDone(int, Map, List)}, with the layer's changed 1-D tensors by name (norm
+   * weights AWQ's scales were folded into), given back by {@link #vectors}.
+   */
+  public void layerDone(
+      int index,
+      Map<Linear, CompressedMatrix> matrices,
+      Map<String, float[]> vectors,
+      String note,
+      List<float[]> activations) {
     if (index != layersDone) {
       throw new IllegalStateException("layer " + index + " done after " + layersDone + " layers");
     }
@@ -213,10 +254,22 @@ public final class LayerJournal implements AutoCloseable {
         m.put("scale_dtype", q.scaleDtype().name());
       }
     }
+    var vectorNames = Json.mapper().createArrayNode();
+    vectors.keySet().forEach(vectorNames::add);
+    Map<String, String> metadata = new java.util.TreeMap<>();
+    metadata.put("matrices", about.toString());
+    metadata.put("vectors", vectorNames.toString());
+    if (note != null) {
+      metadata.put("note", note);
+    }
     writeWhole(
         layerDir(index),
-        Map.of("matrices", about.toString()),
+        metadata,
         writer -> {
+          int v = 0;
+          for (float[] values : vectors.values()) {
+            writer.writeFloats("vector." + v++, DType.F32, new long[] {values.length}, values);
+          }
           for (Map.Entry<Linear, CompressedMatrix> e : matrices.entrySet()) {
             String p = e.getKey().name();
             CompressedMatrix c = e.getValue();

@@ -10,4 +10,17 @@ public interface LayerSink {
    *     linear layers not in it stay as they are
    */
   void writeLayer(int layer, Map<Linear, CompressedMatrix> compressed);
+
+  /**
+   * As {@link #writeLayer(int, Map)}, with the layer's 1-D tensors a method changed (the norm
+   * weights AWQ's scales were folded into), by tensor name, written in place of the model's.
+   */
+  default void writeLayer(
+      int layer, Map<Linear, CompressedMatrix> compressed, Map<String, float[]> vectors) {
+    if (!vectors.isEmpty()) {
+      throw new UnsupportedOperationException(
+          getClass().getSimpleName() + " cannot write changed norm weights");
+    }
+    writeLayer(layer, compressed);
+  }
 }

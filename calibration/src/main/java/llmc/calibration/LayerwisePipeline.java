@@ -99,7 +99,8 @@ public final class LayerwisePipeline {
         compressor.replayed(i, e.getKey(), weights.floats(name), e.getValue());
         weights.put(name, matrix(family, e.getKey(), e.getValue()));
       }
-      sink.writeLayer(i, saved);
+      compressor.replayedLayer(i, journal.note(i));
+      sink.writeLayer(i, saved, journal.vectors(i));
       weights.forgetLayer(i);
     }
     Map<Linear, CompressedMatrix> done = new LinkedHashMap<>();
@@ -107,28 +108,37 @@ public final class LayerwisePipeline {
     SpillFile spill =
         aside != null && aside.finishedMatrices() ? SpillFile.open(aside.folder()) : null;
     Map<Linear, Spilled> spilled = new java.util.EnumMap<>(Linear.class);
+    // the layer's inputs the method scaled (AWQ), folded into the operations before at its end
+    Map<Linear.Input, float[]> inputScales = new java.util.EnumMap<>(Linear.Input.class);
     Compressor perGroup =
         new Compressor() {
           @Override
           public void compress(
               DecoderLayer layer, Linear.Input input, List<Linear> linears, InputStatistics stats) {
-            Linear last = null;
-            for (Linear linear : linears) {
-              if (compressor.compresses(layer.index, linear)) {
-                last = linear;
-              }
+            List<Linear> mine =
+                linears.stream().filter(l -> compressor.compresses(layer.index, l)).toList();
+            float[] scales =
+                mine.isEmpty() || stats == null
+                    ? null
+                    : compressor.inputScales(
+                        layer.index,
+                        input,
+                        mine,
+                        l -> weights.floats(l.weightName(layer.index)),
+                        stats);
+            if (scales != null) {
+              stats.scaleInputs(scales); // the matrices read x / s from now on
+              inputScales.put(input, scales);
             }
-            for (Linear linear : linears) {
-              if (compressor.compresses(layer.index, linear)) {
-                if (linear == last && stats != null) {
-                  stats.lastRead(); // its memory may become the last matrix's Hessian
-                }
-                layer.release(linear); // the layer does not run until the new values are in
-                CompressedMatrix c =
-                    compressMatrix(family, weights, compressor, layer.index, linear, stats);
-                layer.replace(linear, matrix(family, linear, c));
-                done.put(linear, c);
+            for (Linear linear : mine) {
+              if (linear == mine.getLast() && stats != null) {
+                stats.lastRead(); // its memory may become the last matrix's Hessian
               }
+              layer.release(linear); // the layer does not run until the new values are in
+              CompressedMatrix c =
+                  compressMatrix(family, weights, compressor, layer.index, linear, stats, scales);
+              layer.replace(linear, weights.matrix(linear.weightName(layer.index)));
+              done.put(linear, c);
             }
           }
 
@@ -163,7 +173,18 @@ public final class LayerwisePipeline {
               done.clear();
               done.putAll(all);
             }
-            finishLayer(layer.index, done, activations, sink, journal, weights);
+            Map<String, float[]> vectors =
+                ScaleFold.fold(family, weights, layer.index, inputScales, done);
+            inputScales.clear();
+            finishLayer(
+                layer.index,
+                done,
+                vectors,
+                compressor.layerNote(layer.index),
+                activations,
+                sink,
+                journal,
+                weights);
           }
         };
     try (spill) {
@@ -232,12 +253,13 @@ public final class LayerwisePipeline {
           progress.layer(i, family.layers());
           for (Linear linear : Linear.values()) {
             if (compressor.compresses(i, linear)) {
-              CompressedMatrix c = compressMatrix(family, weights, compressor, i, linear, null);
+              CompressedMatrix c =
+                  compressMatrix(family, weights, compressor, i, linear, null, null);
               seconds += c.seconds();
               done.put(linear, c);
             }
           }
-          finishLayer(i, done, null, sink, journal, weights);
+          finishLayer(i, done, Map.of(), compressor.layerNote(i), null, sink, journal, weights);
         }
         yield new Timings(0, 0, seconds);
       }
@@ -251,13 +273,15 @@ public final class LayerwisePipeline {
   private static void finishLayer(
       int layer,
       Map<Linear, CompressedMatrix> done,
+      Map<String, float[]> vectors,
+      String note,
       List<float[]> activations,
       LayerSink sink,
       LayerJournal journal,
       OverlayWeights weights) {
-    sink.writeLayer(layer, done);
+    sink.writeLayer(layer, done, vectors);
     if (journal != null) {
-      journal.layerDone(layer, done, activations);
+      journal.layerDone(layer, done, vectors, note, activations);
     }
     done.clear();
     weights.forgetLayer(layer);
@@ -269,17 +293,29 @@ public final class LayerwisePipeline {
       MatrixCompressor compressor,
       int layer,
       Linear linear,
-      InputStatistics stats) {
+      InputStatistics stats,
+      float[] inputScales) {
     String name = linear.weightName(layer);
+    float[] w = weights.floats(name);
+    int cols = linear.inFeatures(family);
+    if (inputScales != null) { // W diag(s)
+      for (int i = 0; i < w.length; i++) {
+        w[i] *= inputScales[i % cols];
+      }
+    }
     CompressedMatrix c =
         compressor.compress(
             layer,
             linear,
-            weights.floats(name),
+            w,
             linear.outFeatures(family),
-            linear.inFeatures(family),
+            cols,
             compressor.needsStatistics() ? stats : null);
-    weights.put(name, matrix(family, linear, c));
+    llmc.model.kernels.WeightMatrix m = matrix(family, linear, c);
+    // until the layer is done the model still feeds the matrix x, not x / s
+    weights.put(
+        name,
+        inputScales == null ? m : new llmc.model.kernels.WeightMatrix.ColumnScaled(m, inputScales));
     return c;
   }
 

@@ -29,6 +29,41 @@ public interface MatrixCompressor {
       int layer, Linear linear, float[] weight, int rows, int cols, InputStatistics stats);
 
   /**
+   * Per-input-feature scales {@code s [in]} for the matrices reading {@code input} (AWQ's
+   * activation-aware scales), or null for none (every method but AWQ). With scales, the walk hands
+   * each of {@code linears} {@code W diag(s)} to {@link #compress} with the statistics of {@code x
+   * / s}, runs the rest of the layer on {@code W diag(s)} still fed {@code x} ({@code
+   * WeightMatrix.ColumnScaled}), and once the layer is done folds {@code 1/s} into the operation
+   * that makes the input ({@link ScaleFold}: the norm's weight for (q, k, v) and (gate, up), {@code
+   * v_proj}'s rows for o, {@code up_proj}'s rows for down, which must then be compressed too). So
+   * the written model computes what the walk did, with plain matrices.
+   *
+   * @param linears the input's readers this compressor compresses, in order
+   * @param weights a reader's current values {@code [out][in]} (a new array on each call)
+   * @param stats the input's statistics, with {@link InputStatistics#meanAbs}
+   */
+  default float[] inputScales(
+      int layer,
+      Linear.Input input,
+      java.util.List<Linear> linears,
+      java.util.function.Function<Linear, float[]> weights,
+      InputStatistics stats) {
+    return null;
+  }
+
+  /**
+   * What this compressor found for a finished layer beyond its matrices (AWQ's search), kept in the
+   * journal and given back by {@link #replayedLayer} when a resumed run replays the layer; null for
+   * nothing.
+   */
+  default String layerNote(int layer) {
+    return null;
+  }
+
+  /** A layer finished in an earlier run, with the {@link #layerNote} it had then. */
+  default void replayedLayer(int layer, String note) {}
+
+  /**
    * A matrix this compressor made in an earlier run, taken from a {@link LayerJournal} instead of
    * computed again: a compressor that records what it made (for a report) records it here too.
    *
@@ -52,6 +87,37 @@ public interface MatrixCompressor {
       @Override
       public boolean needsStatistics() {
         return first.needsStatistics() || next.needsStatistics();
+      }
+
+      @Override
+      public float[] inputScales(
+          int layer,
+          Linear.Input input,
+          java.util.List<Linear> linears,
+          java.util.function.Function<Linear, float[]> weights,
+          InputStatistics stats) {
+        float[] a = first.inputScales(layer, input, linears, weights, stats);
+        float[] b = next.inputScales(layer, input, linears, weights, stats);
+        if (a != null && b != null) {
+          throw new IllegalStateException("two methods scale the same input");
+        }
+        return a != null ? a : b;
+      }
+
+      @Override
+      public String layerNote(int layer) {
+        String a = first.layerNote(layer);
+        String b = next.layerNote(layer);
+        if (a != null && b != null) {
+          throw new IllegalStateException("two methods note the same layer");
+        }
+        return a != null ? a : b;
+      }
+
+      @Override
+      public void replayedLayer(int layer, String note) {
+        first.replayedLayer(layer, note);
+        next.replayedLayer(layer, note);
       }
 
       @Override

@@ -61,8 +61,11 @@ final class QuantizeCommand implements Callable<Integer> {
   @Option(
       names = "--method",
       defaultValue = "gptq",
-      paramLabel = "gptq|rtn",
-      description = "GPTQ or round-to-nearest (default: ${DEFAULT-VALUE}).")
+      paramLabel = "gptq|rtn|awq|awq-gptq",
+      description =
+          "GPTQ, round-to-nearest, AWQ (activation-aware scales, then round-to-nearest; with"
+              + " --clip mse, AWQ's clipping search too) or AWQ's scales then GPTQ (default:"
+              + " ${DEFAULT-VALUE}).")
   String method;
 
   @Option(
@@ -116,7 +119,9 @@ final class QuantizeCommand implements Callable<Integer> {
       defaultValue = "none",
       paramLabel = "none|mse",
       description =
-          "RTN: search a shrunk range per group for the lowest squared error (default: ${DEFAULT-VALUE}).")
+          "rtn: search a shrunk range per group for the lowest squared weight error; awq: AWQ's"
+              + " clipping search, a shrunk range per group for the lowest output error on the"
+              + " calibration data, q and k left whole (default: ${DEFAULT-VALUE}).")
   String clip;
 
   @Mixin CalibrationOptions calibration;
@@ -208,8 +213,11 @@ final class QuantizeCommand implements Callable<Integer> {
                 switch (method.toLowerCase()) {
                   case "gptq" -> QuantizeSettings.Method.GPTQ;
                   case "rtn" -> QuantizeSettings.Method.RTN;
+                  case "awq" -> QuantizeSettings.Method.AWQ;
+                  case "awq-gptq" -> QuantizeSettings.Method.AWQ_GPTQ;
                   default ->
-                      throw new BadInputException("--method '" + method + "': use gptq or rtn");
+                      throw new BadInputException(
+                          "--method '" + method + "': use gptq, rtn, awq or awq-gptq");
                 })
             .bits(bits)
             .groupSize(groupSize)

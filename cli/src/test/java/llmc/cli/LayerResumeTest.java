@@ -188,6 +188,20 @@ class LayerResumeTest {
     killAndResume(whole, "gptq", this::quantize, 5);
   }
 
+  /** AWQ folds its scales into norms and rows: those and its searches survive the journal. */
+  @Test
+  void awqKilledAfterItsSecondLayerResumesToTheSameBytes() throws Exception {
+    Command awq = (out, more) -> quantize(out, concat(more, "--method", "awq", "--clip", "mse"));
+    Path whole = whole("awq", awq);
+    killAndResume(whole, "awq", awq, 2);
+  }
+
+  private static String[] concat(String[] a, String... b) {
+    String[] out = java.util.Arrays.copyOf(a, a.length + b.length);
+    System.arraycopy(b, 0, out, a.length, b.length);
+    return out;
+  }
+
   @Test
   void sparseGptKilledAfterItsSecondLayerResumesToTheSameBytes() throws Exception {
     Path whole = whole("sparsegpt", this::prune);

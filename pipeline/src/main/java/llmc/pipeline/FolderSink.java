@@ -76,6 +76,12 @@ final class FolderSink implements ModelSink {
 
   @Override
   public void writeLayer(int layer, Map<Linear, CompressedMatrix> compressed) {
+    writeLayer(layer, compressed, Map.of());
+  }
+
+  @Override
+  public void writeLayer(
+      int layer, Map<Linear, CompressedMatrix> compressed, Map<String, float[]> vectors) {
     Set<String> skipped = new TreeSet<>();
     for (Linear linear : compressed.keySet()) {
       if (layout.storesBias()) {
@@ -90,6 +96,9 @@ final class FolderSink implements ModelSink {
       Linear linear = compressedWeight(name, layer, compressed);
       if (linear != null) {
         layout.write(writer, checkpoint, layer, linear, compressed.get(linear));
+      } else if (vectors.containsKey(name)) { // a norm weight with scales folded in
+        TensorInfo info = checkpoint.info(name);
+        writer.writeFloats(name, info.dtype(), info.shape(), vectors.get(name));
       } else {
         copy(name);
       }

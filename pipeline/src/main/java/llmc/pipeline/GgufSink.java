@@ -52,6 +52,12 @@ final class GgufSink implements ModelSink {
 
   @Override
   public void writeLayer(int layer, Map<Linear, CompressedMatrix> compressed) {
+    writeLayer(layer, compressed, Map.of());
+  }
+
+  @Override
+  public void writeLayer(
+      int layer, Map<Linear, CompressedMatrix> compressed, Map<String, float[]> vectors) {
     String prefix = TensorNames.layer(layer);
     for (GgufModelWriter.Tensor t : plan) {
       if (!t.hfName().startsWith(prefix)) {
@@ -67,6 +73,8 @@ final class GgufSink implements ModelSink {
         file.writeQuantized(t.hfName(), c.quantized());
       } else if (c != null) {
         file.writeFloats(t.hfName(), c.weight());
+      } else if (vectors.containsKey(t.hfName())) { // a norm weight with scales folded in
+        file.writeFloats(t.hfName(), vectors.get(t.hfName()));
       } else {
         file.writeFloats(t.hfName(), weights.floats(t.hfName()));
       }

@@ -55,6 +55,26 @@ final class MatrixRecorder implements MatrixCompressor {
   }
 
   @Override
+  public String layerNote(int layer) {
+    return method.layerNote(layer);
+  }
+
+  @Override
+  public void replayedLayer(int layer, String note) {
+    method.replayedLayer(layer, note);
+  }
+
+  @Override
+  public float[] inputScales(
+      int layer,
+      Linear.Input input,
+      java.util.List<Linear> linears,
+      java.util.function.Function<Linear, float[]> weights,
+      InputStatistics stats) {
+    return method.inputScales(layer, input, linears, weights, stats);
+  }
+
+  @Override
   public CompressedMatrix compress(
       int layer, Linear linear, float[] weight, int rows, int cols, InputStatistics stats) {
     Zeros before = Zeros.of(weight);

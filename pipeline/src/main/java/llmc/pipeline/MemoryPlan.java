@@ -90,6 +90,14 @@ public record MemoryPlan(
     RTN(5, true),
     /** GPTQ: works in the float32 copy, adds the codes; leaves codes. */
     GPTQ(5, true),
+    /**
+     * AWQ then round-to-nearest: first the scale search over the matrices reading an input (their
+     * float32 values, a Hessian beside the statistics, and three float32 arrays of the matrix being
+     * tried); then RTN, the Hessian kept for the clipping search; leaves codes.
+     */
+    AWQ(5, true),
+    /** AWQ's search, then GPTQ on the scaled matrices; leaves codes. */
+    AWQ_GPTQ(5, true),
     /** SparseGPT: works in the float32 copy (block arrays aside); leaves float32 values. */
     SPARSEGPT(5, false),
     /** Scores and a mask (magnitude, Wanda, ...): copy, scores, mask, result; leaves values. */
@@ -97,6 +105,10 @@ public record MemoryPlan(
 
     final int bytesPerWeight;
     final boolean quantized;
+
+    boolean searchesScales() {
+      return this == AWQ || this == AWQ_GPTQ;
+    }
 
     Work(int bytesPerWeight, boolean quantized) {
       this.bytesPerWeight = bytesPerWeight;
@@ -268,6 +280,47 @@ public record MemoryPlan(
             best = parts;
             peakAt = "layer " + layer + ", statistics of " + readers.get(0).path + "'s input";
           }
+          long values = 0; // AWQ's search reads the matrices it compresses
+          long largest = 0;
+          for (Linear l : readers) {
+            if (compresses.test(layer, l)) {
+              long n = (long) l.outFeatures(f) * l.inFeatures(f);
+              values += 4 * n;
+              largest = Math.max(largest, n);
+            }
+          }
+          if (work.searchesScales() && values > 0) {
+            List<Part> search = new ArrayList<>();
+            search.add(
+                held(
+                    f,
+                    layer,
+                    order,
+                    readers.get(0),
+                    false,
+                    spilled,
+                    work,
+                    storedBytes,
+                    compresses,
+                    groupSize,
+                    true));
+            search.add(
+                part(
+                    "AWQ's search: the statistics of the %d-wide input and a Hessian (float32)",
+                    8L * w * w, w));
+            search.add(
+                part(
+                    "AWQ's search: the float32 values of the matrices reading it, and three"
+                        + " arrays of the largest",
+                    values + 12 * largest));
+            search.addAll(live);
+            long searching = sum(search);
+            if (searching > peak) {
+              peak = searching;
+              best = search;
+              peakAt = "layer " + layer + ", AWQ's search for " + readers.get(0).path + "'s input";
+            }
+          }
           if (spilled) { // before: the activations computed, every finished matrix still held
             List<Part> before = new ArrayList<>();
             before.add(
@@ -319,12 +372,13 @@ public record MemoryPlan(
                   groupSize,
                   calibrated));
           if (calibrated) {
+            boolean inPlace = l == last && work != Work.AWQ; // AWQ's RTN keeps the statistics
             parts.add(
                 part(
                     "the Hessian of the %d-wide input (float32%s)",
-                    4L * w * w * (l == last ? 1 : 2),
+                    4L * w * w * (inPlace ? 1 : 2),
                     w,
-                    l == last ? ", made in the statistics' memory" : ", and the statistics"));
+                    inPlace ? ", made in the statistics' memory" : ", and the statistics"));
           }
           parts.add(
               part(

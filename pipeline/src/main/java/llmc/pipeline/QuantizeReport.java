@@ -24,6 +24,7 @@ public record QuantizeReport(
     SparsityKept sparsity,
     Seconds seconds,
     List<Matrix> matrices,
+    List<AwqScales> awq,
     Size size,
     Comparison eval,
     MemoryPlan memory,
@@ -59,6 +60,16 @@ public record QuantizeReport(
       Double gptqLoss,
       Double damp,
       Boolean fellBackToRtn) {}
+
+  /**
+   * AWQ's search for one input of a layer: the exponent chosen and the output error of the matrices
+   * reading it ({@code sum d H dᵀ} over the calibration tokens, {@code H = 2/n sum x xᵀ}), with it
+   * and with plain round-to-nearest ({@code alpha = 0}).
+   *
+   * @param input attn_in (q, k, v), attn_out (o), mlp_in (gate, up) or mlp_out (down)
+   */
+  public record AwqScales(
+      int layer, String input, double alpha, double outputError, double rtnOutputError) {}
 
   /** A pruned input's zeros in the quantized matrices, and how many are still exactly 0. */
   public record SparsityKept(long inputZeros, long zerosKept, boolean survived) {}

@@ -73,7 +73,31 @@ public record QuantizeSettings(
 
   public enum Method {
     GPTQ,
-    RTN
+    RTN,
+    /** AWQ's activation-aware scales, then round-to-nearest ({@link #clip} adds AWQ's clipping). */
+    AWQ,
+    /** AWQ's scales, then GPTQ on the scaled matrices. */
+    AWQ_GPTQ;
+
+    /** The name on the command line and in reports: gptq, rtn, awq, awq-gptq. */
+    public String label() {
+      return name().toLowerCase(java.util.Locale.ROOT).replace('_', '-');
+    }
+
+    /** Whether the method runs GPTQ (alone or after AWQ's scales). */
+    public boolean gptq() {
+      return this == GPTQ || this == AWQ_GPTQ;
+    }
+
+    /** Whether the method searches AWQ's scales. */
+    public boolean awq() {
+      return this == AWQ || this == AWQ_GPTQ;
+    }
+
+    /** Whether the method reads calibration statistics. */
+    public boolean calibrated() {
+      return this != RTN;
+    }
   }
 
   /** The output layout; GGUF is one file whose linear layers are blocks of {@code ggufType}. */
@@ -148,9 +172,21 @@ public record QuantizeSettings(
     if (maxShardBytes != null && maxShardBytes < 1) {
       throw new InvalidSettingException("{maxShardBytes} %s: give a positive size", maxShardBytes);
     }
-    if (method == Method.RTN && (actOrder || staticGroups)) {
+    if (!method.gptq() && (actOrder || staticGroups)) {
       throw new InvalidSettingException(
-          "{actOrder} and {staticGroups} are GPTQ settings; drop them or use {method} gptq");
+          "{actOrder} and {staticGroups} are GPTQ settings; drop them or use {method} gptq or"
+              + " awq-gptq");
+    }
+    if (method.gptq() && clip != Rtn.Clip.NONE) {
+      throw new InvalidSettingException(
+          "{clip} mse is a round-to-nearest search (rtn: the range with the least weight error;"
+              + " awq: AWQ's clipping for the least output error); GPTQ finds its own ranges:"
+              + " drop {clip} or use {method} rtn or awq");
+    }
+    if (method.awq() && (stats != null || saveStats != null)) {
+      throw new InvalidSettingException(
+          "AWQ needs the mean |x| of every input feature, which saved statistics do not keep:"
+              + " drop {stats} / {saveStats} and give {calibration.file}");
     }
     if (stats != null && (calibration != null || saveStats != null)) {
       throw new InvalidSettingException(
@@ -159,6 +195,11 @@ public record QuantizeSettings(
     if (method == Method.RTN && (stats != null || saveStats != null)) {
       throw new InvalidSettingException(
           "RTN uses no calibration statistics: drop {stats} / {saveStats} or use {method} gptq");
+    }
+    if (method.awq() && calibration == null) {
+      throw new InvalidSettingException(
+          "AWQ needs calibration data: give {calibration.file} (.jsonl or .txt), e.g."
+              + " samples/data/tinystories/train.jsonl, or use {method} rtn");
     }
     if (method == Method.GPTQ && calibration == null && stats == null) {
       throw new InvalidSettingException(

@@ -29,8 +29,10 @@ import llmc.model.OverlayWeights;
 import llmc.model.Weights;
 import llmc.model.gguf.GgufModelWriter;
 import llmc.model.gguf.LlamaGguf;
+import llmc.quantize.AwqCompressor;
 import llmc.quantize.GptqCompressor;
 import llmc.quantize.QuantScheme;
+import llmc.quantize.Rtn;
 import llmc.quantize.RtnCompressor;
 
 /**
@@ -99,10 +101,22 @@ public final class QuantizeStage implements Stage<QuantizeSettings, QuantizeRepo
                 : new QuantScheme(bits, s.groupSize(), s.symmetric(), scaleDtype);
           };
       MatrixCompressor method =
-          s.method() == QuantizeSettings.Method.GPTQ
+          s.method().gptq()
               ? new GptqCompressor(
                   schemeOf, s.damp(), s.blockSize(), s.actOrder(), s.staticGroups())
-              : new RtnCompressor(schemeOf, s.clip());
+              : new RtnCompressor(schemeOf, s.method().awq() ? Rtn.Clip.NONE : s.clip());
+      AwqCompressor awq =
+          s.method().awq()
+              ? new AwqCompressor(
+                  method,
+                  schemeOf,
+                  family,
+                  (layer, linear) -> checkpoint.contains(linear.biasName(layer)),
+                  s.clip() == Rtn.Clip.MSE)
+              : null;
+      if (awq != null) {
+        method = awq;
+      }
       List<QuantizeReport.Matrix> matrices = new ArrayList<>();
       long[] sparseZeros = new long[2]; // the input's zeros, and those still 0 after
       MatrixCompressor recorded =
@@ -189,12 +203,11 @@ public final class QuantizeStage implements Stage<QuantizeSettings, QuantizeRepo
                       layout(s, family, bitsOf, scaleDtype, modelDtype, warnings));
           StatisticsStore opened = store;
           StatisticsStore.Writer saving = save) {
-        String task =
-            s.method() == QuantizeSettings.Method.GPTQ ? "gptq: layer" : "quantize: layer";
+        String task = s.method().calibrated() ? s.method().label() + ": layer" : "quantize: layer";
         List<Path> hashed = new ArrayList<>(List.of(input.dir()));
         if (s.stats() != null) {
           hashed.add(s.stats());
-        } else if (s.method() == QuantizeSettings.Method.GPTQ) {
+        } else if (s.method().calibrated()) {
           hashed.add(s.calibration().file());
         }
         LayerJournal journal =
@@ -249,7 +262,7 @@ public final class QuantizeStage implements Stage<QuantizeSettings, QuantizeRepo
                 "quantize",
                 s.model().toString(),
                 s.out().toString(),
-                s.method().name().toLowerCase(),
+                s.method().label(),
                 s.format().label(),
                 s.format() == QuantizeSettings.Format.GPTQ
                     ? (s.checkpointFormat() == CheckpointFormat.V2 ? "gptq_v2" : "gptq")
@@ -264,6 +277,18 @@ public final class QuantizeStage implements Stage<QuantizeSettings, QuantizeRepo
                 kept,
                 seconds,
                 List.copyOf(matrices),
+                awq == null
+                    ? null
+                    : awq.searches().stream()
+                        .map(
+                            a ->
+                                new QuantizeReport.AwqScales(
+                                    a.layer(),
+                                    a.input().name().toLowerCase(java.util.Locale.ROOT),
+                                    a.alpha(),
+                                    a.loss(),
+                                    a.rtnLoss()))
+                        .toList(),
                 size,
                 eval,
                 memory,
@@ -288,11 +313,16 @@ public final class QuantizeStage implements Stage<QuantizeSettings, QuantizeRepo
   }
 
   private static MemoryPlan plan(QuantizeSettings s, LlamaFamily family, Checkpoint checkpoint) {
-    boolean gptq = s.method() == QuantizeSettings.Method.GPTQ;
+    boolean gptq = s.method().calibrated();
     boolean windows = gptq && s.stats() == null;
     return MemoryPlan.of(
         family,
-        gptq ? MemoryPlan.Work.GPTQ : MemoryPlan.Work.RTN,
+        switch (s.method()) {
+          case GPTQ -> MemoryPlan.Work.GPTQ;
+          case RTN -> MemoryPlan.Work.RTN;
+          case AWQ -> MemoryPlan.Work.AWQ;
+          case AWQ_GPTQ -> MemoryPlan.Work.AWQ_GPTQ;
+        },
         MemoryPlan.storedBytes(checkpoint.info(Linear.Q.weightName(0)).dtype()),
         (layer, linear) -> s.bitsOf(linear.moduleName(layer)) != null,
         gptq,
@@ -362,7 +392,7 @@ public final class QuantizeStage implements Stage<QuantizeSettings, QuantizeRepo
   }
 
   private static QuantizeReport.Scheme scheme(QuantizeSettings s, DType scaleDtype) {
-    boolean gptq = s.method() == QuantizeSettings.Method.GPTQ;
+    boolean gptq = s.method().gptq();
     return new QuantizeReport.Scheme(
         s.bits(),
         s.groupSize(),
@@ -373,7 +403,7 @@ public final class QuantizeStage implements Stage<QuantizeSettings, QuantizeRepo
         gptq ? s.damp() : null,
         gptq ? s.blockSize() : null,
         gptq ? true : null,
-        gptq ? null : s.clip() == llmc.quantize.Rtn.Clip.MSE ? "mse" : "none",
+        gptq ? null : s.clip() == Rtn.Clip.MSE ? "mse" : "none",
         s.ignore().stream().map(java.util.regex.Pattern::pattern).toList(),
         s.bitsFor().stream().map(b -> b.pattern().pattern() + "=" + b.bits()).toList());
   }

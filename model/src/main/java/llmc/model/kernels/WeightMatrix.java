@@ -32,6 +32,58 @@ public sealed interface WeightMatrix {
    */
   void packTransposed(int p0, int kc, int j0, int width, float[] dst);
 
+  /**
+   * {@code W diag(1/s)}: a matrix kept as {@code inner = W diag(s)} (AWQ's and SmoothQuant's scaled
+   * weight, usually its codes) while the model still feeds it the unscaled input {@code x}, so that
+   * {@code x (W diag(1/s))ᵀ = (x / s) innerᵀ}. Once the scales are folded into the operation before
+   * (a norm's weight, the rows of the matrix that makes {@code x}), {@code inner} is used as it is.
+   *
+   * @param divisor {@code s [in]}
+   */
+  record ColumnScaled(WeightMatrix inner, float[] divisor) implements WeightMatrix {
+    public ColumnScaled {
+      if (divisor.length != inner.cols()) {
+        throw new IllegalArgumentException("one divisor per column: " + inner.cols());
+      }
+    }
+
+    @Override
+    public int rows() {
+      return inner.rows();
+    }
+
+    @Override
+    public int cols() {
+      return inner.cols();
+    }
+
+    @Override
+    public long bytes() {
+      return inner.bytes() + 4L * divisor.length;
+    }
+
+    @Override
+    public float[] toFloats() {
+      float[] w = inner.toFloats();
+      int cols = cols();
+      for (int i = 0; i < w.length; i++) {
+        w[i] /= divisor[i % cols];
+      }
+      return w;
+    }
+
+    @Override
+    public void packTransposed(int p0, int kc, int j0, int width, float[] dst) {
+      inner.packTransposed(p0, kc, j0, width, dst);
+      for (int p = 0; p < kc; p++) {
+        float d = divisor[p0 + p];
+        for (int j = 0; j < width; j++) {
+          dst[p * width + j] /= d;
+        }
+      }
+    }
+  }
+
   /** Float32 rows {@code [out][in]}, held (not copied). */
   record F32(float[] w, int rows, int cols) implements WeightMatrix {
     public F32 {
