@@ -130,7 +130,8 @@ public final class LayerJournal implements AutoCloseable {
                   f.ints(p + ".zeros"),
                   f.ints(p + ".g_idx"),
                   DType.valueOf(m.get("scale_dtype").asText()),
-                  f.contains(p + ".mins") ? f.floats(p + ".mins") : null);
+                  f.contains(p + ".mins") ? f.floats(p + ".mins") : null,
+                  m.path("float8").asBoolean() ? llmc.formats.Floats.e4m3Values() : null);
         }
         matrices.put(
             linear,
@@ -252,6 +253,9 @@ public final class LayerJournal implements AutoCloseable {
         m.put("group_size", q.groupSize());
         m.put("symmetric", q.symmetric());
         m.put("scale_dtype", q.scaleDtype().name());
+        if (q.isFloat8()) {
+          m.put("float8", true);
+        }
       }
     }
     var vectorNames = Json.mapper().createArrayNode();

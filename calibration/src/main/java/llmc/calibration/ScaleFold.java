@@ -29,8 +29,44 @@ import llmc.model.Weights;
  * A quantized row is divided through its scales (and float offsets): the codes stay, and each new
  * scale is rounded to the scales' dtype again.
  */
-final class ScaleFold {
+public final class ScaleFold {
   private ScaleFold() {}
+
+  /**
+   * Whether scales of {@code input} can be folded in a layer: always into a norm; into {@code
+   * v_proj}'s rows only when it is compressed and has no bias (which would need dividing too), into
+   * {@code up_proj}'s when it is compressed.
+   */
+  public static boolean canFold(
+      int layer,
+      Linear.Input input,
+      java.util.function.BiPredicate<Integer, Linear> compressed,
+      java.util.function.BiPredicate<Integer, Linear> hasBias) {
+    return switch (input) {
+      case ATTN_IN, MLP_IN -> true;
+      case ATTN_OUT -> compressed.test(layer, Linear.V) && !hasBias.test(layer, Linear.V);
+      case MLP_OUT -> compressed.test(layer, Linear.UP);
+    };
+  }
+
+  /**
+   * Calls {@code group} with the indices of o's input features made by one {@code v_proj} row: for
+   * each key/value head and feature {@code d}, feature {@code d} of every query head of its group.
+   * Scales of o's input must be equal within each such group.
+   */
+  public static void forEachTiedGroup(LlamaFamily f, java.util.function.Consumer<int[]> group) {
+    int perKv = f.heads() / f.kvHeads();
+    int d = f.headDim();
+    for (int kv = 0; kv < f.kvHeads(); kv++) {
+      for (int j = 0; j < d; j++) {
+        int[] indices = new int[perKv];
+        for (int h = 0; h < perKv; h++) {
+          indices[h] = (kv * perKv + h) * d + j;
+        }
+        group.accept(indices);
+      }
+    }
+  }
 
   /** The matrix whose rows make an input, or null when a norm's weight does. */
   static Linear rowTarget(Linear.Input input) {
@@ -141,7 +177,8 @@ final class ScaleFold {
               q.zeros(),
               q.gIdx(),
               q.scaleDtype(),
-              mins);
+              mins,
+              q.levels());
     }
     return new CompressedMatrix(
         w, q, c.seconds(), c.gptqLoss(), c.weightMse(), c.damp(), c.fellBackToRtn(), c.warning());

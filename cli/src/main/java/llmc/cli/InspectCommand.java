@@ -64,6 +64,31 @@ final class InspectCommand implements Callable<Integer> {
       description = "KV cache element type: f32, f16, bf16, fp8 (default: ${DEFAULT-VALUE}).")
   String kvDtype;
 
+  @Option(
+      names = "--calib",
+      paramLabel = "FILE",
+      description =
+          "Run these calibration windows (.jsonl or .txt, protocol C1) through the model and report"
+              + " every layer's activation outliers: the largest |x| of each input of the linear"
+              + " layers, and how many input features exceed --outlier (LLM.int8), to see whether"
+              + " W8A8 is safe.")
+  Path calib;
+
+  @Option(
+      names = "--nsamples",
+      paramLabel = "N",
+      defaultValue = "128",
+      description = "With --calib: calibration windows (default: ${DEFAULT-VALUE}).")
+  int nsamples;
+
+  @Option(
+      names = "--outlier",
+      paramLabel = "X",
+      defaultValue = "6.0",
+      description =
+          "With --calib: an input feature is an outlier above this |x| (default: ${DEFAULT-VALUE}).")
+  double outlier;
+
   @Mixin CommonOptions common;
 
   @Spec CommandSpec spec;
@@ -71,7 +96,16 @@ final class InspectCommand implements Callable<Integer> {
   @Override
   public Integer call() {
     InspectSettings settings =
-        new InspectSettings(model, tensors, batch, seqLen, InspectSettings.KvDtype.parse(kvDtype));
+        new InspectSettings(
+            model,
+            tensors,
+            batch,
+            seqLen,
+            InspectSettings.KvDtype.parse(kvDtype),
+            calib == null
+                ? null
+                : llmc.pipeline.CalibrationSettings.of(calib).withNsamples(nsamples),
+            outlier);
     InspectReport report = new InspectStage().run(settings, common.progress());
     PrintWriter stdout = spec.commandLine().getOut();
     if (common.json) {
@@ -105,14 +139,25 @@ final class InspectCommand implements Callable<Integer> {
     if (r.quantization() != null) {
       JsonNode q = r.quantization();
       o.printf(
-          "quantization  %s%s%s%n",
+          "quantization  %s%s%s%s%n",
           q.path("quant_method").asText(),
           q.has("bits")
               ? ", " + q.get("bits").asInt() + " bits, group " + q.path("group_size").asInt()
               : "",
-          q.has("format") ? ", " + q.get("format").asText() : "");
+          q.has("format") ? ", " + q.get("format").asText() : "",
+          activations(q));
     }
     o.printf("on disk       %s in %d file(s)%n", Sizes.human(r.sizeOnDiskBytes()), r.files());
+    if (r.activationOutliers() != null) {
+      o.printf(
+          "activations   per layer and input: the largest |x|, and the features above %s%n",
+          r.outlierThreshold());
+      for (var a : r.activationOutliers()) {
+        o.printf(
+            "  layer %-3d %-8s max |x| %10.3f  %5d of %d features above%n",
+            a.layer(), a.input(), a.maxAbs(), a.featuresAbove(), a.features());
+      }
+    }
     if (s != null) {
       o.printf(
           "shape         hidden %d, layers %d, heads %d (kv %d, head_dim %d), intermediate %d, vocab %d, context %d%s%n",
@@ -185,5 +230,24 @@ final class InspectCommand implements Callable<Integer> {
   /** A map as compact JSON, e.g. {"F32":1040128}. */
   private static String json(Map<String, Long> map) {
     return Json.mapper().valueToTree(map).toString();
+  }
+
+  /**
+   * ", activations int8 per token (dynamic)" (or float8) for a config group quantizing its inputs,
+   * else "".
+   */
+  private static String activations(JsonNode quantization) {
+    for (JsonNode group : quantization.path("config_groups")) {
+      JsonNode a = group.path("input_activations");
+      if (a.isObject()) {
+        return ", activations "
+            + ("float".equals(a.path("type").asText()) ? "float" : "int")
+            + a.path("num_bits").asInt(8)
+            + " per "
+            + a.path("strategy").asText("tensor")
+            + (a.path("dynamic").asBoolean() ? " (dynamic)" : " (static)");
+      }
+    }
+    return "";
   }
 }

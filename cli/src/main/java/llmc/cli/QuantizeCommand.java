@@ -124,6 +124,25 @@ final class QuantizeCommand implements Callable<Integer> {
               + " calibration data, q and k left whole (default: ${DEFAULT-VALUE}).")
   String clip;
 
+  @Option(
+      names = "--scheme",
+      paramLabel = "w8a8|fp8|fp8-dynamic",
+      description =
+          "A vLLM scheme, written as compressed-tensors: w8a8 (int8 weights per output channel,"
+              + " int8 activations per token, dynamic), fp8 (E4M3 weights per output channel, 16-bit"
+              + " activations), fp8-dynamic (E4M3 weights, E4M3 activations per token). Sets 8 bits,"
+              + " one scale per row, symmetric.")
+  String scheme;
+
+  @Option(
+      names = "--smoothquant",
+      paramLabel = "ALPHA",
+      description =
+          "SmoothQuant before quantizing: s = max|X|^ALPHA / max|W|^(1-ALPHA) per input feature of"
+              + " (q,k,v) and (gate,up), folded into the norms (needs --calib; 0.5 is the paper's"
+              + " default).")
+  Double smoothQuant;
+
   @Mixin CalibrationOptions calibration;
 
   @Option(
@@ -221,6 +240,18 @@ final class QuantizeCommand implements Callable<Integer> {
                 })
             .bits(bits)
             .groupSize(groupSize)
+            .scheme(
+                scheme == null
+                    ? null
+                    : switch (scheme.toLowerCase()) {
+                      case "w8a8" -> QuantizeSettings.Scheme.W8A8;
+                      case "fp8" -> QuantizeSettings.Scheme.FP8;
+                      case "fp8-dynamic", "fp8_dynamic" -> QuantizeSettings.Scheme.FP8_DYNAMIC;
+                      default ->
+                          throw new BadInputException(
+                              "--scheme '" + scheme + "': use w8a8, fp8 or fp8-dynamic");
+                    })
+            .smoothQuant(smoothQuant)
             .symmetric(symmetry == null ? null : !symmetry.asym)
             .actOrder(actOrder)
             .staticGroups(staticGroups)

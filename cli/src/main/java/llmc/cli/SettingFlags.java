@@ -22,6 +22,7 @@ final class SettingFlags {
           Map.entry("eval.data", "--eval"),
           Map.entry("eval.maxWindows", "--eval-max-windows"),
           Map.entry("ggufType", "--gguf-type"),
+          Map.entry("smoothQuant", "--smoothquant"),
           Map.entry("maxPerplexityIncrease", "--max-ppl-increase"),
           Map.entry("maxMeanKl", "--max-kl"),
           Map.entry("minTop1Agreement", "--min-top1"));

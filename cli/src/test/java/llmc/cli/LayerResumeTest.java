@@ -196,6 +196,34 @@ class LayerResumeTest {
     killAndResume(whole, "awq", awq, 2);
   }
 
+  /**
+   * W8A8 with SmoothQuant: the folded scales and the activation outliers of the report survive the
+   * journal.
+   */
+  @Test
+  void w8a8WithSmoothQuantKilledAfterItsSecondLayerResumesToTheSameBytes() throws Exception {
+    Command w8a8 =
+        (out, more) ->
+            command(
+                "quantize",
+                out,
+                List.of(
+                    "--method",
+                    "rtn",
+                    "--scheme",
+                    "w8a8",
+                    "--smoothquant",
+                    "0.5",
+                    "--format",
+                    "compressed-tensors",
+                    "--nsamples",
+                    "128"),
+                more);
+    Path whole = whole("w8a8", w8a8);
+    assertTrue(Files.readString(whole.resolve("llmc-report.json")).contains("activation_outliers"));
+    killAndResume(whole, "w8a8", w8a8, 2);
+  }
+
   private static String[] concat(String[] a, String... b) {
     String[] out = java.util.Arrays.copyOf(a, a.length + b.length);
     System.arraycopy(b, 0, out, a.length, b.length);

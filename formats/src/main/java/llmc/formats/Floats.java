@@ -72,6 +72,44 @@ public final class Floats {
     return F8_E4M3[bits & 0xFF];
   }
 
+  /** The largest finite float8 e4m3fn, {@code 1.75 * 2^8}. */
+  public static final float E4M3_MAX = 448f;
+
+  /** The float8 e4m3fn values of every byte, {@code [256]} (a new array; 0x7F and 0xFF are NaN). */
+  public static float[] e4m3Values() {
+    return F8_E4M3.clone();
+  }
+
+  /**
+   * float32 to float8 e4m3fn, round to nearest, ties to even, saturating at {@code ±448} (as
+   * compressed-tensors and vLLM clamp before the cast); NaN stays NaN, {@code -0.0} keeps its sign.
+   * With {@code e = max(floor(log2 |v|), -6)} the representable values near {@code |v|} are the
+   * multiples of {@code 2^(e-3)} (3 mantissa bits; the subnormals are the multiples of {@code
+   * 2^-9}), and the parity of that multiple is the parity of the mantissa: {@code rint} of the
+   * exact quotient is the nearest-even value.
+   */
+  public static byte f32ToF8e4m3(float v) {
+    if (Float.isNaN(v)) {
+      return 0x7F;
+    }
+    int sign = (Float.floatToRawIntBits(v) >>> 24) & 0x80;
+    float a = Math.min(Math.abs(v), E4M3_MAX);
+    int e = Math.max(Math.getExponent(a), -6); // a == 0: getExponent is -127
+    float step = Math.scalb(1f, e - 3);
+    int m = (int) Math.rint(a / step); // exact: a power-of-two divisor
+    if (m == 16) { // rounded up into the next binade
+      e++;
+      m = 8;
+    }
+    int bits;
+    if (m < 8) { // subnormal (e == -6) or zero: exponent field 0, mantissa m
+      bits = m;
+    } else {
+      bits = ((e + 7) << 3) | (m - 8);
+    }
+    return (byte) (sign | bits);
+  }
+
   public static float f8e5m2ToF32(byte bits) {
     return F8_E5M2[bits & 0xFF];
   }

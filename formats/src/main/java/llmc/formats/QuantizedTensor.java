@@ -19,6 +19,9 @@ package llmc.formats;
  *     GGUF)
  * @param mins {@code [G][N]} float offsets {@code m} (ggml's Q4_1 / Q5_1: {@code w = s q + m},
  *     zeros all 0), or null for the integer zero points of every other layout
+ * @param levels the value of each 8-bit code, {@code [256]}, for a float grid ({@code w = s
+ *     levels[q]}, zeros all 0: FP8 E4M3, whose codes are the float8 bytes), or null for the integer
+ *     grids
  */
 public record QuantizedTensor(
     int rows,
@@ -31,7 +34,8 @@ public record QuantizedTensor(
     int[] zeros,
     int[] gIdx,
     DType scaleDtype,
-    float[] mins) {
+    float[] mins,
+    float[] levels) {
 
   public QuantizedTensor {
     if (bits < 2 || bits > 8) {
@@ -46,6 +50,58 @@ public record QuantizedTensor(
     if (mins != null && mins.length != scales.length) {
       throw new IllegalArgumentException("mins must be [groups][rows] like the scales");
     }
+    if (levels != null && (bits != 8 || levels.length != 256 || mins != null)) {
+      throw new IllegalArgumentException("a float grid has 8-bit codes, 256 levels and no mins");
+    }
+  }
+
+  /** An integer grid (no float levels). */
+  public QuantizedTensor(
+      int rows,
+      int cols,
+      int bits,
+      int groupSize,
+      boolean symmetric,
+      byte[] codes,
+      float[] scales,
+      int[] zeros,
+      int[] gIdx,
+      DType scaleDtype,
+      float[] mins) {
+    this(
+        rows, cols, bits, groupSize, symmetric, codes, scales, zeros, gIdx, scaleDtype, mins, null);
+  }
+
+  /**
+   * FP8 E4M3 codes (the float8 bytes) with a float32 scale per row and group: {@code w = s
+   * e4m3(q)}.
+   */
+  public static QuantizedTensor e4m3(
+      int rows,
+      int cols,
+      int groupSize,
+      byte[] codes,
+      float[] scales,
+      int[] gIdx,
+      DType scaleDtype) {
+    return new QuantizedTensor(
+        rows,
+        cols,
+        8,
+        groupSize,
+        true,
+        codes,
+        scales,
+        new int[scales.length],
+        gIdx,
+        scaleDtype,
+        null,
+        Floats.e4m3Values());
+  }
+
+  /** Whether the codes are FP8 E4M3 bytes ({@link #levels}) rather than integers. */
+  public boolean isFloat8() {
+    return levels != null;
   }
 
   /** Integer zero points, no float offsets. */
@@ -93,7 +149,7 @@ public record QuantizedTensor(
       }
     }
     return new QuantizedTensor(
-        rows, cols, bits, groupSize, symmetric, c, s, z, gIdx, scaleDtype, m);
+        rows, cols, bits, groupSize, symmetric, c, s, z, gIdx, scaleDtype, m, levels);
   }
 
   /** Number of (scale, zero) groups per row: {@code G}. */
@@ -128,6 +184,9 @@ public record QuantizedTensor(
   /** One weight, {@code w[n][k]}: the element of {@link #dequantize()}, computed alone. */
   public float value(int n, int k) {
     int g = gIdx[k];
+    if (levels != null) {
+      return scale(g, n) * levels[code(n, k)];
+    }
     return scale(g, n) * (code(n, k) - zero(g, n)) + min(g, n);
   }
 
@@ -150,8 +209,7 @@ public record QuantizedTensor(
     float[] w = new float[rows * cols];
     for (int n = 0; n < rows; n++) {
       for (int k = 0; k < cols; k++) {
-        int g = gIdx[k];
-        w[n * cols + k] = scale(g, n) * (code(n, k) - zero(g, n)) + min(g, n);
+        w[n * cols + k] = value(n, k);
       }
     }
     return w;

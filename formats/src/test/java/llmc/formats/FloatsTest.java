@@ -77,4 +77,76 @@ class FloatsTest {
       }
     }
   }
+
+  /** E4M3 (fn) from its bit layout: 1 sign, 4 exponent bits with bias 7, 3 mantissa bits. */
+  private static double e4m3FromBits(int b) {
+    int sign = (b >> 7) & 1;
+    int exponent = (b >> 3) & 15;
+    int mantissa = b & 7;
+    double magnitude =
+        exponent == 0
+            ? mantissa / 8.0 * Math.pow(2, 1 - 7) // subnormal: 0.M x 2^-6
+            : (1 + mantissa / 8.0) * Math.pow(2, exponent - 7);
+    return sign == 1 ? -magnitude : magnitude;
+  }
+
+  /**
+   * The encoder against the table: every finite byte round-trips; values between two neighbours go
+   * to the nearer, a midpoint to the one with the even mantissa; beyond 448 saturates; NaN stays
+   * NaN. Midpoints, values just off them, subnormals and random floats over the whole range.
+   */
+  @Test
+  void e4m3EncodingIsNearestEvenAgainstTheBitLayout() {
+    java.util.List<Integer> finite = new java.util.ArrayList<>();
+    for (int b = 0; b < 128; b++) {
+      if (b != 0x7F) { // S.1111.111 is NaN in e4m3fn
+        finite.add(b);
+        assertEquals(e4m3FromBits(b), Floats.f8e4m3ToF32((byte) b), 0.0, "decode " + b);
+        assertEquals(b, Floats.f32ToF8e4m3((float) e4m3FromBits(b)) & 0xFF, "round trip " + b);
+        assertEquals(b | 0x80, Floats.f32ToF8e4m3((float) -e4m3FromBits(b)) & 0xFF);
+      }
+    }
+    assertEquals(448.0, e4m3FromBits(0x7E));
+    java.util.Random random = new java.util.Random(11);
+    java.util.List<Float> probes = new java.util.ArrayList<>();
+    for (int i = 0; i + 1 < finite.size(); i++) {
+      double lo = e4m3FromBits(finite.get(i));
+      double hi = e4m3FromBits(finite.get(i + 1));
+      float mid = (float) ((lo + hi) / 2);
+      probes.add(mid);
+      probes.add(Math.nextUp(mid));
+      probes.add(Math.nextDown(mid));
+    }
+    for (int i = 0; i < 100_000; i++) {
+      probes.add((float) (Math.scalb(random.nextDouble(), random.nextInt(20) - 12)));
+    }
+    for (float v : probes) {
+      int expected = nearestEven(v, finite);
+      assertEquals(expected, Floats.f32ToF8e4m3(v) & 0xFF, "encode " + v);
+      assertEquals(expected | 0x80, Floats.f32ToF8e4m3(-v) & 0xFF, "encode " + -v);
+    }
+    assertEquals(0x7E, Floats.f32ToF8e4m3(1e6f) & 0xFF, "saturates at 448");
+    assertEquals(0x7E, Floats.f32ToF8e4m3(464f) & 0xFF);
+    assertEquals(0xFE, Floats.f32ToF8e4m3(Float.NEGATIVE_INFINITY) & 0xFF);
+    assertTrue(Float.isNaN(Floats.f8e4m3ToF32(Floats.f32ToF8e4m3(Float.NaN))));
+    assertEquals(0x80, Floats.f32ToF8e4m3(-0f) & 0xFF);
+    assertEquals(0, Floats.f32ToF8e4m3(Math.scalb(1f, -11)) & 0xFF, "2^-11 is below half of 2^-9");
+    assertEquals(1, Floats.f32ToF8e4m3(Math.nextUp(Math.scalb(1f, -10))) & 0xFF);
+    assertEquals(0, Floats.f32ToF8e4m3(Math.scalb(1f, -10)) & 0xFF, "half of 2^-9: ties to 0");
+  }
+
+  /** The finite byte nearest to {@code v >= 0}; on a tie the one with the even mantissa. */
+  private static int nearestEven(float v, java.util.List<Integer> finite) {
+    double x = Math.min(v, 448.0);
+    int best = -1;
+    double bestDistance = Double.POSITIVE_INFINITY;
+    for (int b : finite) {
+      double d = Math.abs(e4m3FromBits(b) - x);
+      if (d < bestDistance || (d == bestDistance && (b & 1) == 0)) {
+        best = b;
+        bestDistance = d;
+      }
+    }
+    return best;
+  }
 }

@@ -19,6 +19,10 @@ public final class DecoderLayer implements AutoCloseable {
   /** Per linear layer, the weight {@code [out][in]}, so that {@code y = x W^T}. */
   private final Map<Linear, WeightMatrix> weight = new EnumMap<>(Linear.class);
 
+  /** Per linear layer whose input the runtime quantizes (W8A8, FP8 dynamic). */
+  private final Map<Linear, llmc.formats.quant.InputQuantization> inputQuantization =
+      new EnumMap<>(Linear.class);
+
   /** Per linear layer with a bias, {@code [out]}. */
   private final Map<Linear, float[]> bias = new EnumMap<>(Linear.class);
 
@@ -37,6 +41,10 @@ public final class DecoderLayer implements AutoCloseable {
       String name = linear.weightName(i);
       LayerWeights.check(weights, name, linear.outFeatures(f), linear.inFeatures(f));
       replace(linear, weights.matrix(name));
+      var iq = weights.inputQuantization(name);
+      if (iq != null) {
+        inputQuantization.put(linear, iq);
+      }
       if (weights.contains(linear.biasName(i))) {
         bias.put(linear, LayerWeights.read(weights, linear.biasName(i), linear.outFeatures(f)));
       }
@@ -108,6 +116,11 @@ public final class DecoderLayer implements AutoCloseable {
       for (int r = 0; r < rows; r++) {
         Ops.addInPlace(y, r * out, b, 0, out);
       }
+    }
+    var iq = inputQuantization.get(linear);
+    if (iq != null) { // the 8-bit input the runtime multiplies, one scale per token
+      x = java.util.Arrays.copyOf(x, rows * in);
+      iq.apply(x, rows, in);
     }
     Gemm.parallelMultiplyAdd(1f, x, 0, in, 1, weight.get(linear), y, 0, out, rows);
     return y;

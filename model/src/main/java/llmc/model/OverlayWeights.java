@@ -76,6 +76,11 @@ public final class OverlayWeights implements Weights {
   }
 
   @Override
+  public llmc.formats.quant.InputQuantization inputQuantization(String name) {
+    return base.inputQuantization(name);
+  }
+
+  @Override
   public long[] shape(String name) {
     return base.shape(name);
   }

@@ -30,6 +30,14 @@ public interface Weights {
     return new WeightMatrix.F32(floats(name), (int) shape[0], (int) shape[1]);
   }
 
+  /**
+   * How the runtime quantizes the input of the linear layer whose weight is {@code name} (a W8A8 or
+   * FP8-dynamic checkpoint's per-token activations), or null: its input is used as it is.
+   */
+  default llmc.formats.quant.InputQuantization inputQuantization(String name) {
+    return null;
+  }
+
   /** The rows {@code [fromRow, fromRow + rows)} of a 2-D tensor, row-major (embedding lookups). */
   default float[] rows(String name, long fromRow, int rows) {
     float[] all = floats(name);
@@ -72,6 +80,11 @@ public interface Weights {
           return new WeightMatrix.Codes(q);
         }
         return stored.contains(name) ? stored.matrix(name) : Weights.super.matrix(name);
+      }
+
+      @Override
+      public llmc.formats.quant.InputQuantization inputQuantization(String name) {
+        return quantized.inputQuantization(name);
       }
 
       @Override

@@ -16,6 +16,7 @@ import llmc.formats.Json;
 import llmc.formats.ModelConfig;
 import llmc.formats.SafetensorsWriter;
 import llmc.formats.TensorInfo;
+import llmc.formats.quant.ByteQuantizedLayout;
 import llmc.formats.quant.CompressedTensorsLayout;
 import llmc.formats.quant.GptqLayout;
 import llmc.formats.quant.Sparse24BitmaskLayout;
@@ -163,6 +164,40 @@ interface FolderLayout {
             groups.set("group_" + g++, group);
           }
         }
+        input.with(json -> json.set("quantization_config", qc)).write(dir.resolve("config.json"));
+      }
+    };
+  }
+
+  /**
+   * compressed-tensors' {@code int-quantized} (W8A8) or {@code float-quantized} (FP8): one byte per
+   * weight and a scale per row, the activation scheme in the config group.
+   */
+  static FolderLayout byteQuantized(
+      QuantizeSettings s,
+      LlamaFamily family,
+      BiFunction<Integer, Linear, Integer> bitsOf,
+      DType scaleDtype) {
+    return new FolderLayout() {
+      @Override
+      public void write(
+          SafetensorsWriter out, Checkpoint input, int layer, Linear linear, CompressedMatrix m) {
+        ByteQuantizedLayout.write(out, linear.moduleName(layer), m.quantized(), scaleDtype);
+      }
+
+      @Override
+      public void writeConfig(ModelConfig input, Path dir) {
+        List<String> ignored = new ArrayList<>(List.of("lm_head"));
+        for (int i = 0; i < family.layers(); i++) {
+          for (Linear linear : Linear.values()) {
+            if (bitsOf.apply(i, linear) == null) {
+              ignored.add(linear.moduleName(i));
+            }
+          }
+        }
+        ObjectNode qc =
+            ByteQuantizedLayout.quantizationConfig(
+                s.scheme().fp8, s.groupSize(), s.scheme().inputQuantization(), ignored);
         input.with(json -> json.set("quantization_config", qc)).write(dir.resolve("config.json"));
       }
     };

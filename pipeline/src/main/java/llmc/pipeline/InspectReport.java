@@ -39,7 +39,9 @@ public record InspectReport(
     Integer metadataKeys,
     Map<String, JsonNode> metadata,
     Map<String, JsonNode> tokenizer,
-    List<Tensor> tensors) {
+    List<Tensor> tensors,
+    Double outlierThreshold,
+    List<llmc.calibration.ActivationOutliers> activationOutliers) {
 
   /** True for a GGUF file's report. */
   public boolean gguf() {

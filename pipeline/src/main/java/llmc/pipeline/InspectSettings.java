@@ -14,9 +14,27 @@ import llmc.formats.InvalidSettingException;
  * @param batch sequences held at once in the KV cache
  * @param seqLen tokens per sequence, or null for the model's context length
  * @param kvDtype the KV cache's element type (null: f16)
+ * @param calibration with it, the calibration windows run through the model (a folder) and every
+ *     layer's inputs reported for activation outliers; null for none
+ * @param outlierThreshold an input feature is an outlier when its largest {@code |x|} is above it
+ *     (6.0 by default, LLM.int8's)
  */
 public record InspectSettings(
-    Path model, boolean tensors, int batch, Integer seqLen, KvDtype kvDtype) {
+    Path model,
+    boolean tensors,
+    int batch,
+    Integer seqLen,
+    KvDtype kvDtype,
+    CalibrationSettings calibration,
+    double outlierThreshold) {
+
+  /** LLM.int8's outlier threshold. */
+  public static final double DEFAULT_OUTLIER_THRESHOLD = 6.0;
+
+  /** Without the activation outliers. */
+  public InspectSettings(Path model, boolean tensors, int batch, Integer seqLen, KvDtype kvDtype) {
+    this(model, tensors, batch, seqLen, kvDtype, null, DEFAULT_OUTLIER_THRESHOLD);
+  }
 
   /** The element type of the KV cache, and its bytes. */
   public enum KvDtype {
@@ -63,6 +81,10 @@ public record InspectSettings(
     }
     if (seqLen != null && seqLen < 1) {
       throw new InvalidSettingException("{seqLen} %s: give at least 1 token", seqLen);
+    }
+    if (!(outlierThreshold > 0)) {
+      throw new InvalidSettingException(
+          "{outlierThreshold} %s: give a positive |x| (6.0 is LLM.int8's)", outlierThreshold);
     }
   }
 

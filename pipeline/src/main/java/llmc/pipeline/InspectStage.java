@@ -12,6 +12,8 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import llmc.calibration.ActivationOutliers;
+import llmc.calibration.LayerwisePipeline;
 import llmc.formats.BadInputException;
 import llmc.formats.Checkpoint;
 import llmc.formats.Json;
@@ -25,6 +27,7 @@ import llmc.formats.gguf.GgufValueType;
 import llmc.formats.quant.QuantizedCheckpoint;
 import llmc.model.Linear;
 import llmc.model.LlamaFamily;
+import llmc.model.LlamaRuntime;
 import llmc.model.LoadedModel;
 import llmc.model.Weights;
 import llmc.model.gguf.GgufWeights;
@@ -97,7 +100,9 @@ public final class InspectStage implements Stage<InspectSettings, InspectReport>
           null,
           null,
           null,
-          tensors);
+          tensors,
+          s.calibration() == null ? null : s.outlierThreshold(),
+          s.calibration() == null ? null : outliers(s, folder, family, progress));
     }
   }
 
@@ -190,8 +195,30 @@ public final class InspectStage implements Stage<InspectSettings, InspectReport>
           meta.keys().size(),
           metadata,
           tokenizer,
-          tensors);
+          tensors,
+          null,
+          null);
     }
+  }
+
+  /**
+   * Runs the calibration windows through the model, layer by layer, and reports every input's
+   * activation outliers (the uncompressed walk every calibration method starts from).
+   */
+  private static List<ActivationOutliers> outliers(
+      InspectSettings s, ModelFolder folder, LlamaFamily family, Progress progress) {
+    Calibration cut = Calibration.cut(folder, family, s.calibration(), progress);
+    List<ActivationOutliers> found = new ArrayList<>();
+    try (LlamaRuntime runtime = new LlamaRuntime(family, Weights.of(folder), false)) {
+      LayerwisePipeline.run(
+          runtime,
+          cut.windows(),
+          (layer, input, linears, stats) ->
+              found.add(
+                  ActivationOutliers.of(layer.index, input, stats.absMax(), s.outlierThreshold())),
+          (i, n) -> progress.update("inspect: activations of layer", i + 1, n));
+    }
+    return found;
   }
 
   private static List<Long> shape(long[] dims) {

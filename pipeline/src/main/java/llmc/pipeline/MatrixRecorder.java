@@ -1,9 +1,14 @@
 package llmc.pipeline;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import java.util.BitSet;
+import llmc.calibration.ActivationOutliers;
 import llmc.calibration.CompressedMatrix;
 import llmc.calibration.InputStatistics;
 import llmc.calibration.MatrixCompressor;
+import llmc.formats.Json;
 import llmc.model.Linear;
 
 /**
@@ -38,10 +43,34 @@ final class MatrixRecorder implements MatrixCompressor {
 
   private final MatrixCompressor method;
   private final Listener listener;
+  private final Double outlierThreshold;
+  private final java.util.List<ActivationOutliers> outliers =
+      java.util.Collections.synchronizedList(new java.util.ArrayList<>());
 
   MatrixRecorder(MatrixCompressor method, Listener listener) {
+    this(method, listener, null);
+  }
+
+  /**
+   * @param outlierThreshold also record every input's {@link ActivationOutliers} at this |x| (the
+   *     statistics before any scaling), kept in the journal's layer notes; null for none
+   */
+  MatrixRecorder(MatrixCompressor method, Listener listener, Double outlierThreshold) {
     this.method = method;
     this.listener = listener;
+    this.outlierThreshold = outlierThreshold;
+  }
+
+  /** The inputs' outliers recorded so far, by layer and input. */
+  java.util.List<ActivationOutliers> outliers() {
+    synchronized (outliers) {
+      return outliers.stream()
+          .sorted(
+              java.util.Comparator.comparingInt(ActivationOutliers::layer)
+                  .thenComparing(
+                      a -> Linear.Input.valueOf(a.input().toUpperCase(java.util.Locale.ROOT))))
+          .toList();
+    }
   }
 
   @Override
@@ -56,12 +85,46 @@ final class MatrixRecorder implements MatrixCompressor {
 
   @Override
   public String layerNote(int layer) {
-    return method.layerNote(layer);
+    String inner = method.layerNote(layer);
+    if (outlierThreshold == null) {
+      return inner;
+    }
+    ObjectNode note = Json.mapper().createObjectNode();
+    note.put("method", inner);
+    ArrayNode list = note.putArray("outliers");
+    for (ActivationOutliers a : outliers()) {
+      if (a.layer() == layer) {
+        list.addObject()
+            .put("input", a.input())
+            .put("features", a.features())
+            .put("max_abs", a.maxAbs())
+            .put("features_above", a.featuresAbove());
+      }
+    }
+    return note.toString();
   }
 
   @Override
   public void replayedLayer(int layer, String note) {
-    method.replayedLayer(layer, note);
+    if (outlierThreshold == null || note == null) {
+      method.replayedLayer(layer, note);
+      return;
+    }
+    try {
+      JsonNode n = Json.mapper().readTree(note);
+      method.replayedLayer(layer, n.get("method").isNull() ? null : n.get("method").asText());
+      for (JsonNode a : n.get("outliers")) {
+        outliers.add(
+            new ActivationOutliers(
+                layer,
+                a.get("input").asText(),
+                a.get("features").asInt(),
+                a.get("max_abs").asDouble(),
+                a.get("features_above").asInt()));
+      }
+    } catch (java.io.IOException e) {
+      throw new java.io.UncheckedIOException(e);
+    }
   }
 
   @Override
@@ -71,6 +134,9 @@ final class MatrixRecorder implements MatrixCompressor {
       java.util.List<Linear> linears,
       java.util.function.Function<Linear, float[]> weights,
       InputStatistics stats) {
+    if (outlierThreshold != null) {
+      outliers.add(ActivationOutliers.of(layer, input, stats.absMax(), outlierThreshold));
+    }
     return method.inputScales(layer, input, linears, weights, stats);
   }
 

@@ -25,6 +25,8 @@ public record QuantizeReport(
     Seconds seconds,
     List<Matrix> matrices,
     List<AwqScales> awq,
+    Double outlierThreshold,
+    List<llmc.calibration.ActivationOutliers> activationOutliers,
     Size size,
     Comparison eval,
     MemoryPlan memory,
@@ -43,7 +45,9 @@ public record QuantizeReport(
       Boolean trueSequential,
       String clip,
       List<String> ignore,
-      List<String> bitsFor) {}
+      List<String> bitsFor,
+      String vllmScheme,
+      Double smoothquantAlpha) {}
 
   /**
    * One quantized matrix: RTN's weight error or GPTQ's loss and dampening; a pruned input's

@@ -9,6 +9,7 @@ import java.util.regex.PatternSyntaxException;
 import llmc.formats.InvalidSettingException;
 import llmc.formats.gguf.GgmlType;
 import llmc.formats.quant.CheckpointFormat;
+import llmc.formats.quant.InputQuantization;
 import llmc.quantize.QuantScheme;
 import llmc.quantize.Rtn;
 
@@ -40,6 +41,10 @@ import llmc.quantize.Rtn;
  *     three quarters of the machine's
  * @param workDir where finished layers are kept while the run goes, or null for {@code OUT.work}
  * @param resume continue from the layers {@code workDir} holds
+ * @param scheme a vLLM scheme of 8-bit weights and (dynamic, per-token) activations, written as
+ *     compressed-tensors' int-quantized or float-quantized; null for the weight grid of {@code
+ *     bits}
+ * @param smoothQuant SmoothQuant's migration strength alpha, or null for none
  */
 public record QuantizeSettings(
     Path model,
@@ -66,7 +71,9 @@ public record QuantizeSettings(
     Long maxShardBytes,
     Path workDir,
     boolean resume,
-    Long maxMemoryBytes) {
+    Long maxMemoryBytes,
+    Scheme scheme,
+    Double smoothQuant) {
 
   /** 5 GB, Hugging Face's default shard size. */
   public static final long DEFAULT_SHARD_BYTES = 5_000_000_000L;
@@ -98,6 +105,54 @@ public record QuantizeSettings(
     public boolean calibrated() {
       return this != RTN;
     }
+  }
+
+  /**
+   * 8-bit weights per output channel, symmetric, for vLLM, with the activations its kernels
+   * quantize at run time.
+   */
+  public enum Scheme {
+    /** int8 weights, int8 activations per token (dynamic). */
+    W8A8(false, InputQuantization.Type.INT8),
+    /** FP8 E4M3 weights, 16-bit activations. */
+    FP8(true, null),
+    /** FP8 E4M3 weights, FP8 activations per token (dynamic). */
+    FP8_DYNAMIC(true, InputQuantization.Type.FP8_E4M3);
+
+    /** E4M3 weights rather than int8. */
+    public final boolean fp8;
+
+    /** How the runtime quantizes the activations, or null (16-bit activations). */
+    public final InputQuantization.Type activations;
+
+    Scheme(boolean fp8, InputQuantization.Type activations) {
+      this.fp8 = fp8;
+      this.activations = activations;
+    }
+
+    public String label() {
+      return name().toLowerCase(java.util.Locale.ROOT).replace('_', '-');
+    }
+
+    /** The activation scheme, or null. */
+    public InputQuantization inputQuantization() {
+      return activations == null ? null : new InputQuantization(activations);
+    }
+  }
+
+  /** Whether the run needs the activations' statistics (calibration data). */
+  public boolean calibrated() {
+    return method.calibrated()
+        || smoothQuant != null
+        || (scheme != null && scheme.activations != null && calibration != null);
+  }
+
+  /**
+   * Whether the run reports its activation outliers: a scheme that quantizes activations, with
+   * calibration data.
+   */
+  public boolean reportsOutliers() {
+    return scheme != null && scheme.activations != null && calibration != null;
   }
 
   /** The output layout; GGUF is one file whose linear layers are blocks of {@code ggufType}. */
@@ -217,6 +272,56 @@ public record QuantizeSettings(
       }
     }
     checkGguf(format, ggufType, bits, groupSize, symmetric, actOrder, bitsFor, maxShardBytes);
+    checkScheme(scheme, smoothQuant, method, format, bits, symmetric, bitsFor, calibration, stats);
+  }
+
+  private static void checkScheme(
+      Scheme scheme,
+      Double smoothQuant,
+      Method method,
+      Format format,
+      int bits,
+      boolean symmetric,
+      List<BitsOverride> bitsFor,
+      CalibrationSettings calibration,
+      Path stats) {
+    if (scheme != null) {
+      if (format != Format.COMPRESSED_TENSORS) {
+        throw new InvalidSettingException(
+            "{scheme} %s is written as compressed-tensors (what vLLM loads): use {format}"
+                + " compressed-tensors",
+            scheme.label());
+      }
+      if (bits != 8 || !symmetric || !bitsFor.isEmpty()) {
+        throw new InvalidSettingException(
+            "{scheme} %s has 8-bit symmetric weights: drop {bits}, {bitsFor} and the asymmetric"
+                + " grid",
+            scheme.label());
+      }
+      if (scheme.fp8 && method != Method.RTN) {
+        throw new InvalidSettingException(
+            "{scheme} %s rounds the weights to nearest E4M3 values: use {method} rtn (GPTQ and AWQ"
+                + " on FP8 grids are not implemented)",
+            scheme.label());
+      }
+    }
+    if (smoothQuant != null) {
+      if (!(smoothQuant >= 0 && smoothQuant <= 1)) {
+        throw new InvalidSettingException(
+            "{smoothQuant} %s: give the migration strength alpha, from 0 to 1 (0.5 is"
+                + " SmoothQuant's default)",
+            smoothQuant);
+      }
+      if (method.awq()) {
+        throw new InvalidSettingException(
+            "{smoothQuant} and AWQ both scale the inputs of the linear layers: choose one");
+      }
+      if (calibration == null || stats != null) {
+        throw new InvalidSettingException(
+            "{smoothQuant} needs the largest |x| of every input feature: give"
+                + " {calibration.file} (saved statistics do not keep it)");
+      }
+    }
   }
 
   private static List<Integer> allBits(int bits, List<BitsOverride> bitsFor) {
@@ -347,6 +452,8 @@ public record QuantizeSettings(
     private Method method = Method.GPTQ;
     private Integer bits;
     private Integer groupSize;
+    private Scheme scheme;
+    private Double smoothQuant;
     private Boolean symmetric;
     private boolean actOrder;
     private boolean staticGroups;
@@ -443,6 +550,18 @@ public record QuantizeSettings(
       return this;
     }
 
+    /** A vLLM scheme (W8A8, FP8); null for the weight grid of {@link #bits}. */
+    public Builder scheme(Scheme scheme) {
+      this.scheme = scheme;
+      return this;
+    }
+
+    /** SmoothQuant with migration strength {@code alpha}; null for none. */
+    public Builder smoothQuant(Double alpha) {
+      this.smoothQuant = alpha;
+      return this;
+    }
+
     public QuantizeSettings build() {
       QuantScheme grid =
           format == Format.GGUF && ggufType != null && ggufType.isQuantized()
@@ -453,8 +572,10 @@ public record QuantizeSettings(
           out,
           overwrite,
           method,
-          bits != null ? bits : grid != null ? grid.bits() : 4,
-          groupSize != null ? groupSize : grid != null ? grid.groupSize() : 128,
+          bits != null ? bits : grid != null ? grid.bits() : scheme != null ? 8 : 4,
+          groupSize != null
+              ? groupSize
+              : grid != null ? grid.groupSize() : scheme != null ? -1 : 128,
           symmetric != null ? symmetric : grid == null || grid.symmetric(),
           actOrder,
           staticGroups,
@@ -473,7 +594,9 @@ public record QuantizeSettings(
           maxShardBytes,
           workDir,
           resume,
-          maxMemoryBytes);
+          maxMemoryBytes,
+          scheme,
+          smoothQuant);
     }
   }
 }

@@ -34,6 +34,7 @@ import llmc.quantize.GptqCompressor;
 import llmc.quantize.QuantScheme;
 import llmc.quantize.Rtn;
 import llmc.quantize.RtnCompressor;
+import llmc.quantize.SmoothQuantCompressor;
 
 /**
  * Post-training weight quantization: plan which matrices get which grid, quantize them (RTN from
@@ -96,9 +97,13 @@ public final class QuantizeStage implements Stage<QuantizeSettings, QuantizeRepo
             if (bits == null) {
               return null;
             }
-            return plan != null
-                ? QuantScheme.ggml(s.ggufType())
-                : new QuantScheme(bits, s.groupSize(), s.symmetric(), scaleDtype);
+            if (plan != null) {
+              return QuantScheme.ggml(s.ggufType());
+            }
+            if (s.scheme() != null && s.scheme().fp8) {
+              return QuantScheme.fp8(s.groupSize(), scaleDtype);
+            }
+            return new QuantScheme(bits, s.groupSize(), s.symmetric(), scaleDtype);
           };
       MatrixCompressor method =
           s.method().gptq()
@@ -117,9 +122,17 @@ public final class QuantizeStage implements Stage<QuantizeSettings, QuantizeRepo
       if (awq != null) {
         method = awq;
       }
+      if (s.smoothQuant() != null) {
+        method =
+            new SmoothQuantCompressor(
+                method,
+                s.smoothQuant(),
+                family,
+                (layer, linear) -> checkpoint.contains(linear.biasName(layer)));
+      }
       List<QuantizeReport.Matrix> matrices = new ArrayList<>();
       long[] sparseZeros = new long[2]; // the input's zeros, and those still 0 after
-      MatrixCompressor recorded =
+      MatrixRecorder recorded =
           new MatrixRecorder(
               method,
               (layer, linear, before, after) -> {
@@ -136,14 +149,15 @@ public final class QuantizeStage implements Stage<QuantizeSettings, QuantizeRepo
                 if (clamped != null) {
                   warnings.add(linear.moduleName(layer) + ": " + clamped);
                 }
-              });
+              },
+              s.reportsOutliers() ? InspectSettings.DEFAULT_OUTLIER_THRESHOLD : null);
 
       Calibration.Report calibration = null;
       String savedStatistics = null;
       StatisticsStore store = null;
       StatisticsStore.Writer save = null;
       StatisticsSource source;
-      if (s.method() == QuantizeSettings.Method.RTN) {
+      if (!s.calibrated()) {
         source = new StatisticsSource.None();
       } else if (s.stats() != null) {
         store = StatisticsStore.open(s.stats());
@@ -203,11 +217,11 @@ public final class QuantizeStage implements Stage<QuantizeSettings, QuantizeRepo
                       layout(s, family, bitsOf, scaleDtype, modelDtype, warnings));
           StatisticsStore opened = store;
           StatisticsStore.Writer saving = save) {
-        String task = s.method().calibrated() ? s.method().label() + ": layer" : "quantize: layer";
+        String task = s.calibrated() ? s.method().label() + ": layer" : "quantize: layer";
         List<Path> hashed = new ArrayList<>(List.of(input.dir()));
         if (s.stats() != null) {
           hashed.add(s.stats());
-        } else if (s.method().calibrated()) {
+        } else if (s.calibrated()) {
           hashed.add(s.calibration().file());
         }
         LayerJournal journal =
@@ -289,6 +303,8 @@ public final class QuantizeStage implements Stage<QuantizeSettings, QuantizeRepo
                                     a.loss(),
                                     a.rtnLoss()))
                         .toList(),
+                s.reportsOutliers() ? InspectSettings.DEFAULT_OUTLIER_THRESHOLD : null,
+                s.reportsOutliers() ? recorded.outliers() : null,
                 size,
                 eval,
                 memory,
@@ -313,7 +329,7 @@ public final class QuantizeStage implements Stage<QuantizeSettings, QuantizeRepo
   }
 
   private static MemoryPlan plan(QuantizeSettings s, LlamaFamily family, Checkpoint checkpoint) {
-    boolean gptq = s.method().calibrated();
+    boolean gptq = s.calibrated();
     boolean windows = gptq && s.stats() == null;
     return MemoryPlan.of(
         family,
@@ -347,7 +363,9 @@ public final class QuantizeStage implements Stage<QuantizeSettings, QuantizeRepo
     return switch (s.format()) {
       case GPTQ -> FolderLayout.gptq(s, warnings);
       case COMPRESSED_TENSORS ->
-          FolderLayout.compressedTensors(s, family, bitsOf, scaleDtype, warnings);
+          s.scheme() != null
+              ? FolderLayout.byteQuantized(s, family, bitsOf, scaleDtype)
+              : FolderLayout.compressedTensors(s, family, bitsOf, scaleDtype, warnings);
       case DENSE -> FolderLayout.dense(modelDtype);
       case GGUF -> throw new IllegalStateException("GGUF is a file, not a folder layout");
     };
@@ -405,7 +423,9 @@ public final class QuantizeStage implements Stage<QuantizeSettings, QuantizeRepo
         gptq ? true : null,
         gptq ? null : s.clip() == Rtn.Clip.MSE ? "mse" : "none",
         s.ignore().stream().map(java.util.regex.Pattern::pattern).toList(),
-        s.bitsFor().stream().map(b -> b.pattern().pattern() + "=" + b.bits()).toList());
+        s.bitsFor().stream().map(b -> b.pattern().pattern() + "=" + b.bits()).toList(),
+        s.scheme() == null ? null : s.scheme().label(),
+        s.smoothQuant());
   }
 
   private static void requireUnquantized(ModelFolder input) {

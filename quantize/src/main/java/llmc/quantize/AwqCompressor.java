@@ -109,13 +109,7 @@ public final class AwqCompressor implements MatrixCompressor {
       List<Linear> linears,
       Function<Linear, float[]> weights,
       InputStatistics stats) {
-    boolean foldable =
-        switch (input) {
-          case ATTN_IN, MLP_IN -> true;
-          case ATTN_OUT -> compresses(layer, Linear.V) && !hasBias.test(layer, Linear.V);
-          case MLP_OUT -> compresses(layer, Linear.UP);
-        };
-    if (!foldable) {
+    if (!llmc.calibration.ScaleFold.canFold(layer, input, this::compresses, hasBias)) {
       return null;
     }
     double[] meanAbs = stats.meanAbs();
@@ -141,20 +135,18 @@ public final class AwqCompressor implements MatrixCompressor {
    * |x|), since one {@code v_proj} row makes all of them.
    */
   private double[] tiedOverQueryHeads(double[] meanAbs) {
-    int group = family.heads() / family.kvHeads();
-    int d = family.headDim();
-    double[] tied = new double[meanAbs.length];
-    for (int kv = 0; kv < family.kvHeads(); kv++) {
-      for (int j = 0; j < d; j++) {
-        double sum = 0;
-        for (int h = 0; h < group; h++) {
-          sum += meanAbs[(kv * group + h) * d + j];
-        }
-        for (int h = 0; h < group; h++) {
-          tied[(kv * group + h) * d + j] = sum / group;
-        }
-      }
-    }
+    double[] tied = meanAbs.clone();
+    llmc.calibration.ScaleFold.forEachTiedGroup(
+        family,
+        group -> {
+          double sum = 0;
+          for (int i : group) {
+            sum += meanAbs[i];
+          }
+          for (int i : group) {
+            tied[i] = sum / group.length;
+          }
+        });
     return tied;
   }
 

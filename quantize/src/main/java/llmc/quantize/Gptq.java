@@ -137,6 +137,9 @@ public final class Gptq {
    */
   private static Result run(
       float[] weights, float[] original, int rows, int cols, float[] hessian, Options options) {
+    if (options.scheme().grid() == QuantScheme.Grid.FP8_E4M3) {
+      throw new IllegalArgumentException("GPTQ on the FP8 E4M3 grid is not implemented");
+    }
     long start = System.nanoTime();
     if (weights.length != (long) rows * cols || hessian.length != (long) cols * cols) {
       throw new IllegalArgumentException("w must be rows*cols and hessian cols*cols long");

@@ -47,7 +47,18 @@ public record QuantScheme(int bits, int groupSize, boolean symmetric, DType scal
      * own minimum, not widened to 0), {@code z = 0}: value {@code s q + m}, both {@code s} and
      * {@code m} rounded to float16.
      */
-    GGML_MIN
+    GGML_MIN,
+    /**
+     * FP8 E4M3 (compressed-tensors' float-quantized, vLLM's FP8): {@code s = max|w| / 448} per row
+     * (or group), value {@code s e4m3(w / s)}, rounded to the nearest E4M3 value (ties to even);
+     * the codes are the float8 bytes ({@link QuantizedTensor#isFloat8}).
+     */
+    FP8_E4M3
+  }
+
+  /** FP8 E4M3 weights, one scale per row ({@code groupSize -1}) or per group. */
+  public static QuantScheme fp8(int groupSize, DType scaleDtype) {
+    return new QuantScheme(8, groupSize, true, scaleDtype, Grid.FP8_E4M3);
   }
 
   public QuantScheme {
@@ -60,7 +71,11 @@ public record QuantScheme(int bits, int groupSize, boolean symmetric, DType scal
     if (scaleDtype != DType.F16 && scaleDtype != DType.BF16 && scaleDtype != DType.F32) {
       throw new IllegalArgumentException("scale dtype must be F16, BF16 or F32, got " + scaleDtype);
     }
+    if (grid == Grid.FP8_E4M3 && (bits != 8 || !symmetric)) {
+      throw new IllegalArgumentException("FP8 E4M3 codes are 8-bit and symmetric");
+    }
     if (grid != Grid.ZERO_POINT
+        && grid != Grid.FP8_E4M3
         && (groupSize != GgmlType.QK
             || scaleDtype != DType.F16
             || symmetric != (grid != Grid.GGML_MIN))) {

@@ -42,6 +42,9 @@ public final class Rtn {
       throw new IllegalArgumentException(
           "w must be rows*cols = " + (long) rows * cols + " long, got " + w.length);
     }
+    if (scheme.grid() == QuantScheme.Grid.FP8_E4M3) {
+      return e4m3(w, rows, cols, scheme);
+    }
     int size = scheme.columnsPerGroup(cols);
     int groups = scheme.groups(cols);
     byte[] codes = new byte[rows * cols];
@@ -67,10 +70,7 @@ public final class Rtn {
             codes(w, from, to, s, z, m, scheme, codes);
           }
         });
-    int[] gIdx = new int[cols];
-    for (int k = 0; k < cols; k++) {
-      gIdx[k] = k / size;
-    }
+    int[] gIdx = groupIndex(cols, size);
     return new QuantizedTensor(
         rows,
         cols,
@@ -83,6 +83,47 @@ public final class Rtn {
         gIdx,
         scheme.scaleDtype(),
         mins);
+  }
+
+  /** {@code gIdx[k] = k / size}: the groups in column order. */
+  private static int[] groupIndex(int cols, int size) {
+    int[] gIdx = new int[cols];
+    for (int k = 0; k < cols; k++) {
+      gIdx[k] = k / size;
+    }
+    return gIdx;
+  }
+
+  /**
+   * FP8 E4M3 per row or group: {@code s = max|w| / 448} rounded to the scale dtype ({@code s = 1}
+   * for an all-zero group), codes {@code e4m3(w / s)}, rounded to nearest even and saturated at
+   * {@code ±448} (a scale rounded down leaves the largest weight a little beyond 448 s).
+   */
+  private static QuantizedTensor e4m3(float[] w, int rows, int cols, QuantScheme scheme) {
+    int size = scheme.columnsPerGroup(cols);
+    int groups = scheme.groups(cols);
+    byte[] codes = new byte[rows * cols];
+    float[] scales = new float[groups * rows]; // [G][N]
+    Parallel.forEach(
+        rows,
+        n -> {
+          for (int g = 0; g < groups; g++) {
+            int from = n * cols + g * size;
+            int to = Math.min(from + size, (n + 1) * cols);
+            float max = 0;
+            for (int i = from; i < to; i++) {
+              max = Math.max(max, Math.abs(w[i]));
+            }
+            float s = scheme.roundScale(max == 0 ? 1f : max / llmc.formats.Floats.E4M3_MAX);
+            scales[g * rows + n] = s;
+            for (int i = from; i < to; i++) {
+              codes[i] = llmc.formats.Floats.f32ToF8e4m3(w[i] / s);
+            }
+          }
+        });
+    int[] gIdx = groupIndex(cols, size);
+    return QuantizedTensor.e4m3(
+        rows, cols, scheme.groupSize(), codes, scales, gIdx, scheme.scaleDtype());
   }
 
   /**

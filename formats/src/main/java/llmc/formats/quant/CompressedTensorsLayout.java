@@ -111,6 +111,10 @@ public final class CompressedTensorsLayout {
               + "': float group offsets (ggml's _1 grids) have no"
               + " place in this layout; store them as GGUF");
     }
+    if (q.isFloat8()) {
+      throw new IllegalArgumentException(
+          "layer '" + prefix + "': FP8 codes are stored as " + ByteQuantizedLayout.FLOAT);
+    }
     int bits = q.bits();
     int n = q.rows();
     int k = q.cols();
@@ -371,6 +375,16 @@ public final class CompressedTensorsLayout {
    * is a Linear).
    */
   static WeightArgs weightArgs(ObjectNode config, String layer, String source) {
+    JsonNode weights = configGroup(config, layer, source).get("weights");
+    if (weights == null || !weights.isObject()) {
+      throw new BadInputException(
+          source + ": the config group of layer '" + layer + "' quantizes no weights");
+    }
+    return parseWeights((ObjectNode) weights, layer, source);
+  }
+
+  /** The config group that targets {@code layer}, by the rules of {@link #weightArgs}. */
+  static JsonNode configGroup(ObjectNode config, String layer, String source) {
     JsonNode groups = config.get("config_groups");
     if (groups == null || !groups.isObject() || groups.isEmpty()) {
       throw new BadInputException(source + ": quantization_config has no config_groups");
@@ -394,12 +408,7 @@ public final class CompressedTensorsLayout {
       throw new BadInputException(
           source + ": no config_groups entry targets layer '" + layer + "'");
     }
-    JsonNode weights = best.get("weights");
-    if (weights == null || !weights.isObject()) {
-      throw new BadInputException(
-          source + ": the config group of layer '" + layer + "' quantizes no weights");
-    }
-    return parseWeights((ObjectNode) weights, layer, source);
+    return best;
   }
 
   private static int matchRank(String target, String layer, String source) {

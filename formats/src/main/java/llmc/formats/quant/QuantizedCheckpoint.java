@@ -53,6 +53,7 @@ public final class QuantizedCheckpoint {
 
   private final Checkpoint checkpoint;
   private final Method method; // null: not quantized
+  private ObjectNode byteQuantized; // the config of int-/float-quantized layers, else null
   private final Map<String, String> layerOfWeight; // "P.weight" -> "P", quantized layers
   private final Map<String, String> sparseLayerOfWeight; // "P.weight" -> "P", 2:4-compressed layers
   private final Map<String, long[]> weightShapes; // "P.weight" -> [N, K], both kinds
@@ -116,7 +117,8 @@ public final class QuantizedCheckpoint {
       Set<String> visible,
       Map<String, long[]> shapes) {
     String weight = layer + ".weight";
-    if (checkpoint.contains(weight)) {
+    boolean storedAsWeight = tensors.stream().anyMatch(t -> t.suffix().equals(".weight"));
+    if (checkpoint.contains(weight) && !storedAsWeight) {
       throw new BadInputException(
           checkpoint.folder()
               + ": tensor '"
@@ -160,6 +162,23 @@ public final class QuantizedCheckpoint {
             null,
             sparse24);
         return new QuantizedCheckpoint(checkpoint, null, sparse24);
+      }
+      String format = quantizationConfig.path("format").asText();
+      if (ByteQuantizedLayout.isThisFormat(format)) {
+        Method bytes =
+            new Method(
+                ByteQuantizedLayout.WEIGHT_SCALE.suffix(),
+                ByteQuantizedLayout.tensors(format),
+                (in, layer) -> ByteQuantizedLayout.checkLayer(in, layer, quantizationConfig),
+                (in, layer) -> ByteQuantizedLayout.read(in, layer, quantizationConfig));
+        refuseCompressedTensors(
+            checkpoint,
+            source + ": quantization_config.sparsity_config is not " + Sparse24BitmaskLayout.FORMAT,
+            bytes,
+            sparse24);
+        QuantizedCheckpoint q = new QuantizedCheckpoint(checkpoint, bytes, sparse24);
+        q.byteQuantized = quantizationConfig;
+        return q;
       }
       CompressedTensorsLayout.requirePackQuantized(quantizationConfig, source);
       Method packQuantized =
@@ -327,6 +346,17 @@ public final class QuantizedCheckpoint {
   public QuantizedTensor quantizedWeight(String name) {
     String layer = layerOfWeight.get(name);
     return layer == null ? null : method.read().apply(checkpoint, layer);
+  }
+
+  /**
+   * How the runtime quantizes the input of the layer whose (virtual) weight is {@code name}: the
+   * config group's {@code input_activations} of a W8A8 checkpoint, else null (weight-only).
+   */
+  public InputQuantization inputQuantization(String name) {
+    String layer = layerOfWeight.get(name);
+    return layer == null || byteQuantized == null
+        ? null
+        : ByteQuantizedLayout.inputQuantization(byteQuantized, layer);
   }
 
   /** The quantized layers' prefixes P, sorted. */

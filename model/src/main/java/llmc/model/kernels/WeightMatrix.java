@@ -174,6 +174,7 @@ public sealed interface WeightMatrix {
     @Override
     public void packTransposed(int p0, int kc, int j0, int width, float[] dst) {
       byte[] codes = q.codes();
+      float[] levels = q.levels(); // FP8: the value of each code
       int[] gIdx = q.gIdx();
       int cols = q.cols();
       for (int j = 0; j < width; j++) {
@@ -191,7 +192,8 @@ public sealed interface WeightMatrix {
             zero = q.zero(g, n);
             min = q.min(g, n);
           }
-          dst[p * width + j] = scale * (Byte.toUnsignedInt(codes[src + p]) - zero) + min;
+          int code = Byte.toUnsignedInt(codes[src + p]);
+          dst[p * width + j] = levels != null ? scale * levels[code] : scale * (code - zero) + min;
         }
       }
     }
