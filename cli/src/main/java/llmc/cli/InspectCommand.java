@@ -60,8 +60,9 @@ final class InspectCommand implements Callable<Integer> {
   @Option(
       names = "--kv-dtype",
       paramLabel = "DTYPE",
-      defaultValue = "f16",
-      description = "KV cache element type: f32, f16, bf16, fp8 (default: ${DEFAULT-VALUE}).")
+      description =
+          "KV cache element type: f32, f16, bf16, fp8, int8 (default: the model's kv_cache_scheme,"
+              + " else f16).")
   String kvDtype;
 
   @Option(
@@ -101,7 +102,7 @@ final class InspectCommand implements Callable<Integer> {
             tensors,
             batch,
             seqLen,
-            InspectSettings.KvDtype.parse(kvDtype),
+            kvDtype == null ? null : InspectSettings.KvDtype.parse(kvDtype),
             calib == null
                 ? null
                 : llmc.pipeline.CalibrationSettings.of(calib).withNsamples(nsamples),
@@ -145,7 +146,12 @@ final class InspectCommand implements Callable<Integer> {
               ? ", " + q.get("bits").asInt() + " bits, group " + q.path("group_size").asInt()
               : "",
           q.has("format") ? ", " + q.get("format").asText() : "",
-          activations(q));
+          activations(q)
+              + (q.path("kv_cache_scheme").isObject()
+                  ? ", kv cache "
+                      + ("float".equals(q.at("/kv_cache_scheme/type").asText()) ? "fp8" : "int8")
+                      + (q.at("/kv_cache_scheme/dynamic").asBoolean() ? " (dynamic)" : " (static)")
+                  : ""));
     }
     o.printf("on disk       %s in %d file(s)%n", Sizes.human(r.sizeOnDiskBytes()), r.files());
     if (r.activationOutliers() != null) {

@@ -61,11 +61,11 @@ final class QuantizeCommand implements Callable<Integer> {
   @Option(
       names = "--method",
       defaultValue = "gptq",
-      paramLabel = "gptq|rtn|awq|awq-gptq",
+      paramLabel = "gptq|rtn|awq|awq-gptq|none",
       description =
           "GPTQ, round-to-nearest, AWQ (activation-aware scales, then round-to-nearest; with"
-              + " --clip mse, AWQ's clipping search too) or AWQ's scales then GPTQ (default:"
-              + " ${DEFAULT-VALUE}).")
+              + " --clip mse, AWQ's clipping search too), AWQ's scales then GPTQ, or none (no"
+              + " weight quantization: only --kv-cache) (default: ${DEFAULT-VALUE}).")
   String method;
 
   @Option(
@@ -142,6 +142,16 @@ final class QuantizeCommand implements Callable<Integer> {
               + " (q,k,v) and (gate,up), folded into the norms (needs --calib; 0.5 is the paper's"
               + " default).")
   Double smoothQuant;
+
+  @Option(
+      names = "--kv-cache",
+      paramLabel = "fp8|int8",
+      description =
+          "Quantize the key/value cache, stored as compressed-tensors' kv_cache_scheme: fp8 (E4M3,"
+              + " one scale per layer for keys and one for values, calibrated on --calib: vLLM's FP8"
+              + " KV cache) or int8 (a scale per token and head, computed as the cache is written)."
+              + " llmc eval simulates it.")
+  String kvCache;
 
   @Mixin CalibrationOptions calibration;
 
@@ -234,9 +244,10 @@ final class QuantizeCommand implements Callable<Integer> {
                   case "rtn" -> QuantizeSettings.Method.RTN;
                   case "awq" -> QuantizeSettings.Method.AWQ;
                   case "awq-gptq" -> QuantizeSettings.Method.AWQ_GPTQ;
+                  case "none" -> QuantizeSettings.Method.NONE;
                   default ->
                       throw new BadInputException(
-                          "--method '" + method + "': use gptq, rtn, awq or awq-gptq");
+                          "--method '" + method + "': use gptq, rtn, awq, awq-gptq or none");
                 })
             .bits(bits)
             .groupSize(groupSize)
@@ -252,6 +263,16 @@ final class QuantizeCommand implements Callable<Integer> {
                               "--scheme '" + scheme + "': use w8a8, fp8 or fp8-dynamic");
                     })
             .smoothQuant(smoothQuant)
+            .kvCache(
+                kvCache == null
+                    ? null
+                    : switch (kvCache.toLowerCase()) {
+                      case "fp8" -> QuantizeSettings.KvCache.FP8;
+                      case "int8" -> QuantizeSettings.KvCache.INT8;
+                      default ->
+                          throw new BadInputException(
+                              "--kv-cache '" + kvCache + "': use fp8 or int8");
+                    })
             .symmetric(symmetry == null ? null : !symmetry.asym)
             .actOrder(actOrder)
             .staticGroups(staticGroups)

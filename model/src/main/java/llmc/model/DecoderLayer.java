@@ -26,6 +26,9 @@ public final class DecoderLayer implements AutoCloseable {
   /** Per linear layer with a bias, {@code [out]}. */
   private final Map<Linear, float[]> bias = new EnumMap<>(Linear.class);
 
+  /** How the layer's key/value cache rounds its entries, or null. */
+  final llmc.formats.quant.KvCacheQuantization kvCache;
+
   final float[] inputNorm; // [hidden]
   final float[] postAttentionNorm; // [hidden]
   final float[] qNorm; // [headDim] or null
@@ -56,6 +59,7 @@ public final class DecoderLayer implements AutoCloseable {
       qNorm = null;
       kNorm = null;
     }
+    kvCache = weights.kvCacheQuantization(i);
     inputNorm = LayerWeights.read(weights, TensorNames.inputNorm(i), f.hidden());
     postAttentionNorm = LayerWeights.read(weights, TensorNames.postAttentionNorm(i), f.hidden());
   }

@@ -236,6 +236,19 @@ public final class LlamaRuntime implements AutoCloseable {
         x.getManager(), values, new Shape(x.getShape().get(0), x.getShape().get(1), width));
   }
 
+  /** Told the keys (after RoPE) and values of every attention step, before any rounding. */
+  public interface KeyValueObserver {
+    /** {@code k} and {@code v} are {@code [rows][kvHeads * headDim]}; read them, keep nothing. */
+    void observe(int layer, float[] k, float[] v, int rows);
+  }
+
+  private KeyValueObserver keysValues;
+
+  /** Sets (or, with null, removes) the observer of every layer's keys and values. */
+  public void observeKeysValues(KeyValueObserver observer) {
+    this.keysValues = observer;
+  }
+
   /** {@code h [B*T][H]} (normed) to the merged attention heads {@code [B*T][nh * d]}. */
   private float[] attend(
       DecoderLayer layer, float[] h, int batch, int count, int start, KvCache cache, float[] into) {
@@ -252,6 +265,12 @@ public final class LlamaRuntime implements AutoCloseable {
     float[][] cosSin = ropeCache.get(start, count);
     Ops.rope(q, batch, count, family.heads(), d, cosSin[0], cosSin[1]);
     Ops.rope(k, batch, count, family.kvHeads(), d, cosSin[0], cosSin[1]);
+    if (keysValues != null) {
+      keysValues.observe(layer.index, k, v, rows);
+    }
+    if (layer.kvCache != null) { // what the cache holds: 8-bit keys (after RoPE) and values
+      layer.kvCache.apply(k, v, rows, family.kvHeads(), d);
+    }
     Attention.KeyValues kv =
         cache == null
             ? new Attention.KeyValues(k, v, count * family.kvWidth(), count)

@@ -81,6 +81,11 @@ public final class OverlayWeights implements Weights {
   }
 
   @Override
+  public llmc.formats.quant.KvCacheQuantization kvCacheQuantization(int layer) {
+    return base.kvCacheQuantization(layer);
+  }
+
+  @Override
   public long[] shape(String name) {
     return base.shape(name);
   }

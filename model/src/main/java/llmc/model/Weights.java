@@ -38,6 +38,14 @@ public interface Weights {
     return null;
   }
 
+  /**
+   * How layer {@code layer}'s key/value cache is quantized (a checkpoint with a {@code
+   * kv_cache_scheme}), or null: keys and values are kept as computed.
+   */
+  default llmc.formats.quant.KvCacheQuantization kvCacheQuantization(int layer) {
+    return null;
+  }
+
   /** The rows {@code [fromRow, fromRow + rows)} of a 2-D tensor, row-major (embedding lookups). */
   default float[] rows(String name, long fromRow, int rows) {
     float[] all = floats(name);
@@ -88,6 +96,11 @@ public interface Weights {
       }
 
       @Override
+      public llmc.formats.quant.KvCacheQuantization kvCacheQuantization(int layer) {
+        return kvCache(folder, stored, layer);
+      }
+
+      @Override
       public boolean contains(String name) {
         return quantized.contains(name);
       }
@@ -102,6 +115,42 @@ public interface Weights {
         return quantized.floats(name);
       }
     };
+  }
+
+  /** Layer {@code layer}'s KV cache scheme from a folder's {@code kv_cache_scheme}, or null. */
+  private static llmc.formats.quant.KvCacheQuantization kvCache(
+      ModelFolder folder, Weights stored, int layer) {
+    var qc = folder.config().json().get("quantization_config");
+    String where = folder.dir().resolve(ModelFolder.CONFIG) + ": quantization_config";
+    var type =
+        llmc.formats.quant.KvCacheQuantization.parse(
+            qc == null ? null : qc.get("kv_cache_scheme"), where);
+    if (type == null) {
+      return null;
+    }
+    if (type == llmc.formats.quant.KvCacheQuantization.Type.INT8_DYNAMIC) {
+      return llmc.formats.quant.KvCacheQuantization.int8Dynamic();
+    }
+    String k = TensorNames.layer(layer) + llmc.formats.quant.KvCacheQuantization.KEY_SCALE;
+    String v = TensorNames.layer(layer) + llmc.formats.quant.KvCacheQuantization.VALUE_SCALE;
+    if (!stored.contains(k) || !stored.contains(v)) {
+      throw new llmc.formats.BadInputException(
+          folder.dir()
+              + ": the kv_cache_scheme is static FP8 but layer "
+              + layer
+              + " has no "
+              + k
+              + " and "
+              + v);
+    }
+    float ks = stored.floats(k)[0];
+    float vs = stored.floats(v)[0];
+    if (!(ks > 0 && vs > 0 && Float.isFinite(ks) && Float.isFinite(vs))) {
+      throw new llmc.formats.BadInputException(
+          folder.dir() + ": " + k + " and " + v + " must be positive and finite");
+    }
+    return new llmc.formats.quant.KvCacheQuantization(
+        llmc.formats.quant.KvCacheQuantization.Type.FP8_STATIC, ks, vs);
   }
 
   static Weights of(Checkpoint checkpoint) {

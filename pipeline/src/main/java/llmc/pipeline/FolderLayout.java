@@ -19,6 +19,7 @@ import llmc.formats.TensorInfo;
 import llmc.formats.quant.ByteQuantizedLayout;
 import llmc.formats.quant.CompressedTensorsLayout;
 import llmc.formats.quant.GptqLayout;
+import llmc.formats.quant.KvCacheQuantization;
 import llmc.formats.quant.Sparse24BitmaskLayout;
 import llmc.model.Linear;
 import llmc.model.LlamaFamily;
@@ -165,6 +166,49 @@ interface FolderLayout {
           }
         }
         input.with(json -> json.set("quantization_config", qc)).write(dir.resolve("config.json"));
+      }
+    };
+  }
+
+  /**
+   * {@code layout} with compressed-tensors' {@code kv_cache_scheme} of {@code kvCache} added to its
+   * {@code quantization_config} (none when null); with {@code noWeights} the config quantizes no
+   * weights ({@code config_groups} empty, format {@code dense}), only the cache.
+   */
+  static FolderLayout withKvCache(
+      FolderLayout layout, KvCacheQuantization.Type kvCache, boolean noWeights) {
+    if (kvCache == null) {
+      return layout;
+    }
+    return new FolderLayout() {
+      @Override
+      public void write(
+          SafetensorsWriter out, Checkpoint input, int layer, Linear linear, CompressedMatrix m) {
+        layout.write(out, input, layer, linear, m);
+      }
+
+      @Override
+      public boolean storesBias() {
+        return layout.storesBias();
+      }
+
+      @Override
+      public void writeConfig(ModelConfig input, Path dir) {
+        layout.writeConfig(input, dir);
+        Path file = dir.resolve("config.json");
+        ModelConfig written = ModelConfig.read(file);
+        written
+            .with(
+                json -> {
+                  ObjectNode qc = (ObjectNode) json.get("quantization_config");
+                  if (noWeights) {
+                    qc.put("format", "dense");
+                    qc.putObject("config_groups");
+                    qc.putArray("ignore");
+                  }
+                  qc.set("kv_cache_scheme", KvCacheQuantization.config(kvCache));
+                })
+            .write(file);
       }
     };
   }

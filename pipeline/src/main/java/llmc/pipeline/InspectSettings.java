@@ -2,7 +2,6 @@ package llmc.pipeline;
 
 import java.nio.file.Path;
 import java.util.Locale;
-import java.util.Objects;
 import llmc.formats.InvalidSettingException;
 
 /**
@@ -13,7 +12,8 @@ import llmc.formats.InvalidSettingException;
  * @param tensors also list every tensor
  * @param batch sequences held at once in the KV cache
  * @param seqLen tokens per sequence, or null for the model's context length
- * @param kvDtype the KV cache's element type (null: f16)
+ * @param kvDtype the KV cache's element type (null: the model's own, from its {@code
+ *     kv_cache_scheme}: fp8 or int8; f16 without one)
  * @param calibration with it, the calibration windows run through the model (a folder) and every
  *     layer's inputs reported for activation outliers; null for none
  * @param outlierThreshold an input feature is an outlier when its largest {@code |x|} is above it
@@ -41,7 +41,8 @@ public record InspectSettings(
     F32(4),
     F16(2),
     BF16(2),
-    FP8(1);
+    FP8(1),
+    INT8(1);
 
     private final int bytes;
 
@@ -58,15 +59,17 @@ public record InspectSettings(
       return name().toLowerCase(Locale.ROOT);
     }
 
-    /** f32, f16, bf16 or fp8 in any case; float32, float16, bfloat16, f8, int8 and q8 too. */
+    /** f32, f16, bf16, fp8 or int8 in any case; float32, float16, bfloat16, f8 and q8 too. */
     public static KvDtype parse(String name) {
       return switch (name == null ? "" : name.toLowerCase(Locale.ROOT)) {
         case "f32", "float32" -> F32;
         case "f16", "float16" -> F16;
         case "bf16", "bfloat16" -> BF16;
-        case "fp8", "f8", "int8", "q8" -> FP8;
+        case "fp8", "f8" -> FP8;
+        case "int8", "q8" -> INT8;
         default ->
-            throw new InvalidSettingException("{kvDtype} '%s': use f32, f16, bf16 or fp8", name);
+            throw new InvalidSettingException(
+                "{kvDtype} '%s': use f32, f16, bf16, fp8 or int8", name);
       };
     }
   }
@@ -75,7 +78,6 @@ public record InspectSettings(
     if (model == null) {
       throw new InvalidSettingException("{model} is required");
     }
-    kvDtype = Objects.requireNonNullElse(kvDtype, KvDtype.F16);
     if (batch < 1) {
       throw new InvalidSettingException("{batch} %s: give at least 1", batch);
     }
@@ -88,8 +90,8 @@ public record InspectSettings(
     }
   }
 
-  /** Batch 1, the context length, f16, without the tensor list. */
+  /** Batch 1, the context length, the model's KV cache type, without the tensor list. */
   public static InspectSettings of(Path model) {
-    return new InspectSettings(model, false, 1, null, KvDtype.F16);
+    return new InspectSettings(model, false, 1, null, null);
   }
 }

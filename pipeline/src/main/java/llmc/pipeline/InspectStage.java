@@ -95,7 +95,7 @@ public final class InspectStage implements Stage<InspectSettings, InspectReport>
           checkpoint.sizeOnDisk(),
           checkpoint.files().size(),
           shape(family),
-          memory(s, family, weightBytes),
+          memory(s, family, weightBytes, modelKvDtype(quantization, s.model())),
           sparsity(family, Weights.of(folder), progress),
           null,
           null,
@@ -221,6 +221,19 @@ public final class InspectStage implements Stage<InspectSettings, InspectReport>
     return found;
   }
 
+  /** The KV cache type of a folder's {@code kv_cache_scheme}, or null. */
+  private static InspectSettings.KvDtype modelKvDtype(ObjectNode quantization, Path model) {
+    var type =
+        llmc.formats.quant.KvCacheQuantization.parse(
+            quantization == null ? null : quantization.get("kv_cache_scheme"),
+            model.resolve("config.json") + ": quantization_config");
+    return type == null
+        ? null
+        : type == llmc.formats.quant.KvCacheQuantization.Type.FP8_STATIC
+            ? InspectSettings.KvDtype.FP8
+            : InspectSettings.KvDtype.INT8;
+  }
+
   private static List<Long> shape(long[] dims) {
     return Arrays.stream(dims).boxed().toList();
   }
@@ -290,16 +303,27 @@ public final class InspectStage implements Stage<InspectSettings, InspectReport>
 
   private static InspectReport.Memory memory(
       InspectSettings s, LlamaFamily family, long weightBytes) {
+    return memory(s, family, weightBytes, null);
+  }
+
+  /**
+   * @param modelKv the KV cache type the model's config declares, or null: used when the settings
+   *     name none
+   */
+  private static InspectReport.Memory memory(
+      InspectSettings s, LlamaFamily family, long weightBytes, InspectSettings.KvDtype modelKv) {
+    InspectSettings.KvDtype dtype =
+        s.kvDtype() != null ? s.kvDtype() : modelKv != null ? modelKv : InspectSettings.KvDtype.F16;
     int tokens = s.seqLen() != null ? s.seqLen() : family.contextLength();
     long kvCache =
         2L
             * family.layers()
             * family.kvHeads()
             * family.headDim()
-            * s.kvDtype().bytes()
+            * dtype.bytes()
             * s.batch()
             * tokens;
     return new InspectReport.Memory(
-        s.batch(), tokens, s.kvDtype().label(), weightBytes, kvCache, weightBytes + kvCache);
+        s.batch(), tokens, dtype.label(), weightBytes, kvCache, weightBytes + kvCache);
   }
 }

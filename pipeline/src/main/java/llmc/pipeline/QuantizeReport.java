@@ -27,6 +27,7 @@ public record QuantizeReport(
     List<AwqScales> awq,
     Double outlierThreshold,
     List<llmc.calibration.ActivationOutliers> activationOutliers,
+    KvCache kvCache,
     Size size,
     Comparison eval,
     MemoryPlan memory,
@@ -74,6 +75,12 @@ public record QuantizeReport(
    */
   public record AwqScales(
       int layer, String input, double alpha, double outputError, double rtnOutputError) {}
+
+  /**
+   * The key/value cache's quantization: {@code fp8} (static, with the calibrated scale of every
+   * layer's keys and values, {@code max|x| / 448}) or {@code int8} (dynamic, no scales).
+   */
+  public record KvCache(String type, float[] keyScales, float[] valueScales) {}
 
   /** A pruned input's zeros in the quantized matrices, and how many are still exactly 0. */
   public record SparsityKept(long inputZeros, long zerosKept, boolean survived) {}

@@ -10,6 +10,7 @@ import llmc.formats.InvalidSettingException;
 import llmc.formats.gguf.GgmlType;
 import llmc.formats.quant.CheckpointFormat;
 import llmc.formats.quant.InputQuantization;
+import llmc.formats.quant.KvCacheQuantization;
 import llmc.quantize.QuantScheme;
 import llmc.quantize.Rtn;
 
@@ -45,6 +46,8 @@ import llmc.quantize.Rtn;
  *     compressed-tensors' int-quantized or float-quantized; null for the weight grid of {@code
  *     bits}
  * @param smoothQuant SmoothQuant's migration strength alpha, or null for none
+ * @param kvCache how the key/value cache is quantized (its scheme in the output's config, static
+ *     scales calibrated), or null for none
  */
 public record QuantizeSettings(
     Path model,
@@ -73,7 +76,8 @@ public record QuantizeSettings(
     boolean resume,
     Long maxMemoryBytes,
     Scheme scheme,
-    Double smoothQuant) {
+    Double smoothQuant,
+    KvCache kvCache) {
 
   /** 5 GB, Hugging Face's default shard size. */
   public static final long DEFAULT_SHARD_BYTES = 5_000_000_000L;
@@ -84,7 +88,9 @@ public record QuantizeSettings(
     /** AWQ's activation-aware scales, then round-to-nearest ({@link #clip} adds AWQ's clipping). */
     AWQ,
     /** AWQ's scales, then GPTQ on the scaled matrices. */
-    AWQ_GPTQ;
+    AWQ_GPTQ,
+    /** No weight quantization (the weights are copied): only {@link #kvCache}. */
+    NONE;
 
     /** The name on the command line and in reports: gptq, rtn, awq, awq-gptq. */
     public String label() {
@@ -103,7 +109,7 @@ public record QuantizeSettings(
 
     /** Whether the method reads calibration statistics. */
     public boolean calibrated() {
-      return this != RTN;
+      return this != RTN && this != NONE;
     }
   }
 
@@ -137,6 +143,24 @@ public record QuantizeSettings(
     /** The activation scheme, or null. */
     public InputQuantization inputQuantization() {
       return activations == null ? null : new InputQuantization(activations);
+    }
+  }
+
+  /** How the key/value cache is quantized. */
+  public enum KvCache {
+    /** FP8 E4M3 with one calibrated scale per layer for keys and one for values (vLLM's). */
+    FP8(KvCacheQuantization.Type.FP8_STATIC),
+    /** int8 with a scale per token and head, computed as the cache is written. */
+    INT8(KvCacheQuantization.Type.INT8_DYNAMIC);
+
+    public final KvCacheQuantization.Type type;
+
+    KvCache(KvCacheQuantization.Type type) {
+      this.type = type;
+    }
+
+    public String label() {
+      return name().toLowerCase(java.util.Locale.ROOT);
     }
   }
 
@@ -273,6 +297,26 @@ public record QuantizeSettings(
     }
     checkGguf(format, ggufType, bits, groupSize, symmetric, actOrder, bitsFor, maxShardBytes);
     checkScheme(scheme, smoothQuant, method, format, bits, symmetric, bitsFor, calibration, stats);
+    if (kvCache != null && format != Format.COMPRESSED_TENSORS) {
+      throw new InvalidSettingException(
+          "{kvCache} %s is stored as compressed-tensors' kv_cache_scheme: use {format}"
+              + " compressed-tensors",
+          kvCache.label());
+    }
+    if (kvCache == KvCache.FP8 && (calibration == null || stats != null)) {
+      throw new InvalidSettingException(
+          "{kvCache} fp8 calibrates a scale per layer for the keys and the values: give"
+              + " {calibration.file}");
+    }
+    if (method == Method.NONE && (kvCache == null || format != Format.COMPRESSED_TENSORS)) {
+      throw new InvalidSettingException(
+          "{method} none quantizes no weights: give {kvCache} fp8 or int8 with {format}"
+              + " compressed-tensors, or choose a method");
+    }
+    if (method == Method.NONE && (scheme != null || smoothQuant != null)) {
+      throw new InvalidSettingException(
+          "{method} none quantizes no weights: drop {scheme} and {smoothQuant}");
+    }
   }
 
   private static void checkScheme(
@@ -400,6 +444,9 @@ public record QuantizeSettings(
 
   /** Bits for a module (e.g. {@code model.layers.3.mlp.down_proj}), or null when ignored. */
   public Integer bitsOf(String module) {
+    if (method == Method.NONE) {
+      return null;
+    }
     for (Pattern p : ignore) {
       if (p.matcher(module).find()) {
         return null;
@@ -454,6 +501,7 @@ public record QuantizeSettings(
     private Integer groupSize;
     private Scheme scheme;
     private Double smoothQuant;
+    private KvCache kvCache;
     private Boolean symmetric;
     private boolean actOrder;
     private boolean staticGroups;
@@ -556,6 +604,12 @@ public record QuantizeSettings(
       return this;
     }
 
+    /** The key/value cache's quantization; null for none. */
+    public Builder kvCache(KvCache kvCache) {
+      this.kvCache = kvCache;
+      return this;
+    }
+
     /** SmoothQuant with migration strength {@code alpha}; null for none. */
     public Builder smoothQuant(Double alpha) {
       this.smoothQuant = alpha;
@@ -596,7 +650,8 @@ public record QuantizeSettings(
           resume,
           maxMemoryBytes,
           scheme,
-          smoothQuant);
+          smoothQuant,
+          kvCache);
     }
   }
 }

@@ -157,6 +157,14 @@ public final class QuantizeStage implements Stage<QuantizeSettings, QuantizeRepo
       StatisticsStore store = null;
       StatisticsStore.Writer save = null;
       StatisticsSource source;
+      KvCacheScales kvScales = null;
+      if (s.kvCache() == QuantizeSettings.KvCache.FP8) { // on the model as given, before the walk
+        Calibration cut = Calibration.cut(input, family, s.calibration(), progress);
+        kvScales = KvCacheScales.measure(family, weights, cut.windows(), progress);
+        if (!s.calibrated()) {
+          calibration = cut.report();
+        }
+      }
       if (!s.calibrated()) {
         source = new StatisticsSource.None();
       } else if (s.stats() != null) {
@@ -244,6 +252,9 @@ public final class QuantizeStage implements Stage<QuantizeSettings, QuantizeRepo
         if (saving != null) {
           saving.finish();
         }
+        if (kvScales != null) {
+          kvScales.write(((FolderSink) sink).writer());
+        }
         sink.finishTensors();
         QuantizeReport.SparsityKept kept = null;
         if (sparseZeros[0] > 0) {
@@ -305,6 +316,12 @@ public final class QuantizeStage implements Stage<QuantizeSettings, QuantizeRepo
                         .toList(),
                 s.reportsOutliers() ? InspectSettings.DEFAULT_OUTLIER_THRESHOLD : null,
                 s.reportsOutliers() ? recorded.outliers() : null,
+                s.kvCache() == null
+                    ? null
+                    : new QuantizeReport.KvCache(
+                        s.kvCache().label(),
+                        kvScales == null ? null : kvScales.keyScales(),
+                        kvScales == null ? null : kvScales.valueScales()),
                 size,
                 eval,
                 memory,
@@ -335,7 +352,7 @@ public final class QuantizeStage implements Stage<QuantizeSettings, QuantizeRepo
         family,
         switch (s.method()) {
           case GPTQ -> MemoryPlan.Work.GPTQ;
-          case RTN -> MemoryPlan.Work.RTN;
+          case RTN, NONE -> MemoryPlan.Work.RTN;
           case AWQ -> MemoryPlan.Work.AWQ;
           case AWQ_GPTQ -> MemoryPlan.Work.AWQ_GPTQ;
         },
@@ -363,9 +380,12 @@ public final class QuantizeStage implements Stage<QuantizeSettings, QuantizeRepo
     return switch (s.format()) {
       case GPTQ -> FolderLayout.gptq(s, warnings);
       case COMPRESSED_TENSORS ->
-          s.scheme() != null
-              ? FolderLayout.byteQuantized(s, family, bitsOf, scaleDtype)
-              : FolderLayout.compressedTensors(s, family, bitsOf, scaleDtype, warnings);
+          FolderLayout.withKvCache(
+              s.scheme() != null
+                  ? FolderLayout.byteQuantized(s, family, bitsOf, scaleDtype)
+                  : FolderLayout.compressedTensors(s, family, bitsOf, scaleDtype, warnings),
+              s.kvCache() == null ? null : s.kvCache().type,
+              s.method() == QuantizeSettings.Method.NONE);
       case DENSE -> FolderLayout.dense(modelDtype);
       case GGUF -> throw new IllegalStateException("GGUF is a file, not a folder layout");
     };

@@ -77,7 +77,9 @@ class InspectStageTest {
   @Test
   void kvDtypeNamesParse() {
     assertEquals(KvDtype.BF16, KvDtype.parse("BF16"));
-    assertEquals(KvDtype.FP8, KvDtype.parse("int8"));
+    assertEquals(KvDtype.INT8, KvDtype.parse("int8"));
+    assertEquals(KvDtype.FP8, KvDtype.parse("f8"));
+    assertEquals(1, KvDtype.INT8.bytes());
     assertEquals(1, KvDtype.FP8.bytes());
     InvalidSettingException e =
         assertThrows(InvalidSettingException.class, () -> KvDtype.parse("f9"));
