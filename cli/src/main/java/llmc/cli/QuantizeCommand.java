@@ -153,6 +153,23 @@ final class QuantizeCommand implements Callable<Integer> {
               + " llmc eval simulates it.")
   String kvCache;
 
+  @Option(
+      names = "--target-bpw",
+      paramLabel = "BITS",
+      description =
+          "An automatic bit budget: code bits per weight over the quantized matrices (scales not"
+              + " counted). Each matrix's sensitivity at each of --bits-choices (the calibration"
+              + " loss increase with only it rounded to nearest) is measured, and the bits that"
+              + " minimise their sum under the budget are chosen (exact multiple-choice knapsack).")
+  Double targetBpw;
+
+  @Option(
+      names = "--bits-choices",
+      paramLabel = "B,B,...",
+      split = ",",
+      description = "With --target-bpw: the bits a matrix may get, e.g. 3,4 or 3,4,8.")
+  List<Integer> bitsChoices;
+
   @Mixin CalibrationOptions calibration;
 
   @Option(
@@ -263,6 +280,7 @@ final class QuantizeCommand implements Callable<Integer> {
                               "--scheme '" + scheme + "': use w8a8, fp8 or fp8-dynamic");
                     })
             .smoothQuant(smoothQuant)
+            .targetBpw(targetBpw, bitsChoices)
             .kvCache(
                 kvCache == null
                     ? null

@@ -27,6 +27,7 @@ public record QuantizeReport(
     List<AwqScales> awq,
     Double outlierThreshold,
     List<llmc.calibration.ActivationOutliers> activationOutliers,
+    BitBudget bitBudget,
     KvCache kvCache,
     Size size,
     Comparison eval,
@@ -75,6 +76,40 @@ public record QuantizeReport(
    */
   public record AwqScales(
       int layer, String input, double alpha, double outputError, double rtnOutputError) {}
+
+  /**
+   * An automatic bit budget: the bits chosen for every matrix under {@code targetBpw}, the
+   * sensitivities they were chosen by (the calibration loss increase with only that matrix rounded
+   * to nearest at each choice), and the loss increase the allocation predicts (their sum) and the
+   * one measured on the written model (same windows).
+   */
+  public record BitBudget(
+      double targetBpw,
+      List<Integer> bitsChoices,
+      double bitsPerWeight,
+      double baselineLoss,
+      double predictedLossIncrease,
+      double measuredLossIncrease,
+      List<Allocated> allocation) {
+
+    /** One matrix: its bits and its sensitivity at each choice. */
+    public record Allocated(String module, long weights, int bits, double[] sensitivity) {}
+
+    static BitBudget of(QuantizeSettings asked, BitAllocation a, double measured) {
+      List<Allocated> list = new java.util.ArrayList<>();
+      for (int i = 0; i < a.modules().size(); i++) {
+        list.add(new Allocated(a.modules().get(i), a.sizes()[i], a.bits()[i], a.sensitivity()[i]));
+      }
+      return new BitBudget(
+          asked.targetBpw(),
+          asked.bitsChoices(),
+          a.bitsPerWeight(),
+          a.baseline(),
+          a.predictedIncrease(),
+          measured,
+          list);
+    }
+  }
 
   /**
    * The key/value cache's quantization: {@code fp8} (static, with the calibrated scale of every

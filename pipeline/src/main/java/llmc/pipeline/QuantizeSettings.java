@@ -48,6 +48,9 @@ import llmc.quantize.Rtn;
  * @param smoothQuant SmoothQuant's migration strength alpha, or null for none
  * @param kvCache how the key/value cache is quantized (its scheme in the output's config, static
  *     scales calibrated), or null for none
+ * @param targetBpw an automatic bit budget: the code bits per weight of the quantized matrices
+ *     ({@link BitAllocation}), or null for {@code bits} and {@code bitsFor}
+ * @param bitsChoices with {@code targetBpw}, the bits each matrix may get, ascending
  */
 public record QuantizeSettings(
     Path model,
@@ -77,7 +80,9 @@ public record QuantizeSettings(
     Long maxMemoryBytes,
     Scheme scheme,
     Double smoothQuant,
-    KvCache kvCache) {
+    KvCache kvCache,
+    Double targetBpw,
+    List<Integer> bitsChoices) {
 
   /** 5 GB, Hugging Face's default shard size. */
   public static final long DEFAULT_SHARD_BYTES = 5_000_000_000L;
@@ -297,6 +302,9 @@ public record QuantizeSettings(
     }
     checkGguf(format, ggufType, bits, groupSize, symmetric, actOrder, bitsFor, maxShardBytes);
     checkScheme(scheme, smoothQuant, method, format, bits, symmetric, bitsFor, calibration, stats);
+    bitsChoices =
+        bitsChoices == null ? List.of() : bitsChoices.stream().sorted().distinct().toList();
+    checkBudget(targetBpw, bitsChoices, method, format, bitsFor, scheme, calibration, stats);
     if (kvCache != null && format != Format.COMPRESSED_TENSORS) {
       throw new InvalidSettingException(
           "{kvCache} %s is stored as compressed-tensors' kv_cache_scheme: use {format}"
@@ -317,6 +325,84 @@ public record QuantizeSettings(
       throw new InvalidSettingException(
           "{method} none quantizes no weights: drop {scheme} and {smoothQuant}");
     }
+  }
+
+  private static void checkBudget(
+      Double targetBpw,
+      List<Integer> bitsChoices,
+      Method method,
+      Format format,
+      List<BitsOverride> bitsFor,
+      Scheme scheme,
+      CalibrationSettings calibration,
+      Path stats) {
+    if (targetBpw == null) {
+      if (!bitsChoices.isEmpty()) {
+        throw new InvalidSettingException("{bitsChoices} go with {targetBpw}: give both");
+      }
+      return;
+    }
+    if (bitsChoices.size() < 2) {
+      throw new InvalidSettingException(
+          "{targetBpw} needs at least two {bitsChoices}, e.g. 3,4 or 3,4,8");
+    }
+    for (int b : bitsChoices) {
+      if (b < 2 || b > 8 || (format == Format.GPTQ && b != 2 && b != 3 && b != 4 && b != 8)) {
+        throw new InvalidSettingException(
+            "{bitsChoices} %s: give bits from 2 to 8 (2, 3, 4 or 8 with {format} gptq)", b);
+      }
+    }
+    if (!(targetBpw >= bitsChoices.getFirst() && targetBpw <= bitsChoices.getLast())) {
+      throw new InvalidSettingException(
+          "{targetBpw} %s: give a budget between the smallest and the largest of {bitsChoices}"
+              + " (%s)",
+          targetBpw, bitsChoices);
+    }
+    if (!bitsFor.isEmpty() || scheme != null || format == Format.GGUF || method == Method.NONE) {
+      throw new InvalidSettingException(
+          "{targetBpw} chooses every matrix's bits itself: drop {bitsFor}, {scheme} and {format}"
+              + " gguf, and give a method");
+    }
+    if (calibration == null || stats != null) {
+      throw new InvalidSettingException(
+          "{targetBpw} measures each matrix's sensitivity on calibration data: give"
+              + " {calibration.file}");
+    }
+  }
+
+  /** These settings with the bits of every matrix given ({@code bitsFor}), not chosen. */
+  public QuantizeSettings withBits(List<BitsOverride> chosen) {
+    return new QuantizeSettings(
+        model,
+        out,
+        overwrite,
+        method,
+        bits,
+        groupSize,
+        symmetric,
+        actOrder,
+        staticGroups,
+        damp,
+        blockSize,
+        clip,
+        calibration,
+        format,
+        ggufType,
+        checkpointFormat,
+        ignore,
+        chosen,
+        saveStats,
+        stats,
+        eval,
+        maxShardBytes,
+        workDir,
+        resume,
+        maxMemoryBytes,
+        scheme,
+        smoothQuant,
+        kvCache,
+        null,
+        null);
   }
 
   private static void checkScheme(
@@ -502,6 +588,8 @@ public record QuantizeSettings(
     private Scheme scheme;
     private Double smoothQuant;
     private KvCache kvCache;
+    private Double targetBpw;
+    private List<Integer> bitsChoices;
     private Boolean symmetric;
     private boolean actOrder;
     private boolean staticGroups;
@@ -604,6 +692,13 @@ public record QuantizeSettings(
       return this;
     }
 
+    /** An automatic bit budget of {@code bpw} code bits per weight over {@code choices}. */
+    public Builder targetBpw(Double bpw, List<Integer> choices) {
+      this.targetBpw = bpw;
+      this.bitsChoices = choices;
+      return this;
+    }
+
     /** The key/value cache's quantization; null for none. */
     public Builder kvCache(KvCache kvCache) {
       this.kvCache = kvCache;
@@ -651,7 +746,9 @@ public record QuantizeSettings(
           maxMemoryBytes,
           scheme,
           smoothQuant,
-          kvCache);
+          kvCache,
+          targetBpw,
+          bitsChoices);
     }
   }
 }

@@ -46,6 +46,50 @@ public final class QuantizeStage implements Stage<QuantizeSettings, QuantizeRepo
   @Override
   public QuantizeReport run(QuantizeSettings s, Progress progress) {
     long t0 = System.nanoTime();
+    if (s.targetBpw() == null) {
+      return run(s, progress, null, t0);
+    }
+    BitAllocation allocation;
+    List<int[]> windows;
+    try (ModelFolder input = ModelFolder.open(s.model())) {
+      requireUnquantized(input);
+      LlamaFamily family = LlamaFamily.of(input);
+      Checkpoint checkpoint = input.checkpoint();
+      DType scaleDtype = scaleDtype(s, checkpoint.info(Linear.Q.weightName(0)).dtype());
+      windows = Calibration.cut(input, family, s.calibration(), progress).windows();
+      allocation =
+          BitAllocation.measure(
+              family,
+              Weights.of(checkpoint),
+              windows,
+              s.bitsChoices().stream().mapToInt(Integer::intValue).toArray(),
+              s.targetBpw(),
+              (layer, linear) -> s.bitsOf(linear.moduleName(layer)) != null,
+              bits -> new QuantScheme(bits, s.groupSize(), s.symmetric(), scaleDtype),
+              progress);
+    }
+    List<QuantizeSettings.BitsOverride> chosen = new ArrayList<>();
+    for (int i = 0; i < allocation.modules().size(); i++) {
+      chosen.add(
+          new QuantizeSettings.BitsOverride(
+              java.util.regex.Pattern.compile(
+                  "^" + allocation.modules().get(i).replace(".", "\\.") + "$"),
+              allocation.bits()[i]));
+    }
+    return run(s.withBits(chosen), progress, new Budget(s, allocation, windows), t0);
+  }
+
+  /** An automatic bit budget's allocation, for the report. */
+  private record Budget(QuantizeSettings asked, BitAllocation allocation, List<int[]> windows) {}
+
+  /** Scales are rounded inside the quantizer to the dtype the layout stores them in. */
+  private static DType scaleDtype(QuantizeSettings s, DType modelDtype) {
+    return s.format() == QuantizeSettings.Format.COMPRESSED_TENSORS && modelDtype == DType.BF16
+        ? DType.BF16
+        : DType.F16;
+  }
+
+  private QuantizeReport run(QuantizeSettings s, Progress progress, Budget budget, long t0) {
     List<String> warnings = new ArrayList<>();
     try (ModelFolder input = ModelFolder.open(s.model())) {
       requireUnquantized(input);
@@ -57,10 +101,7 @@ public final class QuantizeStage implements Stage<QuantizeSettings, QuantizeRepo
       DType modelDtype = checkpoint.info(Linear.Q.weightName(0)).dtype();
       // Scales are rounded inside the quantizer to the dtype the layout stores them in: float16,
       // or the model's bfloat16 for compressed-tensors of a bfloat16 model.
-      DType scaleDtype =
-          s.format() == QuantizeSettings.Format.COMPRESSED_TENSORS && modelDtype == DType.BF16
-              ? DType.BF16
-              : DType.F16;
+      DType scaleDtype = scaleDtype(s, modelDtype);
 
       List<GgufModelWriter.Tensor> ggufPlan = null;
       GgufTokenizer tokenizer = null;
@@ -282,6 +323,16 @@ public final class QuantizeStage implements Stage<QuantizeSettings, QuantizeRepo
             s.eval() == null
                 ? null
                 : Comparison.measure(s.model(), sink.written(), s.eval(), progress);
+        QuantizeReport.BitBudget bitBudget = null;
+        if (budget != null) {
+          double measured;
+          try (ModelFolder written = ModelFolder.open(sink.written())) {
+            measured =
+                BitAllocation.loss(family, Weights.of(written), budget.windows())
+                    - budget.allocation().baseline();
+          }
+          bitBudget = QuantizeReport.BitBudget.of(budget.asked(), budget.allocation(), measured);
+        }
         QuantizeReport report =
             new QuantizeReport(
                 "quantize",
@@ -316,6 +367,7 @@ public final class QuantizeStage implements Stage<QuantizeSettings, QuantizeRepo
                         .toList(),
                 s.reportsOutliers() ? InspectSettings.DEFAULT_OUTLIER_THRESHOLD : null,
                 s.reportsOutliers() ? recorded.outliers() : null,
+                bitBudget,
                 s.kvCache() == null
                     ? null
                     : new QuantizeReport.KvCache(
