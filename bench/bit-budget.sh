@@ -33,7 +33,7 @@ printf '| automatic, RTN {3,4} at 3.5 (%d s) | %s | 6.0503 | %s |\n' "$seconds" 
 for seed in $(seq 1 "$seeds"); do
   # The same budget filled in random order: every matrix at 3 bits, then matrices in a random
   # order raised to 4 bits while the budget allows.
-  mapfile -t overrides < <(/usr/bin/python3 - "$work/auto.json" "$seed" <<'PY'
+  mapfile -t overrides < <(/usr/bin/python3 - "$work/auto.json" "$seed" "$work/bpw-$seed" <<'PY'
 import json, random, sys
 b = json.load(open(sys.argv[1]))["bit_budget"]
 rows = b["allocation"]
@@ -47,10 +47,11 @@ for i in order:
         used += rows[i]["weights"]
         print("--bits-for")
         print("^" + rows[i]["module"].replace(".", "\\.") + "$=4")
-print("#bpw %.4f" % (3 + used / total), file=sys.stderr)
+open(sys.argv[3], "w").write("%.4f" % (3 + used / total))
 PY
   )
   "$root/llmc" quantize "$model" --out "$work/random-$seed" "${common[@]}" --bits 3 \
       "${overrides[@]}" 2>/dev/null > "$work/random-$seed.json"
-  printf '| random fill, seed %s | <= 3.5 | 6.36-6.58 | %s |\n' "$seed" "$(ppl < "$work/random-$seed.json")"
+  printf '| random fill, seed %s | %s | 6.36-6.58 | %s |\n' "$seed" "$(cat "$work/bpw-$seed")" \
+      "$(ppl < "$work/random-$seed.json")"
 done
