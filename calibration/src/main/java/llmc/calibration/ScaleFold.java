@@ -3,7 +3,6 @@ package llmc.calibration;
 import java.util.EnumMap;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import llmc.formats.DType;
 import llmc.formats.Floats;
 import llmc.formats.QuantizedTensor;
 import llmc.model.Linear;
@@ -160,9 +159,9 @@ public final class ScaleFold {
       float[] scales = q.scales().clone();
       float[] mins = q.mins() == null ? null : q.mins().clone();
       for (int i = 0; i < scales.length; i++) {
-        scales[i] = round(scales[i] / s[i % rows], q.scaleDtype());
+        scales[i] = Floats.round(scales[i] / s[i % rows], q.scaleDtype());
         if (mins != null) {
-          mins[i] = round(mins[i] / s[i % rows], q.scaleDtype());
+          mins[i] = Floats.round(mins[i] / s[i % rows], q.scaleDtype());
         }
       }
       q =
@@ -182,13 +181,5 @@ public final class ScaleFold {
     }
     return new CompressedMatrix(
         w, q, c.seconds(), c.gptqLoss(), c.weightMse(), c.damp(), c.fellBackToRtn(), c.warning());
-  }
-
-  private static float round(float x, DType dtype) {
-    return switch (dtype) {
-      case F16 -> Floats.f16ToF32(Floats.f32ToF16(x));
-      case BF16 -> Floats.bf16ToF32(Floats.f32ToBf16(x));
-      default -> x;
-    };
   }
 }

@@ -72,6 +72,18 @@ public final class Floats {
     return F8_E4M3[bits & 0xFF];
   }
 
+  /**
+   * {@code v} as stored in {@code dtype} and read back: rounded to nearest even for F16 and BF16,
+   * unchanged for any other dtype.
+   */
+  public static float round(float v, DType dtype) {
+    return switch (dtype) {
+      case F16 -> f16ToF32(f32ToF16(v));
+      case BF16 -> bf16ToF32(f32ToBf16(v));
+      default -> v;
+    };
+  }
+
   /** The largest finite float8 e4m3fn, {@code 1.75 * 2^8}. */
   public static final float E4M3_MAX = 448f;
 

@@ -217,12 +217,7 @@ public record QuantScheme(int bits, int groupSize, boolean symmetric, DType scal
    * Rounds a positive scale to {@code scaleDtype} (nearest, ties to even), never to 0 or infinity.
    */
   public float roundScale(float s) {
-    float r =
-        switch (scaleDtype) {
-          case F16 -> Floats.f16ToF32(Floats.f32ToF16(s));
-          case BF16 -> Floats.bf16ToF32(Floats.f32ToBf16(s));
-          default -> s;
-        };
+    float r = Floats.round(s, scaleDtype);
     if (r == 0f) {
       return switch (scaleDtype) {
         case F16 -> 0x1p-14f; // smallest normal float16

@@ -65,12 +65,7 @@ final class Layouts {
   static void warnIfRounded(String tensor, float[] values, DType dtype, List<String> warnings) {
     int changed = 0;
     for (float value : values) {
-      float stored =
-          switch (dtype) {
-            case F16 -> Float.float16ToFloat(Float.floatToFloat16(value));
-            case BF16 -> Floats.bf16ToF32(Floats.f32ToBf16(value));
-            default -> value;
-          };
+      float stored = Floats.round(value, dtype);
       if (Float.compare(stored, value) != 0) {
         changed++;
       }
